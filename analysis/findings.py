@@ -1,0 +1,71 @@
+"""What analysis produces: ``Finding`` records and the ranked ``Report`` of one run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+KINDS = ("cause", "symptom")
+
+
+@dataclass
+class Finding:
+    """One root cause or symptom, with its evidence and fix (CONTRACT §3).
+
+    ``steps`` is ``[first, last]`` global step of the evidence; ``layer`` names a
+    module or parameter (or None). ``related`` lists codes this finding explains or
+    is explained by; it is for the app and the text report, not the JSON.
+    """
+
+    code: str
+    kind: str
+    severity: str
+    confidence: float
+    steps: list[int]
+    layer: str | None
+    title: str
+    evidence: str
+    fix: str
+    related: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
+        if self.severity not in SEVERITY_ORDER:
+            raise ValueError(f"unknown severity {self.severity!r}")
+        self.confidence = float(min(max(self.confidence, 0.0), 1.0))
+        self.steps = [int(s) for s in self.steps][:2]
+        if len(self.steps) == 1:
+            self.steps = self.steps * 2
+
+    def to_json(self) -> dict[str, Any]:
+        """The CONTRACT §3 record: exactly these keys."""
+        out = asdict(self)
+        out.pop("related")
+        out["confidence"] = round(self.confidence, 3)
+        return out
+
+
+@dataclass
+class Report:
+    """Findings of one run, ranked: most likely root cause first."""
+
+    trace: str
+    steps: int
+    findings: list[Finding]
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "trace": self.trace,
+            "steps": self.steps,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+    def codes(self) -> list[str]:
+        return [f.code for f in self.findings]
+
+    def problems(self) -> list[Finding]:
+        """Findings of severity warning or error."""
+        return [f for f in self.findings if f.severity in ("warning", "error")]

@@ -1,0 +1,450 @@
+"""The trace reader: the one place that knows the HDF5 schema.
+
+``open_trace(path)`` returns a ``Trace``: lazy, read-only, rank-aware access to a
+recorded run. Detectors and the app ask it for numpy arrays and never open h5py
+themselves. Unusable files raise one of ``analysis.errors``; a crashed or still
+running run is read up to its last complete step with a warning.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from analysis import errors
+from analysis._store import H5Store, MemoryStore, decode, decode_json
+from recorders import schema as S
+
+_RANK_RE = re.compile(r"^(?P<stem>.*)\.rank(?P<rank>\d+)(?P<ext>\.[^./]*)?$")
+_ROW_GROUPS = (S.STEPS, S.PARAMS, S.MODULES, S.OUTPUTS, S.TARGETS, S.INPUTS)
+_STATIC = {S.PARAM_NAMES, S.PARAM_MODULE, S.PARAM_NUMEL, S.PARAM_REQUIRES_GRAD,
+           S.PARAM_IN_OPTIMIZER, S.MODULE_NAMES, S.MODULE_TYPES}
+
+
+def rank_files(path: str) -> list[str]:
+    """The files of one run: ``[path]``, or every DDP rank file beside it, in rank order."""
+    m = _RANK_RE.match(path)
+    if m:
+        stem, ext = m["stem"], m["ext"] or ""
+    elif os.path.exists(path):
+        return [path]
+    else:
+        stem, dot, ext = path.rpartition(".")
+        stem, ext = (stem, "." + ext) if dot and "/" not in ext else (path, "")
+    found = []
+    for candidate in glob.glob(glob.escape(stem) + ".rank*" + glob.escape(ext)):
+        cm = _RANK_RE.match(candidate)
+        if cm and cm["stem"] == stem and (cm["ext"] or "") == ext:
+            found.append((int(cm["rank"]), candidate))
+    if not found:
+        if m and os.path.exists(path):
+            return [path]
+        raise errors.TraceNotFound(path)
+    return [p for _, p in sorted(found)]
+
+
+def _open_h5(path: str) -> H5Store:
+    import h5py
+
+    if not os.path.isfile(path):
+        raise errors.TraceNotFound(path)
+    try:
+        is_h5 = h5py.is_hdf5(path)
+    except OSError as exc:
+        raise errors.TraceCorrupt(path, f"cannot read: {exc.strerror or exc}") from None
+    if not is_h5:
+        raise errors.NotHDF5(path)
+    last: Exception | None = None
+    for kwargs in ({"swmr": True, "libver": "latest"}, {}, {"locking": False}):
+        try:
+            return H5Store(h5py.File(path, "r", **kwargs))
+        except (OSError, ValueError) as exc:
+            last = exc
+    raise errors.TraceCorrupt(path, _first_line(last))
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc or "unreadable").strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+def _check_header(path: str, store: Any) -> None:
+    attrs = store.attrs("")
+    if decode(attrs.get(S.ATTR_FORMAT)) != S.FORMAT_NAME:
+        raise errors.NotATrace(path)
+    try:
+        version = int(decode(attrs.get(S.ATTR_VERSION)))
+    except (TypeError, ValueError):
+        raise errors.TraceCorrupt(path, "format_version attribute missing or not a number") from None
+    if version > max(S.SUPPORTED_VERSIONS):
+        raise errors.TraceTooNew(path, version, max(S.SUPPORTED_VERSIONS))
+    if version < min(S.SUPPORTED_VERSIONS):
+        raise errors.TraceTooOld(path, version, min(S.SUPPORTED_VERSIONS))
+
+
+def open_trace(path: str | os.PathLike[str]) -> Trace:
+    """Open a trace (all DDP ranks of it) read-only; raises ``analysis.errors.TraceError``."""
+    path = os.fspath(path)
+    stores: list[Any] = []
+    files = rank_files(path)
+    try:
+        for file in files:
+            store = _open_h5(file)
+            stores.append(store)
+            _check_header(file, store)
+        trace = Trace(stores, files)
+        trace.n_steps  # noqa: B018 - validates the row datasets now, not in a detector
+    except errors.TraceError:
+        for store in stores:
+            store.close()
+        raise
+    except Exception as exc:  # noqa: BLE001 - h5py raises many types on damaged files
+        for store in stores:
+            store.close()
+        raise errors.TraceCorrupt(path, _first_line(exc)) from None
+    return trace
+
+
+class Trace:
+    """One recorded run. Accessors read rank ``self.rank_index``; ``rank(r)`` gives another.
+
+    Arrays are ``(steps, …)`` with one row per recorded step (``self.steps`` holds the
+    global step index of each row). Full-column reads are cached; ``refresh()`` drops
+    the cache and picks up rows a live writer appended.
+    """
+
+    def __init__(self, stores: list[Any], paths: list[str], rank_index: int = 0) -> None:
+        self._stores = stores
+        self.paths = paths
+        self.rank_index = rank_index
+        self._src = stores[rank_index]
+        self._cache: dict[Any, np.ndarray] = {}
+        self._n: int | None = None
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_arrays(
+        cls,
+        data: Mapping[str, np.ndarray],
+        attrs: Mapping[str, Mapping[str, Any]] | None = None,
+        path: str = "<memory>",
+    ) -> Trace:
+        """A trace over in-memory arrays keyed by schema paths (for tests and synthesis)."""
+        attrs = {k: dict(v) for k, v in (attrs or {}).items()}
+        root = attrs.setdefault("", {})
+        root.setdefault(S.ATTR_FORMAT, S.FORMAT_NAME)
+        root.setdefault(S.ATTR_VERSION, S.FORMAT_VERSION)
+        root.setdefault(S.ATTR_CLOSED, 1)
+        store = MemoryStore(data, attrs)
+        _check_header(path, store)
+        return cls([store], [path])
+
+    def rank(self, r: int) -> Trace:
+        """The same run seen from rank ``r``'s file."""
+        return Trace(self._stores, self.paths, r)
+
+    @property
+    def n_ranks(self) -> int:
+        return len(self._stores)
+
+    @property
+    def path(self) -> str:
+        return self.paths[self.rank_index]
+
+    def close(self) -> None:
+        for store in self._stores:
+            store.close()
+        self._cache.clear()
+
+    def __enter__(self) -> Trace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- header and rows
+    @cached_property
+    def attrs(self) -> dict[str, Any]:
+        return {k: decode(v) for k, v in self._src.attrs("").items()}
+
+    @property
+    def format_version(self) -> int:
+        return int(self.attrs.get(S.ATTR_VERSION, 0))
+
+    @property
+    def closed_cleanly(self) -> bool:
+        return bool(decode(self._src.attrs("").get(S.ATTR_CLOSED, 0)))
+
+    @property
+    def live(self) -> bool:
+        """True when the file is open in SWMR mode and its writer has not closed it."""
+        return bool(self._src.live) and not self.closed_cleanly
+
+    def _row_datasets(self) -> list[str]:
+        out = []
+        for group in _ROW_GROUPS:
+            if not self._src.exists(group):
+                continue
+            for key in self._src.keys(group):
+                path = f"{group}/{key}"
+                if path not in _STATIC and self._src.exists(path):
+                    out.append(path)
+        return out
+
+    @property
+    def n_steps(self) -> int:
+        """Rows that are complete: the shortest row dataset, capped by ``steps_written``."""
+        if self._n is None:
+            if not self._src.exists(S.STEP) or not self._src.exists(S.LOSS):
+                raise errors.TraceCorrupt(
+                    self.path, "no recorded step (the run stopped before its first rec.step)"
+                )
+            n = min(self._src.shape(p)[0] for p in self._row_datasets())
+            written = decode(self._src.attrs("").get(S.ATTR_STEPS_WRITTEN))
+            if isinstance(written, int) and 0 < written < n:
+                n = written
+            if n == 0:
+                raise errors.TraceCorrupt(self.path, "no complete step was flushed to disk")
+            self._n = n
+        return self._n
+
+    @property
+    def warnings(self) -> list[str]:
+        """Non-fatal facts about the file a user should know (e.g. a crashed run)."""
+        if self.closed_cleanly:
+            return []
+        last = int(self.steps[-1]) if self.n_steps else 0
+        what = "is still being written" if self.live else "ended without a clean close"
+        return [f"{self.path}: run {what}; read {self.n_steps} steps up to step {last}"]
+
+    def refresh(self) -> bool:
+        """Re-read a live file; True when new rows arrived."""
+        before = self._n
+        self._src.refresh()
+        self._cache.clear()
+        self._n = None
+        self.__dict__.pop("steps", None)
+        return self.n_steps != before
+
+    # ----------------------------------------------------------------- generic reads
+    def has(self, path: str) -> bool:
+        """Whether a group or dataset (schema path, e.g. ``"outputs"``) is in the file."""
+        return self._src.exists(path)
+
+    def _rows(self, path: str) -> np.ndarray:
+        key = ("rows", path)
+        if key not in self._cache:
+            self._cache[key] = self._src.read(path, np.s_[: self.n_steps])
+        return self._cache[key]
+
+    def _static(self, path: str) -> list[Any]:
+        key = ("static", path)
+        if key not in self._cache:
+            if not self._src.exists(path):
+                self._cache[key] = np.asarray([])
+            else:
+                self._cache[key] = self._src.read(path)
+        return [decode(v) for v in self._cache[key]]
+
+    @cached_property
+    def steps(self) -> np.ndarray:
+        """``(N,)`` int64 global step index of each row."""
+        return np.asarray(self._src.read(S.STEP, np.s_[: self.n_steps]), dtype=np.int64)
+
+    def row_of(self, step: int) -> int:
+        """Row of the last recorded step ≤ ``step`` (0 before the first)."""
+        return max(int(np.searchsorted(self.steps, step, side="right")) - 1, 0)
+
+    # ----------------------------------------------------------------- metadata
+    @cached_property
+    def meta(self) -> dict[str, Any]:
+        """``model``, ``optimizer``, ``loss``, ``env``, ``options`` as parsed JSON (or None)."""
+        raw = self._src.attrs(S.META) if self._src.exists(S.META) else {}
+        return {key: decode_json(raw.get(key)) for key in S.META_KEYS}
+
+    @cached_property
+    def param_names(self) -> list[str]:
+        return [str(v) for v in self._static(S.PARAM_NAMES)]
+
+    @cached_property
+    def param_info(self) -> list[dict[str, Any]]:
+        """Per parameter: name, module, shape, numel, requires_grad, in_optimizer."""
+        shapes = decode_json(self._src.attrs(S.PARAMS).get(S.PARAM_SHAPES_ATTR), []) or []
+        modules = self._static(S.PARAM_MODULE)
+        numel = self._static(S.PARAM_NUMEL)
+        grad = self._static(S.PARAM_REQUIRES_GRAD)
+        in_opt = self._static(S.PARAM_IN_OPTIMIZER)
+
+        def at(seq: list[Any], i: int, default: Any) -> Any:
+            return seq[i] if i < len(seq) else default
+
+        return [
+            {
+                "name": name,
+                "module": str(at(modules, i, "")),
+                "shape": tuple(at(shapes, i, ())),
+                "numel": int(at(numel, i, 0)),
+                "requires_grad": bool(at(grad, i, True)),
+                "in_optimizer": bool(at(in_opt, i, True)),
+            }
+            for i, name in enumerate(self.param_names)
+        ]
+
+    @cached_property
+    def module_names(self) -> list[str]:
+        return [str(v) for v in self._static(S.MODULE_NAMES)]
+
+    @cached_property
+    def module_types(self) -> list[str]:
+        return [str(v) for v in self._static(S.MODULE_TYPES)]
+
+    @cached_property
+    def module_info(self) -> dict[str, dict[str, Any]]:
+        """Every module of the model tree by name: ``type``, ``args``, ``extra_repr``, ``params``."""
+        model = self.meta.get("model") or {}
+        return {str(m.get("name", "")): m for m in model.get("modules", []) if isinstance(m, dict)}
+
+    # ----------------------------------------------------------------- per-step series
+    def loss(self) -> np.ndarray:
+        """``(N,)`` float64 loss per row."""
+        return self._rows(S.LOSS).astype(np.float64, copy=False)
+
+    def time(self) -> np.ndarray:
+        return self._rows(S.TIME) if self.has(S.TIME) else np.full(self.n_steps, np.nan)
+
+    def lr(self) -> np.ndarray:
+        """``(N, G)`` learning rate per optimizer param group (``(N, 0)`` if not recorded)."""
+        if not self.has(S.LR):
+            return np.zeros((self.n_steps, 0))
+        lr = self._rows(S.LR)
+        return lr.reshape(len(lr), -1)
+
+    def grad_carry(self) -> np.ndarray:
+        return self._rows(S.GRAD_CARRY) if self.has(S.GRAD_CARRY) else np.full(self.n_steps, np.nan)
+
+    def param_stat(self, stat: str) -> np.ndarray:
+        """``(N, P)`` float32 statistic per row and parameter (``schema.PARAM_STATS``)."""
+        if stat not in S.PARAM_STATS:
+            raise KeyError(f"unknown parameter statistic {stat!r}")
+        path = f"{S.PARAMS}/{stat}"
+        if not self.has(path):
+            return np.full((self.n_steps, len(self.param_names)), np.nan, np.float32)
+        return self._rows(path)
+
+    def module_stat(self, stat: str) -> np.ndarray:
+        """``(N, M)`` float32 activation statistic per row and leaf module."""
+        if stat not in S.MODULE_STATS:
+            raise KeyError(f"unknown module statistic {stat!r}")
+        path = f"{S.MODULES}/{stat}"
+        if not self.has(path):
+            return np.full((self.n_steps, len(self.module_names)), np.nan, np.float32)
+        return self._rows(path)
+
+    def stat_block(self, group: str, stat: str, rows: slice, cols: slice = slice(None)) -> np.ndarray:
+        """An uncached ``rows × cols`` block of a params/modules statistic (for big heatmaps)."""
+        stop = min(rows.stop if rows.stop is not None else self.n_steps, self.n_steps)
+        rows = slice(rows.start, stop, rows.step)
+        return self._src.read(f"{group}/{stat}", np.s_[rows, cols])
+
+    # ----------------------------------------------------------------- batch summaries
+    def batch(self, group: str, field: str) -> np.ndarray:
+        """A field of ``outputs``, ``targets`` or ``inputs``, e.g. ``batch("outputs", "sample")``."""
+        path = f"{group}/{field}"
+        if not self.has(path):
+            raise KeyError(f"trace has no {path}")
+        return self._rows(path)
+
+    def batch_attrs(self, group: str) -> dict[str, Any]:
+        """Attributes of a batch group: ``shape``, ``dtype``, ``columns``, ``kind``, …"""
+        if not self.has(group):
+            return {}
+        out = {}
+        for key, value in self._src.attrs(group).items():
+            value = decode(value)
+            if key == "shape" and isinstance(value, str):
+                value = decode_json(value, value)
+            out[key] = value
+        return out
+
+    # ----------------------------------------------------------------- logged scalars
+    def scalar_names(self) -> list[str]:
+        if not self.has(S.SCALAR_NAMES):
+            return []
+        return [n for n in (str(decode(v)) for v in self._src.read(S.SCALAR_NAMES)) if n]
+
+    def scalar(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, values)`` of one logged scalar."""
+        names = self.scalar_names()
+        if name not in names:
+            raise KeyError(f"no logged scalar {name!r}")
+        n = min(self._src.shape(p)[0] for p in (S.SCALAR_STEP, S.SCALAR_ID, S.SCALAR_VALUE))
+        ids = self._src.read(S.SCALAR_ID, np.s_[:n])
+        mask = ids == names.index(name)
+        return (self._src.read(S.SCALAR_STEP, np.s_[:n])[mask].astype(np.int64),
+                self._src.read(S.SCALAR_VALUE, np.s_[:n])[mask].astype(np.float64))
+
+    # ----------------------------------------------------------------- snapshots
+    def _count(self, path: str) -> int:
+        return self._src.shape(path)[0] if self.has(path) else 0
+
+    def snapshot_steps(self) -> np.ndarray:
+        """``(S,)`` step of each full-tensor snapshot."""
+        n = self._count(S.SNAP_STEP)
+        return self._src.read(S.SNAP_STEP, np.s_[:n]).astype(np.int64) if n else np.zeros(0, int)
+
+    def snapshot_reasons(self) -> list[str]:
+        n = self._count(S.SNAP_REASON)
+        codes = self._src.read(S.SNAP_REASON, np.s_[:n]) if n else []
+        return [S.SNAP_REASONS.get(int(c), "unknown") for c in codes]
+
+    def nearest_snapshot(self, step: int) -> int | None:
+        """Index of the last snapshot at or before ``step`` (the first one if none)."""
+        steps = self.snapshot_steps()
+        if not len(steps):
+            return None
+        return max(int(np.searchsorted(steps, step, side="right")) - 1, 0)
+
+    def snapshot(self, kind: str, param: int, index: int) -> np.ndarray | None:
+        """Reduced tensor of parameter ``param`` (kind ``weight`` or ``grad``) at a snapshot."""
+        path = f"{S.SNAPSHOTS}/{kind}/{S.param_key(param)}"
+        if not self.has(path) or index >= self._src.shape(path)[0]:
+            return None
+        return self._src.read(path, index)
+
+    def snapshot_layout(self, kind: str, param: int) -> dict[str, Any]:
+        """``full_shape`` and ``stride`` of a parameter's reduced snapshot."""
+        path = f"{S.SNAPSHOTS}/{kind}/{S.param_key(param)}"
+        if not self.has(path):
+            return {}
+        return {k: decode_json(v, decode(v)) for k, v in self._src.attrs(path).items()}
+
+    # ----------------------------------------------------------------- histograms, units
+    def hist_steps(self) -> np.ndarray:
+        n = self._count(S.HIST_STEP)
+        return self._src.read(S.HIST_STEP, np.s_[:n]).astype(np.int64) if n else np.zeros(0, int)
+
+    def hist(self, kind: str, index: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(counts (H, B), ranges (H, 2))`` of one parameter/module over all histogram rows."""
+        path = f"{S.HIST}/{kind}"
+        if not self.has(path):
+            return None
+        n = min(len(self.hist_steps()), self._src.shape(path)[0])
+        return (self._src.read(path, np.s_[:n, index]),
+                self._src.read(f"{path}_range", np.s_[:n, index]))
+
+    def unit_steps(self) -> np.ndarray:
+        n = self._count(S.UNIT_STEP)
+        return self._src.read(S.UNIT_STEP, np.s_[:n]).astype(np.int64) if n else np.zeros(0, int)
+
+    def unit_alive(self, module: int) -> np.ndarray | None:
+        """``(W, U)`` uint8: unit u of leaf module ``module`` fired at least once in window w."""
+        path = f"{S.UNIT_ALIVE}/{S.module_key(module)}"
+        if not self.has(path):
+            return None
+        return self._src.read(path, np.s_[: len(self.unit_steps())])
