@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Union
 
 from analysis.findings import Finding
 from analysis.trace import Trace
 
-Result = Union[Finding, Iterable[Finding], None]
+Result = Finding | Iterable[Finding] | None
 DetectFn = Callable[[Trace], Result]
 
 
