@@ -1,0 +1,137 @@
+"""The app's model: open runs, the step cursor, the selected layer and finding.
+
+Views subscribe to the signals and never hold analysis logic. Every setter clamps,
+returns early when the value is unchanged (so views can set state from their own
+signals without feedback loops), then emits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from analysis.findings import Finding, Report
+from analysis.trace import Trace
+
+
+@dataclass
+class Run:
+    """One open run: its trace, its report (None until analysed) and display name."""
+
+    trace: Trace
+    report: Report | None = None
+    name: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def steps(self) -> np.ndarray:
+        return self.trace.steps
+
+
+class RunState(QObject):
+    """Shared cursor state. ``step`` is a global step index; ``layer`` a module or parameter name."""
+
+    runsChanged = Signal()  # the list of runs or the current run changed
+    runUpdated = Signal(int)  # run index got new rows (live) or its report
+    stepChanged = Signal(int)
+    layerChanged = Signal(str)
+    findingChanged = Signal(object)  # Finding | None
+    rangeChanged = Signal(object)  # (first, last) step range to highlight, or None
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.runs: list[Run] = []
+        self.current = -1
+        self.step = 0
+        self.layer = ""
+        self.finding: Finding | None = None
+        self.step_range: tuple[int, int] | None = None
+
+    # ------------------------------------------------------------------ runs
+    @property
+    def run(self) -> Run | None:
+        return self.runs[self.current] if 0 <= self.current < len(self.runs) else None
+
+    def add_run(self, run: Run) -> int:
+        self.runs.append(run)
+        self.current = len(self.runs) - 1
+        self.runsChanged.emit()
+        self.set_step(int(run.steps[0]) if run.trace.n_steps else 0, force=True)
+        return self.current
+
+    def close_run(self, index: int) -> None:
+        if not 0 <= index < len(self.runs):
+            return
+        self.runs.pop(index).trace.close()
+        self.current = min(self.current, len(self.runs) - 1)
+        self.runsChanged.emit()
+
+    def set_current(self, index: int) -> None:
+        if index == self.current or not 0 <= index < len(self.runs):
+            return
+        self.current = index
+        self.runsChanged.emit()
+        self.set_step(self.step, force=True)
+
+    # ------------------------------------------------------------------ cursor
+    def logged_steps(self) -> np.ndarray:
+        run = self.run
+        return run.steps if run is not None else np.zeros(0, dtype=np.int64)
+
+    def set_step(self, step: int, force: bool = False) -> None:
+        """Move the cursor to the nearest logged step at or before ``step`` (clamped)."""
+        steps = self.logged_steps()
+        if len(steps):
+            step = int(steps[max(int(np.searchsorted(steps, step, side="right")) - 1, 0)])
+        else:
+            step = max(int(step), 0)
+        if step == self.step and not force:
+            return
+        self.step = step
+        self.stepChanged.emit(step)
+
+    def move(self, rows: int) -> None:
+        """Move by ``rows`` logged steps (negative = back)."""
+        steps = self.logged_steps()
+        if not len(steps):
+            return
+        row = int(np.searchsorted(steps, self.step, side="left"))
+        self.set_step(int(steps[int(np.clip(row + rows, 0, len(steps) - 1))]))
+
+    def first(self) -> None:
+        steps = self.logged_steps()
+        if len(steps):
+            self.set_step(int(steps[0]))
+
+    def last(self) -> None:
+        steps = self.logged_steps()
+        if len(steps):
+            self.set_step(int(steps[-1]))
+
+    # ------------------------------------------------------------------ selection
+    def set_layer(self, layer: str | None) -> None:
+        layer = layer or ""
+        if layer == self.layer:
+            return
+        self.layer = layer
+        self.layerChanged.emit(layer)
+
+    def set_range(self, step_range: tuple[int, int] | None) -> None:
+        if step_range == self.step_range:
+            return
+        self.step_range = step_range
+        self.rangeChanged.emit(step_range)
+
+    def select_finding(self, finding: Finding | None) -> None:
+        """Jump to a finding's evidence: first bad step, its layer, its step range."""
+        if finding is not self.finding:
+            self.finding = finding
+            self.findingChanged.emit(finding)
+        if finding is None:
+            return
+        self.set_range((finding.steps[0], finding.steps[1]))
+        if finding.layer:
+            self.set_layer(finding.layer)
+        self.set_step(finding.steps[0])
