@@ -1,0 +1,256 @@
+"""Trace-side helpers of the data / outputs / loss detectors: row windows, cheap batch reads, facts.
+
+Batch summaries can be large (``outputs/sample`` is ``(N, 16, ≤256)``), so detectors read
+windows of rows (the early part, the late part, or an evenly thinned subset of the run),
+never whole ``(N, …)`` blocks; reads are cached per trace for the length of one analysis.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from typing import Any
+
+import numpy as np
+
+from analysis import batch_metrics as M
+from analysis.trace import Trace
+
+MAX_ROWS = 2000  # rows of a (N, …) field one detector reads at most
+ONE_D = {"row_sum_mean", "row_sum_std", "min", "max", "frac_in_01", "softmax_maxprob", "nonfinite",
+         "mean", "std", "maxabs"}
+# Leaf modules that do not change the range of what passes through them.
+PASS_THROUGH = {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "Identity", "Flatten",
+                "Unflatten"}
+NORM_TYPES = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d",
+              "InstanceNorm2d", "InstanceNorm3d", "LazyBatchNorm1d", "RMSNorm")
+EMBEDDING_TYPES = ("Embedding", "EmbeddingBag")
+
+_CACHE: weakref.WeakKeyDictionary[Trace, dict[Any, np.ndarray]] = weakref.WeakKeyDictionary()
+
+
+# ----------------------------------------------------------------------------- windows of rows
+def _window(n: int, share: float, cap: int) -> int:
+    return int(min(max(round(share * n), min(n, 5)), cap, n))
+
+
+def late(trace: Trace, share: float = 0.2, cap: int = MAX_ROWS) -> slice:
+    """The last ``share`` of the rows (at least 5, at most ``cap``)."""
+    n = trace.n_steps
+    return slice(n - _window(n, share, cap), n)
+
+
+def early(trace: Trace, share: float = 0.2, cap: int = MAX_ROWS) -> slice:
+    """The first ``share`` of the rows (at least 5, at most ``cap``)."""
+    return slice(0, _window(trace.n_steps, share, cap))
+
+
+def thin(trace: Trace, cap: int = MAX_ROWS) -> slice:
+    """Every k-th row so that at most ``cap`` rows cover the whole run."""
+    n = trace.n_steps
+    return slice(0, n, max(1, math.ceil(n / cap)))
+
+
+def step_span(trace: Trace, rows: slice | None = None) -> list[int]:
+    """``[first, last]`` global step of a window of rows."""
+    steps = trace.steps if rows is None else trace.steps[rows]
+    if not len(steps):
+        return [0, 0]
+    return [int(steps[0]), int(steps[-1])]
+
+
+# ----------------------------------------------------------------------------- reads
+def has(trace: Trace, group: str, field: str) -> bool:
+    return trace.has(f"{group}/{field}")
+
+
+def read(trace: Trace, group: str, field: str, rows: slice | None = None) -> np.ndarray:
+    """Rows of a batch field (all rows when ``rows`` is None), cached for this trace."""
+    rows = rows or slice(0, trace.n_steps)
+    cache = _CACHE.setdefault(trace, {})
+    key = (trace.n_steps, group, field, rows.start, rows.stop, rows.step)
+    if key not in cache:
+        if field in ONE_D:
+            out = trace.batch(group, field)[rows]
+        else:
+            out = trace.stat_block(group, field, rows)
+        cache[key] = np.asarray(out)
+    return cache[key]
+
+
+def column(trace: Trace, group: str, field: str) -> np.ndarray:
+    """A whole ``(N,)`` field as float64 (NaN-filled when absent)."""
+    if not has(trace, group, field):
+        return np.full(trace.n_steps, np.nan)
+    return np.asarray(read(trace, group, field), dtype=np.float64)
+
+
+def flat_rows(sample: np.ndarray) -> np.ndarray:
+    """``(k, R, C)`` samples → ``(k·R, C)`` with rows holding any non-finite value dropped."""
+    s = np.asarray(sample, dtype=np.float64)
+    s = s.reshape(-1, s.shape[-1]) if s.ndim >= 2 else s.reshape(-1, 1)
+    return s[np.isfinite(s).all(axis=1)]
+
+
+# ----------------------------------------------------------------------------- facts about the run
+def loss_class(trace: Trace) -> str | None:
+    loss = trace.meta.get("loss")
+    return str(loss.get("class")) if isinstance(loss, dict) and loss.get("class") else None
+
+
+def loss_args(trace: Trace) -> dict[str, Any]:
+    loss = trace.meta.get("loss")
+    args = loss.get("args") if isinstance(loss, dict) else None
+    return args if isinstance(args, dict) else {}
+
+
+def leaves(trace: Trace) -> list[tuple[str, str]]:
+    """``(name, type)`` of the model's leaf modules in model order."""
+    names, types = trace.module_names, trace.module_types
+    if names and len(names) == len(types):
+        return list(zip(names, types))
+    model = trace.meta.get("model") or {}
+    mods = [m for m in model.get("modules", []) if isinstance(m, dict)]
+    out = []
+    for i, m in enumerate(mods):
+        name = str(m.get("name", ""))
+        nxt = str(mods[i + 1].get("name", "")) if i + 1 < len(mods) else ""
+        if name and not nxt.startswith(name + "."):
+            out.append((name, str(m.get("type", ""))))
+    return out
+
+
+def last_leaf(trace: Trace) -> tuple[str, str] | None:
+    """The last leaf module that can change values (dropout, identity, flatten skipped)."""
+    for name, typ in reversed(leaves(trace)):
+        if typ not in PASS_THROUGH:
+            return name, typ
+    return None
+
+
+def first_leaf(trace: Trace) -> tuple[str, str] | None:
+    for name, typ in leaves(trace):
+        if typ not in PASS_THROUGH:
+            return name, typ
+    return None
+
+
+def shape(trace: Trace, group: str) -> tuple[int, ...] | None:
+    """The first batch's full shape of ``outputs``/``targets``/``inputs``."""
+    value = trace.batch_attrs(group).get("shape")
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
+        return tuple(int(v) for v in value)
+    return None
+
+
+def folded_rows(trace: Trace, group: str) -> int | None:
+    """Rows of the 2-D view of a batch group (leading dims folded): the batch size, mostly."""
+    shp = shape(trace, group)
+    if not shp:
+        return None
+    return int(np.prod(shp[:-1])) if len(shp) >= 2 else int(shp[0])
+
+
+def columns(trace: Trace, group: str = "outputs") -> int:
+    """Total columns of a batch group (its last dimension; 1 for a 1-D batch)."""
+    attrs = trace.batch_attrs(group)
+    if isinstance(attrs.get("columns"), (int, float)):
+        return int(attrs["columns"])
+    shp = shape(trace, group)
+    if shp and len(shp) >= 2:
+        return shp[-1]
+    return 1
+
+
+def target_kind(trace: Trace) -> str | None:
+    kind = trace.batch_attrs("targets").get("kind")
+    return str(kind) if kind else None
+
+
+def integer_dtype(trace: Trace, group: str) -> bool:
+    dtype = str(trace.batch_attrs(group).get("dtype", "")).lower()
+    return any(t in dtype for t in ("int", "long", "bool", "short", "byte"))
+
+
+def param_index(trace: Trace, name: str) -> int | None:
+    try:
+        return trace.param_names.index(name)
+    except ValueError:
+        return None
+
+
+def output_bias(trace: Trace, cols: int) -> int | None:
+    """Index of the output layer's bias: the last 1-D parameter named ``*bias`` with ``cols`` entries."""
+    info = trace.param_info
+    for i in range(len(info) - 1, -1, -1):
+        p = info[i]
+        if p["name"].endswith("bias") and tuple(p["shape"]) == (cols,):
+            return i
+    return None
+
+
+def first_epoch_end(trace: Trace) -> int | None:
+    """Row of the first step at which a scalar was logged (``rec.log`` once per epoch), if any."""
+    try:
+        names = trace.scalar_names()
+    except Exception:  # noqa: BLE001 - a damaged scalar table only loses this hint
+        return None
+    first = None
+    for name in names:
+        steps, _ = trace.scalar(name)
+        if len(steps):
+            first = int(steps.min()) if first is None else min(first, int(steps.min()))
+    if first is None or first <= 0 or first >= int(trace.steps[-1]):
+        return None
+    return trace.row_of(first)
+
+
+def feature_name(trace: Trace, col: int) -> str:
+    """The input feature (index into the flattened batch) that kept column ``col`` holds."""
+    index = trace.batch_attrs("inputs").get("feature_index")
+    if isinstance(index, (list, tuple)) and col < len(index):
+        return str(int(index[col]))
+    return str(col)
+
+
+def true_shares(trace: Trace) -> np.ndarray | None:
+    """Share of each class among the targets over the run, or None for regression targets."""
+    rows = thin(trace)
+    kind, cols = target_kind(trace), columns(trace, "targets")
+    if (kind == "index" or cols >= 2) and has(trace, "targets", "class_hist"):
+        if kind != "index":
+            lo, hi = M.nanmin(column(trace, "targets", "min")), M.nanmax(column(trace, "targets", "max"))
+            if not (lo >= 0 and hi <= 1):
+                return None
+        return M.class_shares(read(trace, "targets", "class_hist", rows))
+    if cols == 1 and has(trace, "targets", "sample"):
+        v = M.finite(read(trace, "targets", "sample", rows))
+        if v.size and M.frac(np.isclose(v, 0) | np.isclose(v, 1)) >= 0.99:
+            return M.binary_shares(v, 0.5)
+    return None
+
+
+def predicted_shares(trace: Trace, rows: slice) -> np.ndarray | None:
+    """Share of rows predicted as each class over ``rows`` (argmax, or a single column's threshold)."""
+    cols = columns(trace, "outputs")
+    if cols >= 2 and has(trace, "outputs", "argmax_hist"):
+        return M.class_shares(read(trace, "outputs", "argmax_hist", rows))
+    if cols == 1 and has(trace, "outputs", "sample"):
+        probs = output_form(trace) != "logits"
+        return M.binary_shares(read(trace, "outputs", "sample", rows), 0.5 if probs else 0.0)
+    return None
+
+
+def output_form(trace: Trace) -> str:
+    """``"softmax"`` (rows of probabilities), ``"sigmoid"`` (values in [0, 1]) or ``"logits"``."""
+    f01 = column(trace, "outputs", "frac_in_01")
+    valid = np.isfinite(f01)
+    if not valid.any():
+        return "logits"
+    rsm, rss = column(trace, "outputs", "row_sum_mean"), column(trace, "outputs", "row_sum_std")
+    if columns(trace, "outputs") >= 2 and M.frac(M.softmax_rows(rsm, rss, f01)[valid]) >= 0.98:
+        return "softmax"
+    mn, mx = column(trace, "outputs", "min"), column(trace, "outputs", "max")
+    if M.frac(M.unit_interval(f01, mn, mx)[valid]) >= 0.98:
+        return "sigmoid"
+    return "logits"
