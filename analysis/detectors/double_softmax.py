@@ -72,7 +72,7 @@ def _from_outputs(trace: Trace, cls: str | None, last: tuple[str, str] | None) -
         return None
     loss = trace.loss()
     low = M.nanmin(loss)
-    rows_txt = (f"rows of the outputs sum to {M.fmt(M.nanmedian(rsm[valid]), 4)} ± "
+    rows_txt = (f"rows of the outputs sum to {M.nanmedian(rsm[valid]):.4f} ± "
                 f"{M.fmt(M.nanmax(rss[valid]), 2)} and " if form == "softmax" else "the outputs ")
     base = (f"{rows_txt}lie in [{M.fmt(M.nanmin(mn[valid]))}, {M.fmt(M.nanmax(mx[valid]))}] on "
             f"{share:.0%} of {n_valid} recorded steps")
