@@ -191,7 +191,7 @@ def describe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, task: str,
 
 
 def main(run: Callable[..., str], file: str, doc: str | None) -> None:
-    """The scenario command line (``--out``, ``--steps``, ``--seed``, ``--quick``); ``file`` is ``__file__``."""
+    """The scenario command line: ``--out``, ``--steps``, ``--seed``, ``--quick``; ``file`` = ``__file__``."""
     name = os.path.splitext(os.path.basename(file))[0]
     first = (doc or name).strip().splitlines()[0]
     parser = argparse.ArgumentParser(prog=f"python -m examples.{name}", description=first)

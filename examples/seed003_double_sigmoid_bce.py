@@ -1,0 +1,45 @@
+"""Seed 003's closing warning, broken: ``nn.Sigmoid`` at the end of the model fed to ``BCEWithLogitsLoss``.
+
+What is wrong: ``BCEWithLogitsLoss`` applies a sigmoid itself and expects raw logits,
+but the model already ends in ``nn.Sigmoid()``. Its "logits" are probabilities in
+(0, 1), so the loss's own sigmoid only sees values between 0.5 and 0.73: the loss
+cannot go below ≈ 0.50 (for a perfect classifier), the gradients are squashed twice,
+and training crawls. On breast_cancer (standardised) the loss sits at ~0.5 where a
+logit model reaches ~0.05.
+Reproduces /work/shared/seeds/003_*.txt, the ``BCEWithLogitsLoss`` section ("Always
+ensure that … the final model output is a tensor of logits"), with the mistake made.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from examples import _common as C
+from recorders import TraceRecorder
+
+EXPECTED: str | None = "double_softmax"
+SYMPTOMS: tuple[str, ...] = ("loss_plateau",)
+SEED: str | None = "003"
+
+
+def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) -> str:
+    """Train for ``steps`` steps (default 600, quick 160), recording to ``out``."""
+    steps = steps or (160 if quick else 600)
+    torch.manual_seed(seed)
+    data = C.dataset("breast_cancer")
+    y, y_val = data.y.float().unsqueeze(1), data.y_val.float().unsqueeze(1)
+    model = nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 1),
+                          nn.Sigmoid())  # BUG: the loss applies the sigmoid again
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    loss_fn = nn.BCEWithLogitsLoss()
+    loader = C.make_loader(data.x, y, batch_size=32, seed=seed)
+    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
+        loss = C.fit(model, opt, loss_fn, loader, rec, steps, val=(data.x_val, y_val))
+    summary = C.describe(model, data.x_val, y_val, task="binary", probs=True)
+    print(f"final loss {loss:.4f}; validation {summary}")
+    return out
+
+
+if __name__ == "__main__":
+    C.main(run, __file__, __doc__)
