@@ -1,0 +1,55 @@
+"""A freezing loop that freezes everything — only the head's bias is left trainable.
+
+What is wrong: a fine-tuning script meant to freeze the "backbone" and train the
+classification head. It sets ``requires_grad = False`` on *every* parameter, then
+re-enables only ``model.head.bias`` (meant: ``model.head.parameters()``). The optimiser
+is built over the trainable parameters, so 10 numbers out of ~13 000 ever change:
+the model can only learn the class prior, the loss stays at ~2.2 and validation
+accuracy near chance, while every weight matrix stays exactly at its initial value.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from examples import _common as C
+from recorders import TraceRecorder
+
+EXPECTED: str | None = "frozen_weights"
+SYMPTOMS: tuple[str, ...] = ("loss_plateau",)
+SEED: str | None = None
+
+
+class Classifier(nn.Module):
+    """A small "backbone" MLP and a linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU())
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) -> str:
+    """Train for ``steps`` steps (default 800, quick 200), recording to ``out``."""
+    steps = steps or (200 if quick else 800)
+    torch.manual_seed(seed)
+    data = C.dataset("digits")
+    model = Classifier()
+    for p in model.parameters():
+        p.requires_grad = False  # freeze the backbone...
+    model.head.bias.requires_grad = True  # BUG: ...but unfreezes only the head's bias
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    loader = C.make_loader(data.x, data.y, batch_size=64, seed=seed)
+    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
+        loss = C.fit(model, opt, loss_fn, loader, rec, steps, val=(data.x_val, data.y_val))
+    print(f"final loss {loss:.4f}; validation {C.describe(model, data.x_val, data.y_val, task='multiclass')}")
+    return out
+
+
+if __name__ == "__main__":
+    C.main(run, __file__, __doc__)

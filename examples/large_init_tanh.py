@@ -1,0 +1,44 @@
+"""Weights multiplied by 10 after init in a tanh MLP — every hidden unit saturated from step 0.
+
+What is wrong: a "stronger signal" tweak, ``weight.data *= 10`` on every layer after
+PyTorch's default (fan-in scaled) init. Pre-activations of the 64→128→64 tanh layers
+then have std ~6 instead of ~0.6: ~80 % of the tanh outputs sit within 1 % of ±1 from
+the first step, their derivatives are ~0, and the output logits are in the tens, so
+the softmax is one-hot. Adam at 1e-3 cannot pull weights this large back: the loss
+starts ~20 and stays far above the ~0.1 the default init reaches.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from examples import _common as C
+from recorders import TraceRecorder
+
+EXPECTED: str | None = "large_init"
+SYMPTOMS: tuple[str, ...] = ("softmax_saturation", "loss_plateau")
+SEED: str | None = "000"
+
+
+def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) -> str:
+    """Train for ``steps`` steps (default 800, quick 200), recording to ``out``."""
+    steps = steps or (200 if quick else 800)
+    torch.manual_seed(seed)
+    data = C.dataset("digits")
+    model = nn.Sequential(nn.Linear(64, 128), nn.Tanh(), nn.Linear(128, 64), nn.Tanh(), nn.Linear(64, 10))
+    with torch.no_grad():
+        for m in model:
+            if isinstance(m, nn.Linear):
+                m.weight *= 10  # BUG: 10x the fan-in scale
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    loader = C.make_loader(data.x, data.y, batch_size=64, seed=seed)
+    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
+        loss = C.fit(model, opt, loss_fn, loader, rec, steps, val=(data.x_val, data.y_val))
+    print(f"final loss {loss:.4f}; validation {C.describe(model, data.x_val, data.y_val, task='multiclass')}")
+    return out
+
+
+if __name__ == "__main__":
+    C.main(run, __file__, __doc__)
