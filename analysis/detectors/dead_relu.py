@@ -1,0 +1,99 @@
+"""dead_relu — ReLU units that output zero for every input, so they pass no gradient and never recover.
+
+Looks at:   per ReLU module (hidden ones; an output ReLU is bounded_output's business) the
+            units that fired for no input in any liveness window of the second half of the
+            run (``units/alive``), else the median per-batch dead fraction
+            (``a_dead_frac``); the dead fraction at step 0; the pre-activation statistics
+            of the module feeding it; competing causes (huge early updates, decayed or
+            identical weights).
+Fires when: ≥ 50 % of a layer's units are persistently dead (healthy ReLU nets have a few);
+            error from 90 %. Info when the loss falls well anyway (warning if ≥ 90 %).
+            Capped at warning when the units died after huge updates (learning rate), when
+            weight decay shrank the weights to nothing or when the units are identical.
+Evidence:   dead units / total, the window of steps, whether they were dead from step 0,
+            the pre-activation mean and std, other affected layers.
+Fix:        dead from the start: fix the bias/weight init (biases 0, Kaiming init); died
+            during training: lower the learning rate; either way LeakyReLU/GELU or
+            BatchNorm before the ReLU keep units alive.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analysis.detectors._optim import clamp01, context, fmt
+from analysis.detectors._registry import detector
+from analysis.findings import Finding
+from analysis.metrics import nanmedian, persistent_onset, quiet
+from analysis.trace import Trace
+
+
+def alternatives(ctx, died_later: bool) -> list[str]:
+    why = []
+    if died_later and ctx.update_high >= 0.1:
+        why.append(f"they died after updates of {fmt(ctx.update_high)} of the weights per step "
+                   "(learning rate)")
+    if ctx.weight_decay > 0 and ctx.weight_shrink <= 0.1:
+        why.append(f"weight decay shrank the weights to {fmt(ctx.weight_shrink)} of their size")
+    if ctx.symmetric_layers:
+        why.append(f"the units of {ctx.name(ctx.symmetric_layers[0])} are identical (constant init)")
+    return why
+
+
+@detector(code="dead_relu", kind="cause", requires=("modules/a_dead_frac",))
+@quiet
+def detect(trace: Trace) -> Finding | None:
+    ctx = context(trace)
+    dead = {j: v for j, v in ctx.dead.items() if np.isfinite(v[1])}
+    bad = sorted((j for j, v in dead.items() if v[1] >= 0.5), key=lambda j: -dead[j][1])
+    if not bad:
+        return None
+    j = bad[0]
+    start, frac, source = dead[j]
+    names, types = trace.module_names, trace.module_types
+    severity = "error" if frac >= 0.9 else "warning"
+    if ctx.loss_good:
+        severity = "warning" if frac >= 0.9 else "info"
+    conf = 0.5 + 0.45 * min((frac - 0.5) / 0.5, 1.0) + 0.03 * min(len(bad) - 1, 2)
+    died_later = not (start >= 0.5 * frac)
+    why = alternatives(ctx, died_later)
+    if why:
+        conf *= 0.55
+        severity = "info" if severity == "info" else "warning"
+    alive = trace.unit_alive(j)
+    units = alive.shape[1] if alive is not None and alive.ndim == 2 else None
+    pct = f"{fmt(100 * frac)} %"
+    count = f"{round(frac * units)}/{units} units ({pct})" if units else f"{pct} of units"
+    per_row = ctx.module_stat("a_dead_frac")[:, j]
+    onset = persistent_onset(np.nan_to_num(per_row, nan=0.0) >= 0.5 * frac, min_frac=0.9)
+    onset = onset if onset >= 0 else ctx.n // 2
+    window = "in every liveness window of the second half" if source == "windows" else \
+        "in every batch (median over the second half)"
+    evidence = f"{count} of {names[j]} ({types[j]}) output zero for every input {window}"
+    if died_later:
+        evidence += f"; only {fmt(100 * start)} % at step {ctx.step(0)}: they died during training"
+    else:
+        evidence += f"; already {fmt(100 * start)} % dead at step {ctx.step(0)} (initialisation)"
+    if j > 0:
+        mean = nanmedian(ctx.module_stat("a_mean", slice(0, max(1, min(ctx.n, 3))))[:, j - 1])
+        std = nanmedian(ctx.module_stat("a_std", slice(0, max(1, min(ctx.n, 3))))[:, j - 1])
+        if np.isfinite(mean) and np.isfinite(std):
+            evidence += f"; its input ({names[j - 1]}) has mean {fmt(mean)} and std {fmt(std)} at the start"
+    others = [f"{names[k]} {fmt(100 * dead[k][1])} %" for k in bad[1:4]]
+    if others:
+        evidence += "; also dead: " + ", ".join(others)
+    evidence += f"; {ctx.loss_text()}"
+    if why:
+        evidence += "; but " + " and ".join(why) + ", which may be the real cause"
+    if died_later:
+        fix = (f"lower the learning rate (updates reached {fmt(ctx.update_high)} of the weights), add "
+               "BatchNorm before the ReLU, or use LeakyReLU(0.01)/GELU so units can recover")
+    else:
+        fix = (f"fix the initialisation of the layer feeding {names[j]}: biases at 0 (not negative), "
+               "Kaiming init for weights; or use LeakyReLU(0.01)/GELU, or BatchNorm before the ReLU")
+    return Finding(
+        code="dead_relu", kind="cause", severity=severity, confidence=clamp01(conf),
+        steps=ctx.span(onset, ctx.n - 1), layer=names[j],
+        title=f"Dead ReLUs: {fmt(100 * frac)} % of {names[j]} never fires",
+        evidence=evidence, fix=fix,
+    )

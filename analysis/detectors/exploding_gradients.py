@@ -1,0 +1,122 @@
+"""exploding_gradients — gradient norms grow by orders of magnitude, over time or through depth.
+
+Looks at:   the global gradient norm per step (its peak against its start, on the rows
+            before anything went non-finite), the relative gradient ‖g‖/‖w‖ of every weight
+            layer at step 0 and through depth, the first step with a non-finite gradient,
+            and competing explanations (missing zero_grad, an oversized learning rate,
+            oversized initial weights).
+Fires when: the gradient norm peaks ≥ 100x above its start (error from 10⁴x, or when it
+            then goes non-finite), or gradients are ≥ 3x the size of the weights they
+            update at step 0 (error from 10x), or the input-side layers get ≥ 100x the
+            relative gradient of the output side; error needs a loss that does not improve.
+            Info when the loss falls well anyway; capped at warning when another cause
+            explains the growth.
+Evidence:   start and peak gradient norm with their steps, the growth factor, step-0
+            gradient/weight ratios, the depth profile, the first non-finite gradient.
+Fix:        clip the gradient norm (the value quoted is the 99th percentile before the
+            blow-up), fix the initialisation / add normalisation layers, lower the
+            learning rate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analysis.detectors._optim import clamp01, context, fmt
+from analysis.detectors._registry import detector
+from analysis.findings import Finding
+from analysis.metrics import binned, depth_profile, first_true, nanmedian, nanpercentile, quiet
+from analysis.trace import Trace
+
+
+def alternatives(ctx) -> list[str]:
+    why = []
+    if ctx.carry_high:
+        why.append("gradients accumulate across steps (missing zero_grad), which grows their norm")
+    if ctx.update_high >= 0.1 and not (ctx.init_rel_grad >= 1):
+        why.append(f"updates of {fmt(ctx.update_high)} of the weights per step (learning rate) came first")
+    if ctx.large_init_layers:
+        why.append(f"{ctx.name(ctx.large_init_layers[0])} starts far above fan-in scale (large init)")
+    return why
+
+
+def time_growth(ctx, g_bad_row: int) -> tuple[float, int, int, float]:
+    """(log10 peak/start, start row, peak row, clip value) of the global gradient norm."""
+    g = ctx.grad_global
+    rows = ctx.sub
+    keep = rows < g_bad_row if g_bad_row >= 0 else np.ones(len(rows), bool)
+    g, rows = g[keep], rows[keep]
+    ok = np.isfinite(g) & (g > 0)
+    if ok.sum() < 4:
+        return float("nan"), 0, 0, float("nan")
+    g, rows = g[ok], rows[ok]
+    k = max(1, len(g) // 20)
+    start = float(np.median(g[:k]))
+    b = binned(g, min(40, len(g)))
+    peak_bin = int(np.nanargmax(b))
+    edges = np.linspace(0, len(g), len(b) + 1).astype(int)
+    peak_row = int(rows[min(edges[peak_bin + 1] - 1, len(rows) - 1)])
+    growth = float(np.log10(b[peak_bin] / start)) if start > 0 else float("nan")
+    onset = first_true(g > 10 * start)
+    clip = float(nanpercentile(g[: max(onset, k)], 99)) if onset != 0 else start
+    return growth, int(rows[0]), peak_row, clip
+
+
+@detector(code="exploding_gradients", kind="cause", requires=("params/g_norm", "params/w_norm"))
+@quiet
+def detect(trace: Trace) -> Finding | None:  # noqa: C901 - three signals, one verdict
+    ctx = context(trace)
+    g_bad = first_true((np.nan_to_num(trace.param_stat("g_nonfinite"), nan=0.0) > 0).any(axis=1))
+    growth, r0, r_peak, clip = time_growth(ctx, g_bad)
+    init = ctx.init_rel_grad
+    layers = [i for i in ctx.weights if ctx.info[i]["requires_grad"]]
+    rel = nanmedian(ctx.rel_grad[:, layers], axis=0) if layers else np.array([])
+    span, rho = depth_profile(rel) if len(layers) >= 3 else (float("nan"), float("nan"))
+    signals, level = [], 0  # level: 1 = warning-grade evidence, 2 = error-grade
+    if np.isfinite(growth) and growth >= 2:
+        level = max(level, 2 if growth >= 4 or g_bad >= 0 else 1)
+        signals.append(f"global gradient norm rose {fmt(10 ** growth)}x, from step {ctx.step(r0)} "
+                       f"to a peak near step {ctx.step(r_peak)}")
+    if g_bad >= 0 and np.isfinite(growth) and growth >= 1:
+        level = max(level, 2)
+        signals.append(f"then non-finite gradients from step {ctx.step(g_bad)}")
+    if np.isfinite(init) and init >= 3:
+        level = max(level, 2 if init >= 10 else 1)
+        signals.append(f"at step {ctx.step(0)} gradients are already {fmt(init)}x the weights they update "
+                       "(median over weight layers; healthy ≈ 0.01-0.3)")
+    if np.isfinite(span) and span <= -2 and rho <= -0.7:
+        level = max(level, 2 if span <= -3 else 1)
+        signals.append(f"the input-side layers get {fmt(10 ** -span)}x the relative gradient of the "
+                       f"output layer (Spearman ρ = {fmt(rho)} with depth)")
+    if level == 0:
+        return None
+    severity = "error" if level == 2 and ctx.loss_bad else "warning"
+    if ctx.loss_good:
+        severity = "info"
+    conf = 0.55 + 0.15 * (level - 1) + (0.15 if ctx.loss_bad else 0.0) + 0.05 * (len(signals) - 1)
+    why = alternatives(ctx)
+    if why:
+        conf *= 0.5
+        severity = "info" if severity == "info" else "warning"
+    if np.isfinite(init) and init >= 3 and layers:
+        head = nanmedian(ctx.rel_grad[:3, layers], axis=0)
+        worst = layers[int(np.nanargmax(np.nan_to_num(head, nan=-1)))]
+    elif len(rel) and np.isfinite(rel).any():
+        worst = layers[int(np.nanargmax(np.nan_to_num(rel, nan=-1)))]
+    else:
+        worst = None
+    evidence = "; ".join(signals) + f"; {ctx.loss_text()}"
+    if why:
+        evidence += "; but " + " and ".join(why) + ", which may be the real cause"
+    clip_text = f"clip the global gradient norm at ~{fmt(clip)} (99th percentile before the blow-up) " \
+        if np.isfinite(clip) and clip > 0 else "clip the gradient norm (clip_grad_norm_) "
+    fix = (clip_text + "with torch.nn.utils.clip_grad_norm_; scale the initialisation to fan-in "
+           "(Kaiming/Xavier) or add BatchNorm/LayerNorm/residual connections; lower the learning rate")
+    last = g_bad if g_bad >= 0 else (r_peak if np.isfinite(growth) and growth >= 2 else ctx.n - 1)
+    return Finding(
+        code="exploding_gradients", kind="cause", severity=severity, confidence=clamp01(conf),
+        steps=ctx.span(0, last), layer=(ctx.info[worst]["module"] or ctx.name(worst)) if worst is not None
+        else None,
+        title="Exploding gradients: " + signals[0].split(",")[0].split(" (")[0],
+        evidence=evidence, fix=fix,
+    )

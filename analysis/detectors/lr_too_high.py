@@ -1,0 +1,92 @@
+"""lr_too_high — optimiser steps overshoot: each update moves the weights by a large part of themselves.
+
+Looks at:   the update/weight ratio ‖Δw‖/‖w‖ of every trained weight matrix per step (healthy
+            ≈ 1e-3), the loss curve (divergence, non-finite values, no progress), and
+            competing explanations (gradient accumulation, abnormal gradients or weights
+            from step 0, weight decay dominating the step).
+Fires when: updates reach ≥ 0.03 of the weights (median across layers; the 95th percentile
+            over the first tenth of the run, or the 90th over all of it) and the loss
+            diverges or goes non-finite; or updates reach ≥ 0.1 and the loss does not
+            improve (ends near a constant predictor's level). Error from 0.1 with a
+            diverging loss, 0.3 with a stuck loss. Capped at warning when the gradients
+            were already abnormal at step 0, the initial weights were too large, zero_grad
+            is missing or weight decay explains the step size.
+Evidence:   the update ratio reached, in how many layers, the worst layer, the loss curve.
+Fix:        lower the learning rate by the factor that brings the update ratio to
+            ~1e-3-1e-2 (quoted from the run), add warm-up or gradient clipping.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analysis.detectors._optim import HEALTHY_UPDATE, clamp01, context, fmt, nice_lr
+from analysis.detectors._registry import detector
+from analysis.findings import Finding
+from analysis.metrics import nanpercentile, quiet
+from analysis.trace import Trace
+
+
+def alternatives(ctx) -> list[str]:
+    """Other root causes that explain large updates and a bad loss, as short phrases."""
+    why = []
+    if ctx.carry_high:
+        why.append("gradients accumulate across steps (missing zero_grad)")
+    if np.isfinite(ctx.init_rel_grad) and ctx.init_rel_grad >= 3:
+        why.append(f"gradients were already {fmt(ctx.init_rel_grad)}x the weights at step 0")
+    if ctx.large_init_layers:
+        why.append("the initial weights are far above fan-in scale")
+    decay = ctx.weight_decay * ctx.lr_max
+    if decay > 0 and decay >= 0.3 * ctx.update_high:
+        why.append(f"weight decay x lr = {fmt(decay)} per step sets the update size")
+    return why
+
+
+@detector(code="lr_too_high", kind="cause", requires=("steps/loss", "params/update_ratio"))
+@quiet
+def detect(trace: Trace) -> Finding | None:
+    ctx = context(trace)
+    u = ctx.update_high
+    if not ctx.moving or not np.isfinite(u) or ctx.loss_good:
+        return None
+    p = ctx.profile
+    diverging = p.diverged or not p.finite
+    if diverging and u >= 0.03:
+        severity = "error" if u >= 0.1 else "warning"
+    elif ctx.loss_bad and u >= 0.1:
+        severity = "error" if u >= 0.3 else "warning"
+    else:
+        return None
+    strength = np.log10(u / HEALTHY_UPDATE)  # 1.5 at 0.03, 2 at 0.1, 3 at 1
+    conf = 0.55 + 0.15 * min(max(strength - 1.5, 0.0), 2.0) + (0.1 if diverging else 0.0)
+    why = alternatives(ctx)
+    if why:
+        conf *= 0.55
+        severity = "warning"
+    # Which layers overshoot, measured over the early rows.
+    early = ctx.update[ctx.sub_early] if len(ctx.sub_early) else ctx.update
+    per_layer = {i: float(nanpercentile(early[:, i], 95)) for i in ctx.moving}
+    high = [i for i, v in per_layer.items() if v >= 0.01]
+    worst = max(per_layer, key=lambda i: per_layer[i] if np.isfinite(per_layer[i]) else -1)
+    lr0 = ctx.lr0
+    lo, hi = lr0 * 1e-3 / u, lr0 * 1e-2 / u
+    evidence = (f"update/weight ratio reached {fmt(u)} (median over {len(ctx.moving)} trained weight layers; "
+                f"healthy ≈ 1e-3); {len(high)}/{len(ctx.moving)} layers above 0.01 early on, worst "
+                f"{ctx.name(worst)} at {fmt(per_layer[worst])}; {ctx.loss_text()}")
+    if ctx.opt_class:
+        evidence += f"; {ctx.opt_class} at lr {fmt(lr0)}"
+    if why:
+        evidence += "; but " + " and ".join(why) + ", which may be the real cause"
+    if np.isfinite(lr0) and lr0 > 0:
+        fix = (f"lower the learning rate from {fmt(lr0)} to ~{nice_lr(lo)}-{nice_lr(hi)} (update ratio "
+               "~1e-3-1e-2), or add a warm-up; clip gradients (clip_grad_norm_) to stop single large steps")
+    else:
+        fix = "lower the learning rate about 10-100x, or add warm-up and gradient clipping"
+    onset = p.first_nonfinite if not p.finite else (p.diverge_row if p.diverged else 0)
+    return Finding(
+        code="lr_too_high", kind="cause", severity=severity, confidence=clamp01(conf),
+        steps=ctx.span(0, max(onset, 0) if diverging else ctx.n - 1),
+        layer=ctx.info[worst]["module"] or ctx.name(worst),
+        title=f"Learning rate too high: updates move weights by {fmt(100 * u)} % per step",
+        evidence=evidence, fix=fix,
+    )

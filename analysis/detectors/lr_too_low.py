@@ -1,0 +1,81 @@
+"""lr_too_low — updates are negligible against the weights, so the loss barely moves.
+
+Looks at:   the update/weight ratio ‖Δw‖/‖w‖ of every trained weight matrix (healthy ≈ 1e-3),
+            the relative gradient ‖g‖/‖w‖ per layer and through depth, and the loss curve.
+Fires when: every trained weight layer's median update ratio is below 1e-4 (error below
+            1e-5) while the loss ends near where it started or near a constant predictor's
+            level, and the gradients themselves are healthy (not vanishing through depth,
+            not zero from dead or saturated units), so the step size, not the gradient,
+            is what is small.
+Evidence:   the largest per-layer median update ratio, the loss change, the learning rate.
+Fix:        raise the learning rate by the factor that brings updates to ~1e-3 of the weights
+            (quoted from the run), or use Adam with lr ~1e-3.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analysis.detectors._optim import HEALTHY_UPDATE, clamp01, context, fmt, nice_lr
+from analysis.detectors._registry import detector
+from analysis.findings import Finding
+from analysis.metrics import depth_profile, nanmedian, quiet
+from analysis.trace import Trace
+
+
+def gradient_problem(ctx) -> str | None:
+    """Why the gradient, not the step size, may be what is small (None when it looks healthy)."""
+    rel = nanmedian(ctx.rel_grad[:, ctx.weights], axis=0) if ctx.weights else np.array([])
+    span, rho = depth_profile(rel)
+    if len(rel) >= 3 and np.isfinite(span) and span >= 2 and rho >= 0.6:
+        return f"gradients shrink {fmt(10 ** span)}x from the output layer to the input layer"
+    dead = [j for j, (_, late, _) in ctx.dead.items() if late >= 0.9]
+    if dead:
+        return f"ReLU module {ctx.t.module_names[dead[0]]} is dead"
+    if ctx.saturated_modules:
+        return f"module {ctx.t.module_names[ctx.saturated_modules[0]]} is saturated"
+    if "sgd" in ctx.opt_class.lower() and len(rel) and np.isfinite(rel[-1]) and rel[-1] < 1e-4:
+        return f"the output layer's gradient is only {fmt(rel[-1])} of its weights"
+    return None
+
+
+@detector(code="lr_too_low", kind="cause", requires=("steps/loss", "params/update_ratio"))
+@quiet
+def detect(trace: Trace) -> Finding | None:
+    ctx = context(trace)
+    med = ctx.update_layer_median
+    if not med or ctx.loss_good or not ctx.loss_bad or ctx.profile.diverged:
+        return None
+    if ctx.profile.late_drop >= 0.1 or ctx.update_high >= 0.03:
+        return None  # the loss is still moving, or updates were large at some point
+    top_layer = max(med, key=lambda i: med[i] if np.isfinite(med[i]) else -1.0)
+    top = med[top_layer]
+    if not np.isfinite(top) or top >= 1e-4 or top <= 0:
+        return None
+    severity = "error" if top < 1e-5 else "warning"
+    conf = 0.6 + 0.15 * min(max(np.log10(1e-4 / top), 0.0), 2.0)
+    other = gradient_problem(ctx)
+    if other:
+        severity, conf = "warning", conf * 0.5
+    lr = ctx.lr_max
+    typical = float(nanmedian(np.array(list(med.values()))))
+    p = ctx.profile
+    evidence = (f"median update/weight ratio at most {fmt(top)} ({ctx.name(top_layer)}) and typically "
+                f"{fmt(typical)} across {len(med)} trained weight layers (healthy ≈ 1e-3): the weights "
+                f"move {fmt(HEALTHY_UPDATE / max(top, 1e-30))}x slower than usual; {ctx.loss_text()}, "
+                f"{fmt(100 * p.drop)} % removed")
+    if ctx.opt_class:
+        evidence += f"; {ctx.opt_class} at lr {fmt(lr)}"
+    if other:
+        evidence += f"; but {other}, which may be the real cause"
+    if np.isfinite(lr) and lr > 0:
+        fix = (f"raise the learning rate from {fmt(lr)} to ~{nice_lr(lr * HEALTHY_UPDATE / typical)} "
+               f"(updates ~1e-3 of the weights); or use Adam at lr ~1e-3")
+    else:
+        fix = "raise the learning rate until updates are ~1e-3 of the weights"
+    return Finding(
+        code="lr_too_low", kind="cause", severity=severity, confidence=clamp01(conf),
+        steps=ctx.span(0, ctx.n - 1), layer=None,
+        title=f"Learning rate too low: updates are {fmt(typical)} of the weights per step",
+        evidence=evidence, fix=fix,
+    )

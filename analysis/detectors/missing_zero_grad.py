@@ -1,0 +1,79 @@
+"""missing_zero_grad — gradients pile up across steps because they are never zeroed.
+
+Looks at:   ``grad_carry`` per step (the part of a probe parameter's gradient not produced by
+            this step's backward passes: ≈0 when gradients are zeroed, ≈1 when they pile up)
+            and the growth of the global gradient norm with the step count (∝ step when
+            stale gradients keep adding up). Without ``grad_carry``, only the growth.
+Fires when: grad_carry ≥ 0.5 on ≥ 60 % of the steps after the first (error), or on ≥ 30 %
+            (warning: zeroed only some of the time). Without grad_carry: the gradient norm
+            grows as a power ≥ 0.6 of the step count, steadily (Spearman ≥ 0.9) and ≥ 10x,
+            while the loss does not learn well (warning).
+Evidence:   the median grad_carry and the share of steps it is high, the gradient norm
+            growth and its power law, the loss curve.
+Fix:        call optimizer.zero_grad() once per step before loss.backward() (for deliberate
+            accumulation: zero every k micro-batches and divide the loss by k).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analysis.detectors._optim import clamp01, context, fmt
+from analysis.detectors._registry import detector
+from analysis.findings import Finding
+from analysis.metrics import quiet, spearman, theil_sen
+from analysis.trace import Trace
+
+FIX = ("call optimizer.zero_grad() (or model.zero_grad(set_to_none=True)) once per step before "
+       "loss.backward(); for deliberate gradient accumulation, zero after every k micro-batches and divide "
+       "the loss by k")
+
+
+def norm_growth(ctx) -> tuple[float, float, float]:
+    """(power of step, Spearman with step, log10 growth last/first) of the global gradient norm."""
+    g = ctx.grad_global
+    steps = ctx.t.steps[ctx.sub].astype(float)
+    ok = np.isfinite(g) & (g > 0)
+    if ok.sum() < 8:
+        return float("nan"), float("nan"), float("nan")
+    g, s = g[ok], steps[ok] - steps[ok][0] + 1
+    idx = np.linspace(0, len(g) - 1, min(len(g), 200)).astype(int)
+    power = theil_sen(np.log10(s[idx]), np.log10(g[idx]))
+    k = max(1, len(g) // 10)
+    return power, spearman(s, g), float(np.log10(np.median(g[-k:]) / np.median(g[:k])))
+
+
+@detector(code="missing_zero_grad", kind="cause", requires=("params/g_norm",))
+@quiet
+def detect(trace: Trace) -> Finding | None:
+    ctx = context(trace)
+    if ctx.n < 3:
+        return None
+    med, frac = ctx.carry
+    power, rho, growth = norm_growth(ctx)
+    growth_text = ""
+    if np.isfinite(growth):
+        growth_text = (f"; the global gradient norm grew {fmt(10 ** growth)}x from the first to the last "
+                       f"tenth of the run (~ step^{fmt(power)})")
+    if np.isfinite(med):
+        if med >= 0.5 and frac >= 0.6:
+            severity, conf = "error", 0.85 + 0.1 * min((frac - 0.6) / 0.4, 1.0)
+        elif frac >= 0.3:
+            severity, conf = "warning", 0.5 + 0.3 * frac
+        else:
+            return None
+        evidence = (f"grad_carry is {fmt(med)} (median) and ≥ 0.5 on {fmt(100 * frac)} % of the steps after "
+                    "the first (≈0 when gradients are zeroed every step): each step's gradient still holds "
+                    f"the previous steps'{growth_text}; {ctx.loss_text()}")
+    else:
+        if not (np.isfinite(power) and power >= 0.6 and rho >= 0.9 and growth >= 1) or ctx.loss_good:
+            return None
+        severity, conf = "warning", 0.45
+        evidence = (f"grad_carry was not recorded{growth_text}, steadily (Spearman {fmt(rho)} with the "
+                    f"step): gradients that are never zeroed grow like this; {ctx.loss_text()}")
+    return Finding(
+        code="missing_zero_grad", kind="cause", severity=severity, confidence=clamp01(conf),
+        steps=ctx.span(1 if ctx.n > 1 else 0, ctx.n - 1), layer=None,
+        title="Gradients accumulate across steps: zero_grad() is missing",
+        evidence=evidence, fix=FIX,
+    )
