@@ -277,3 +277,37 @@ def output_form(trace: Trace) -> str:
     if M.frac(M.unit_interval(f01, mn, mx)[valid]) >= 0.98:
         return "sigmoid"
     return "logits"
+
+
+def class_counts(trace: Trace, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per step of ``rows``: predicted and target class counts, both ``(k, K)``; None for regression.
+
+    Predictions: ``outputs/argmax_hist``, or a single output column's sign (0.5 for
+    probabilities) over the sampled rows. Targets: ``targets/class_hist`` for class indices
+    or one-hot/probability rows; a single 0/1 column over the sampled rows.
+    """
+    kind, t_cols, o_cols = target_kind(trace), columns(trace, "targets"), columns(trace, "outputs")
+    truth = None
+    if (kind == "index" or t_cols >= 2) and has(trace, "targets", "class_hist"):
+        if kind == "index" or (M.nanmin(column(trace, "targets", "min")) >= 0
+                               and M.nanmax(column(trace, "targets", "max")) <= 1):
+            truth = np.asarray(read(trace, "targets", "class_hist", rows), np.float64)
+    elif t_cols == 1 and has(trace, "targets", "sample"):
+        t = np.asarray(read(trace, "targets", "sample", rows), np.float64)[..., 0]
+        fin = t[np.isfinite(t)]
+        if fin.size and M.frac(np.isclose(fin, 0) | np.isclose(fin, 1)) >= 0.99:
+            truth = np.stack([(t < 0.5).sum(1), (t >= 0.5).sum(1)], axis=1).astype(np.float64)
+    if truth is None:
+        return None
+    if o_cols >= 2 and has(trace, "outputs", "argmax_hist"):
+        pred = np.asarray(read(trace, "outputs", "argmax_hist", rows), np.float64)
+    elif o_cols == 1 and has(trace, "outputs", "sample"):
+        o = np.asarray(read(trace, "outputs", "sample", rows), np.float64)[..., 0]
+        thr = 0.5 if output_form(trace) != "logits" else 0.0
+        fin = np.isfinite(o)
+        pred = np.stack([(fin & (o <= thr)).sum(1), (fin & (o > thr)).sum(1)], axis=1).astype(np.float64)
+    else:
+        return None
+    k = max(pred.shape[1], truth.shape[1])
+    pad = [np.pad(np.nan_to_num(a), ((0, 0), (0, k - a.shape[1]))) for a in (pred, truth)]
+    return pad[0], pad[1]
