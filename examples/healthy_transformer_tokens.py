@@ -50,8 +50,8 @@ class MajorityTransformer(nn.Module):
 
 
 def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) -> str:
-    """Train for ``steps`` steps (default 1500, quick 250), recording to ``out``."""
-    steps = steps or (250 if quick else 1500)
+    """Train for ``steps`` steps (default 1500, quick 150), recording to ``out``."""
+    steps = steps or (150 if quick else 1500)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     x, y = (torch.as_tensor(a) for a in majority_sequences(2000, rng))
