@@ -1,0 +1,271 @@
+"""GUI speed, offscreen: scrub latency, big-trace first paint, heatmap pan/zoom frame time.
+
+    python benchmarks/gui_speed.py [--repeats 5] [--quick] [--keep DIR]
+
+1. cursor one step → every visible view updated (``state.set_step`` then events until
+   idle, background reads included), on a 10k-step × 100-layer trace: the three data
+   views alone, then the shell's main window when ``gui.main_window`` can be composed
+   (every dock: timeline, root-cause panel, the data views). Target ≤ 16 ms.
+2. a 100k-step × 200-layer trace (written with ``analysis.synthetic.save_arrays``)
+   opened to the first paint of the heatmap (pyramid built on the worker, image
+   painted). Target ≤ 1.5 s.
+3. heatmap pan/zoom frame time on that trace (set the view range, process events,
+   which paints). Reports median and max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+
+from analysis.synthetic import save_arrays, synthetic_arrays  # noqa: E402
+from analysis.trace import open_trace  # noqa: E402
+from gui.state import Run, RunState  # noqa: E402
+from gui.views.heatmap_view import HeatmapView  # noqa: E402
+from gui.views.layer_view import LayerView  # noqa: E402
+from gui.views.outputs_view import OutputsView  # noqa: E402
+
+
+# ----------------------------------------------------------------------------- traces
+def _layers(n_params: int) -> tuple[list, list]:
+    params, modules = [], []
+    for b in range(n_params // 2):
+        modules.append((f"blocks.{b}.fc", "Linear"))
+        params += [(f"blocks.{b}.fc.weight", f"blocks.{b}.fc", (64, 64)),
+                   (f"blocks.{b}.fc.bias", f"blocks.{b}.fc", (64,))]
+    return params, modules
+
+
+def _extras(n: int, params: list, modules: list, snap_every: int, hist_every: int) -> dict:
+    """Snapshots, histograms and unit liveness the synthetic trace lacks (cheap random data)."""
+    rng = np.random.default_rng(1)
+    out: dict[str, np.ndarray] = {}
+    snaps = np.unique(np.r_[np.arange(0, n, snap_every), n - 1]).astype(np.int64)
+    out["snapshots/step"], out["snapshots/reason"] = snaps, np.zeros(len(snaps), np.int8)
+    for i, (_, _, shape) in enumerate(params):
+        out[f"snapshots/weight/p{i}"] = rng.standard_normal((len(snaps), *shape)).astype(np.float32)
+    hs = np.arange(hist_every - 1, n, hist_every, dtype=np.int64)
+    out["hist/step"] = out["units/step"] = hs
+    for kind, k in (("weight", len(params)), ("grad", len(params)), ("act", len(modules))):
+        out[f"hist/{kind}"] = rng.integers(0, 50, (len(hs), k, 64)).astype(np.int32)
+        out[f"hist/{kind}_range"] = np.tile(np.array([-1, 1], np.float32), (len(hs), k, 1))
+    for j in range(len(modules)):
+        out[f"units/alive/m{j}"] = (rng.random((len(hs), 64)) > 0.05).astype(np.uint8)
+    return out
+
+
+def write_trace(path: str, n: int, n_params: int, extras: bool) -> None:
+    params, modules = _layers(n_params)
+    data, attrs = synthetic_arrays(n, params=params, modules=modules, rows=8, features=4)
+    for key in list(data):  # keep the file small: stats no view here reads
+        group, _, name = key.partition("/")
+        if group == "params" and name in ("w_mean", "w_std", "w_maxabs", "g_maxabs", "g_zero_frac"):
+            del data[key]
+    if extras:
+        data.update(_extras(n, params, modules, snap_every=100, hist_every=10))
+    save_arrays(path, data, attrs)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _app() -> QApplication:
+    return QApplication.instance() or QApplication([])
+
+
+def _settle(app: QApplication, views: list) -> None:
+    """Process events until no view has background work left."""
+    app.processEvents()
+    while any(getattr(v, "busy", False) for v in views):
+        for v in views:
+            if getattr(v, "busy", False):
+                v.wait()
+        app.processEvents()
+
+
+def _main_window(folder: str) -> QWidget | None:
+    """The shell's main window (settings in a scratch file), if it exists and can be composed."""
+    try:
+        from PySide6.QtCore import QSettings
+
+        from gui.main_window import MainWindow
+
+        settings = QSettings(os.path.join(folder, "settings.ini"), QSettings.Format.IniFormat)
+        win = MainWindow(settings=settings)
+    except Exception as exc:  # noqa: BLE001 - the shell is optional here
+        print(f"(main window not composed: {type(exc).__name__}: {exc})")
+        return None
+    return win if isinstance(getattr(win, "state", None), RunState) else None
+
+
+def _settle_window(app: QApplication, win: QWidget) -> None:
+    app.processEvents()
+    while not win.workers_idle():
+        win.wait_workers()
+
+
+def _stats(ms: list[float]) -> str:
+    a = np.asarray(ms)
+    return f"median {np.median(a):7.2f} ms   p95 {np.percentile(a, 95):7.2f} ms   max {a.max():7.2f} ms"
+
+
+# ----------------------------------------------------------------------------- benchmarks
+def bench_scrub(path: str, moves: int, repeats: int, folder: str, window: bool = True
+                ) -> tuple[str, list[float], list[float]]:
+    app = _app()
+    win = _main_window(folder) if window else None
+    if win is not None:
+        what, root, state = "main window", win, win.state
+        views: list = []
+
+        def settle() -> None:
+            _settle_window(app, win)
+    else:
+        from PySide6.QtWidgets import QGridLayout
+
+        what, root, state = "HeatmapView + LayerView + OutputsView", QWidget(), RunState()
+        grid = QGridLayout(root)
+        views = [HeatmapView(state), LayerView(state), OutputsView(state)]
+        for i, v in enumerate(views):
+            grid.addWidget(v, i // 2, i % 2)
+
+        def settle() -> None:
+            _settle(app, views)
+    root.resize(1600, 1000)
+    root.show()
+    run = Run(open_trace(path), name="scrub")
+    if win is not None:
+        win.add_run(run)
+    else:
+        state.add_run(run)
+    state.set_layer("blocks.3.fc.weight")
+    settle()
+    steps = state.logged_steps()
+    sync, settled = [], []
+    for rep in range(repeats):
+        start = 1000 + rep * moves
+        state.set_step(int(steps[start - 1]))
+        settle()
+        for i in range(moves):
+            t0 = time.perf_counter()
+            state.set_step(int(steps[start + i]))
+            app.processEvents()
+            t1 = time.perf_counter()
+            settle()
+            t2 = time.perf_counter()
+            sync.append((t1 - t0) * 1e3)
+            settled.append((t2 - t0) * 1e3)
+    root.close()
+    app.processEvents()
+    return what, sync, settled
+
+
+def bench_first_paint(path: str, repeats: int) -> list[float]:
+    app = _app()
+    times = []
+    for _ in range(repeats):
+        state = RunState()
+        view = HeatmapView(state)
+        view.resize(1200, 700)
+        view.show()
+        app.processEvents()
+        t0 = time.perf_counter()
+        state.add_run(Run(open_trace(path), name="big"))
+        view.wait()
+        app.processEvents()
+        view.glw.viewport().repaint()
+        times.append(time.perf_counter() - t0)
+        assert view.image.image is not None, "heatmap did not paint"
+        view.close()
+        state.close_run(0)
+        view.deleteLater()
+        app.processEvents()
+    return times
+
+
+def bench_pan_zoom(path: str, frames: int) -> dict[str, list[float]]:
+    app = _app()
+    state = RunState()
+    view = HeatmapView(state)
+    view.resize(1200, 700)
+    view.show()
+    state.add_run(Run(open_trace(path), name="big"))
+    view.wait()
+    app.processEvents()
+    n = state.run.trace.n_steps
+    out: dict[str, list[float]] = {"pan (2k-step window)": [], "pan (20k-step window)": [], "zoom in/out": []}
+
+    def frame(a: float, b: float, key: str) -> None:
+        t0 = time.perf_counter()
+        view.vb.setXRange(a, b, padding=0)
+        app.processEvents()  # handles the posted update: the frame is painted here
+        out[key].append((time.perf_counter() - t0) * 1e3)
+
+    for width, key in ((2000, "pan (2k-step window)"), (20000, "pan (20k-step window)")):
+        x0 = n / 3
+        for i in range(frames):
+            a = x0 + i * width * 0.05
+            frame(a, a + width, key)
+    centre = n * 0.6
+    widths = np.geomspace(n, 200, frames // 2)
+    for w in np.r_[widths, widths[::-1]]:
+        frame(max(centre - w / 2, -0.5), min(centre + w / 2, n - 0.5), "zoom in/out")
+    view.close()
+    state.close_run(0)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="smaller traces (smoke test)")
+    ap.add_argument("--keep", help="write the traces into this folder and keep them")
+    ap.add_argument("--views-only", action="store_true", help="skip the main window in the scrub test")
+    args = ap.parse_args(argv)
+    _app()
+    folder = args.keep or tempfile.mkdtemp(prefix="trainwreck-gui-bench-")
+    os.makedirs(folder, exist_ok=True)
+    n_small, n_big = (2_000, 20_000) if args.quick else (10_000, 100_000)
+    small, big = os.path.join(folder, "scrub.h5"), os.path.join(folder, "big.h5")
+    t = time.perf_counter()
+    write_trace(small, n_small, 100, extras=True)
+    write_trace(big, n_big, 200, extras=False)
+    print(f"wrote {small} ({n_small} steps × 100 layers) and {big} ({n_big} steps × 200 layers) "
+          f"in {time.perf_counter() - t:.1f} s")
+
+    scrub = [bench_scrub(small, 40, args.repeats, folder, window=False)]
+    if not args.views_only:
+        scrub.append(bench_scrub(small, 40, args.repeats, folder, window=True))
+    paint = bench_first_paint(big, repeats=args.repeats)
+    pan = bench_pan_zoom(big, frames=40)
+    rows = []
+    for what, sync, settled in scrub:
+        rows += [(f"1. scrub one step, {what}: events only", _stats(sync), "≤ 16 ms"),
+                 ("   … until every view settled (worker reads included)", _stats(settled), "≤ 16 ms")]
+    rows += [
+        (f"2. open {n_big // 1000}k × 200 trace → heatmap painted",
+         f"median {statistics.median(paint) * 1e3:7.0f} ms   max {max(paint) * 1e3:7.0f} ms", "≤ 1500 ms"),
+    ]
+    for key, ms in pan.items():
+        rows.append((f"3. heatmap {key} frame", _stats(ms), "≤ 16 ms"))
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure':<{width}}  {'result':<58}  target")
+    for name, result, target in rows:
+        print(f"{name:<{width}}  {result:<58}  {target}")
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

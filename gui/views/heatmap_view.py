@@ -1,0 +1,373 @@
+"""Layer × step heatmap: one statistic for every layer (rows) at every logged step (columns).
+
+Drawn from a ``ColumnPyramid`` built on a worker: the level matching the visible width
+is sliced (with a margin of one window each side) into a float image coloured by a
+``ColorBarItem`` with explicit robust levels; NaN/±Inf cells are painted over it in
+fixed colours. Panning inside the margin only moves the view.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, QSignalBlocker, Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QGraphicsRectItem,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from analysis import views_data as vd
+from gui.state import RunState
+from gui.views._common import (
+    CURSOR_PEN,
+    RANGE_BRUSH,
+    SELECT_PEN,
+    NameAxis,
+    StepAxis,
+    WorkerLane,
+    colormap,
+    fmt,
+    nonfinite_legend,
+    nonfinite_overlay,
+)
+
+
+@dataclass(frozen=True)
+class Metric:
+    label: str
+    group: str  # "params" or "modules"
+    stats: tuple[str, ...]  # summed
+    log: bool = False
+    levels: str = "robust"  # robust | symmetric | unit | count
+    companion: str | None = None  # non-finite count telling a NaN value from "not recorded"
+
+
+_ACT_BAD = "a_nonfinite"
+METRICS: dict[str, Metric] = {
+    "g_norm": Metric("gradient norm", "params", ("g_norm",), log=True, companion="g_nonfinite"),
+    "w_norm": Metric("weight norm", "params", ("w_norm",), log=True, companion="w_nonfinite"),
+    "update_ratio": Metric("update ratio", "params", ("update_ratio",), log=True, companion="w_nonfinite"),
+    "a_std": Metric("activation std", "modules", ("a_std",), log=True, companion=_ACT_BAD),
+    "a_mean": Metric("activation mean", "modules", ("a_mean",), levels="symmetric", companion=_ACT_BAD),
+    "a_maxabs": Metric("activation max |x|", "modules", ("a_maxabs",), log=True, companion=_ACT_BAD),
+    "a_dead_frac": Metric("dead fraction", "modules", ("a_dead_frac",), levels="unit", companion=_ACT_BAD),
+    "a_sat_frac": Metric("saturated fraction", "modules", ("a_sat_frac",), levels="unit", companion=_ACT_BAD),
+    "p_nonfinite": Metric("NaN/Inf count (weights + grads)", "params", ("g_nonfinite", "w_nonfinite"),
+                          levels="count"),
+    "a_nonfinite": Metric("NaN/Inf count (activations)", "modules", ("a_nonfinite",), levels="count"),
+}
+
+
+class HeatmapView(QWidget):
+    """Rows = layers in model order, columns = steps; click a cell to move the cursor there."""
+
+    def __init__(self, state: RunState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.metric_key = "g_norm"
+        self.reducer = "maxabs"
+        self._lane = WorkerLane(self)
+        self._pyramids: dict[tuple[int, str], vd.ColumnPyramid] = {}
+        self._pyr: vd.ColumnPyramid | None = None
+        self._names: list[str] = []
+        self._rows = np.zeros(0, np.int64)  # indices of the displayed rows into ``_names``
+        self._shown: tuple[int, float, float] | None = None  # level, first row, end row drawn
+        self._build_ui()
+        state.runsChanged.connect(self._on_runs)
+        state.runUpdated.connect(self._on_run_updated)
+        state.stepChanged.connect(self._on_step)
+        state.layerChanged.connect(self._on_layer)
+        state.rangeChanged.connect(self._on_range)
+        self._on_runs()
+
+    # ------------------------------------------------------------------ construction
+    def _build_ui(self) -> None:
+        self.metric_box = QComboBox(self)
+        for key, m in METRICS.items():
+            self.metric_box.addItem(m.label, key)
+        self.metric_box.currentIndexChanged.connect(
+            lambda i: self.set_metric(self.metric_box.itemData(i)))
+        self.log_box = QCheckBox("log", self)
+        self.log_box.setChecked(METRICS[self.metric_key].log)
+        self.log_box.toggled.connect(lambda _: self._load_metric())
+        self.filter_edit = QLineEdit(self)
+        self.filter_edit.setPlaceholderText("filter layers (substring or regex)")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self._apply_filter)
+        top = QHBoxLayout()
+        top.addWidget(self.metric_box)
+        top.addWidget(self.log_box)
+        top.addWidget(self.filter_edit, 1)
+
+        self.glw = pg.GraphicsLayoutWidget(self)
+        self._xaxis, self._yaxis = StepAxis("bottom"), NameAxis("left", width=26)
+        self.plot = self.glw.addPlot(axisItems={"bottom": self._xaxis, "left": self._yaxis})
+        self.plot.setLabel("bottom", "step")
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.vb = self.plot.getViewBox()
+        self.vb.invertY(True)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self._overlay = pg.ImageItem(axisOrder="row-major")
+        self._overlay.setZValue(5)
+        self.plot.addItem(self.image)
+        self.plot.addItem(self._overlay)
+        self.bar = pg.ColorBarItem(values=(0, 1), colorMap=colormap("viridis"), label="", interactive=True)
+        self.bar.setImageItem(self.image, insert_in=self.plot)
+        self._cursor_line = pg.InfiniteLine(angle=90, movable=False, pen=CURSOR_PEN)
+        self._cursor_line.setZValue(10)
+        self._region = pg.LinearRegionItem(movable=False, brush=RANGE_BRUSH, pen=pg.mkPen(None))
+        self._region.setZValue(8)
+        self._outline = QGraphicsRectItem()
+        pen = SELECT_PEN
+        pen.setCosmetic(True)
+        self._outline.setPen(pen)
+        self._outline.setZValue(9)
+        for item in (self._cursor_line, self._region, self._outline):
+            self.plot.addItem(item, ignoreBounds=True)
+            item.hide()
+        self.vb.sigRangeChanged.connect(lambda *_: self._update_window())
+        self.plot.scene().sigMouseMoved.connect(self._on_hover)
+        self.plot.scene().sigMouseClicked.connect(self._on_click)
+
+        self.readout = QLabel("no run open", self)
+        self.readout.setWordWrap(True)
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addLayout(top)
+        lay.addWidget(self.glw, 1)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.readout, 1)
+        bottom.addWidget(nonfinite_legend(self, no_data=True))
+        lay.addLayout(bottom)
+
+    # ------------------------------------------------------------------ public
+    def set_metric(self, key: str) -> None:
+        """Show another statistic (a key of ``METRICS``); resets log scale to its default."""
+        if key not in METRICS or key == self.metric_key and self._pyr is not None:
+            return
+        self.metric_key = key
+        with QSignalBlocker(self.metric_box), QSignalBlocker(self.log_box):
+            self.metric_box.setCurrentIndex(self.metric_box.findData(key))
+            self.log_box.setChecked(METRICS[key].log)
+        self._load_metric()
+
+    @property
+    def busy(self) -> bool:
+        return self._lane.busy
+
+    def wait(self) -> None:
+        """Finish background work and deliver its results (tests, benchmarks)."""
+        self._lane.wait()
+
+    # ------------------------------------------------------------------ state → view
+    def _on_runs(self) -> None:
+        self._pyramids.clear()
+        self._load_metric()
+
+    def _on_run_updated(self, index: int) -> None:
+        if index != self.state.current or self.state.run is None:
+            return
+        n = self.state.run.trace.n_steps
+        for (run_id, _), pyr in self._pyramids.items():
+            if run_id == id(self.state.run):
+                pyr.extend(n)
+        self._xaxis.set_steps(self.state.run.trace.steps)
+        self._render(refit=False)
+
+    def _load_metric(self) -> None:
+        run = self.state.run
+        self._lane.cancel()
+        if run is None:
+            self._pyr, self._names = None, []
+            self.image.clear()
+            self._overlay.clear()
+            self.readout.setText("no run open")
+            return
+        m = METRICS[self.metric_key]
+        trace = run.trace
+        self._names = list(trace.param_names if m.group == "params" else trace.module_names)
+        key = (id(run), self.metric_key)
+        if key in self._pyramids:
+            self._set_pyramid(self._pyramids[key])
+            return
+        self.readout.setText(f"reading {m.label} for {len(self._names)} layers × {trace.n_steps} steps…")
+        n = trace.n_steps
+        self._lane.submit(lambda: (key, vd.pyramid_for(trace, m.group, m.stats, n, m.companion)),
+                          self._on_pyramid)
+
+    def _on_pyramid(self, result: object) -> None:
+        if isinstance(result, Exception):
+            self.readout.setText(f"cannot read {METRICS[self.metric_key].label}: {result}")
+            return
+        key, pyr = result
+        self._pyramids[key] = pyr
+        if key == (id(self.state.run), self.metric_key):
+            self._set_pyramid(pyr)
+
+    def _set_pyramid(self, pyr: vd.ColumnPyramid) -> None:
+        self._pyr = pyr
+        self._xaxis.set_steps(self.state.run.trace.steps)
+        self._apply_filter(refit=True)
+
+    def _apply_filter(self, *_: object, refit: bool = True) -> None:
+        text = self.filter_edit.text().strip()
+        if text:
+            try:
+                rx = re.compile(text, re.IGNORECASE)
+            except re.error:
+                rx = re.compile(re.escape(text), re.IGNORECASE)
+            self._rows = np.array([i for i, n in enumerate(self._names) if rx.search(n)], np.int64)
+        else:
+            self._rows = np.arange(len(self._names), dtype=np.int64)
+        self._yaxis.set_names([self._names[i] for i in self._rows])
+        self._render(refit=refit)
+
+    def _levels(self) -> tuple[float, float]:
+        m, pyr = METRICS[self.metric_key], self._pyr
+        sample = pyr.sample(self._rows) if len(self._rows) else np.zeros(0)
+        if m.levels == "unit":
+            return 0.0, 1.0
+        if m.levels == "count":
+            finite = sample[np.isfinite(sample)]
+            return 0.0, max(float(finite.max()) if finite.size else 0.0, 1.0)
+        if self.log_box.isChecked():
+            return vd.robust_levels(vd.log10_display(sample))
+        return vd.symmetric_levels(sample) if m.levels == "symmetric" else vd.robust_levels(sample)
+
+    def _render(self, refit: bool) -> None:
+        if self._pyr is None:
+            return
+        m = METRICS[self.metric_key]
+        log = self.log_box.isChecked()
+        self.bar.setColorMap(colormap("RdBu" if m.levels == "symmetric" and not log else "viridis"))
+        lo, hi = self._levels()
+        self.bar.rounding = max((hi - lo) / 1000, 1e-12)
+        self.bar.setLevels((lo, hi))
+        self.bar.getAxis("left").setLabel(f"log10({m.label})" if log else m.label)
+        n, rows = self._pyr.n_rows, len(self._rows)
+        self.vb.setLimits(xMin=-0.5, xMax=n - 0.5, yMin=-0.5, yMax=max(rows, 1) - 0.5,
+                          minXRange=min(4, n), minYRange=min(2, max(rows, 1)))
+        self._shown = None
+        if refit:
+            self.vb.setRange(xRange=(-0.5, n - 0.5), yRange=(-0.5, max(rows, 1) - 0.5), padding=0)
+        self._update_window(force=True)
+        self._on_step(self.state.step)
+        self._on_layer(self.state.layer)
+        self._on_range(self.state.step_range)
+        self.readout.setText(f"{m.label}: {rows} of {len(self._names)} layers × {n} steps"
+                             + (" (no layer matches the filter)" if not rows else ""))
+
+    def _update_window(self, force: bool = False) -> None:
+        """Draw the pyramid level that fits the visible width; no-op while the view stays inside it."""
+        pyr = self._pyr
+        if pyr is None:
+            return
+        (x0, x1), _ = self.vb.viewRange()
+        span = max(x1 - x0, 1.0)
+        k = pyr.level_for(span, int(self.vb.width()) or 800)
+        f = pyr.cell_rows(k)
+        if not force and self._shown is not None:
+            level, a, b = self._shown
+            if level == k and (a <= x0 + 0.5 or a <= 0) and (x1 + 0.5 <= b or b >= pyr.n_rows):
+                return
+        c0 = max(int((x0 - span) // f), 0)
+        c1 = min(int((x1 + span) // f) + 1, pyr.n_columns(k))
+        values, flags = pyr.window(k, c0, c1, self.reducer)
+        values, flags = values[:, self._rows].T, flags[:, self._rows].T
+        rgba = nonfinite_overlay(flags, values)
+        if self.log_box.isChecked():
+            values = vd.log10_display(values)
+        lo, hi = self.bar.levels()
+        values = np.where(np.isfinite(values), values, np.float32(lo))  # NaN/Inf/no-data cells are overlaid
+        rect = QRectF(c0 * f - 0.5, -0.5, (c1 - c0) * f, len(self._rows))
+        if values.size:
+            self.image.setImage(values, autoLevels=False, levels=(lo, hi), rect=rect)
+        else:
+            self.image.clear()
+        if rgba is None:
+            self._overlay.clear()
+        else:
+            self._overlay.setImage(rgba, autoLevels=False, rect=rect)
+        self._shown = (k, c0 * f, c1 * f)
+
+    def _on_step(self, step: int) -> None:
+        run = self.state.run
+        if run is None or self._pyr is None:
+            self._cursor_line.hide()
+            return
+        self._cursor_line.setPos(run.trace.row_of(step))
+        self._cursor_line.show()
+
+    def _on_layer(self, layer: str) -> None:
+        run = self.state.run
+        if run is None or self._pyr is None:
+            self._outline.hide()
+            return
+        wanted = set(vd.layer_rows(run.trace, METRICS[self.metric_key].group, layer))
+        shown = [pos for pos, i in enumerate(self._rows) if int(i) in wanted]
+        self._yaxis.set_names([self._names[i] for i in self._rows], keep=min(shown) if shown else None)
+        if not shown:
+            self._outline.hide()
+            return
+        self._outline.setRect(QRectF(-0.5, min(shown) - 0.5, self._pyr.n_rows, max(shown) - min(shown) + 1))
+        self._outline.show()
+
+    def _on_range(self, step_range: tuple[int, int] | None) -> None:
+        run = self.state.run
+        if run is None or step_range is None or self._pyr is None:
+            self._region.hide()
+            return
+        a, b = run.trace.row_of(step_range[0]), run.trace.row_of(step_range[1])
+        self._region.setRegion((a - 0.5, b + 0.5))
+        self._region.show()
+
+    # ------------------------------------------------------------------ mouse → state
+    def _cell_at(self, scene_pos: object) -> tuple[int, int] | None:
+        """``(row of the trace, index into names)`` under a scene position, or None."""
+        if self._pyr is None or not self.vb.sceneBoundingRect().contains(scene_pos):
+            return None
+        p = self.vb.mapSceneToView(scene_pos)
+        r, y = int(round(p.x())), int(round(p.y()))
+        if not (0 <= r < self._pyr.n_rows and 0 <= y < len(self._rows)):
+            return None
+        return r, int(self._rows[y])
+
+    def _on_hover(self, scene_pos: object) -> None:
+        cell = self._cell_at(scene_pos)
+        if cell is None:
+            return
+        r, col = cell
+        run = self.state.run
+        step = int(run.trace.steps[r])
+        value = self._pyr.value_at(r, col)
+        text = f"{self._names[col]}  ·  step {step}  ·  {METRICS[self.metric_key].label} = {fmt(value)}"
+        k = self._shown[0] if self._shown else 0
+        f = self._pyr.cell_rows(k)
+        if f > 1:
+            c = r // f
+            v, flags = self._pyr.window(k, c, c + 1, self.reducer)
+            a, b = run.trace.steps[c * f], run.trace.steps[min((c + 1) * f, self._pyr.n_rows) - 1]
+            cell_v = "NaN" if flags[0, col] & vd.NAN_FLAG else fmt(float(v[0, col]))
+            text += f"   (cell = {self.reducer} over steps {a}–{b}: {cell_v})"
+        self.readout.setText(text)
+
+    def _on_click(self, ev: object) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
+            return
+        cell = self._cell_at(ev.scenePos())
+        if cell is None:
+            return
+        r, col = cell
+        self.state.set_layer(self._names[col])
+        self.state.set_step(int(self.state.run.trace.steps[r]))

@@ -1,0 +1,387 @@
+"""Layer detail at the cursor: weight matrix of the nearest snapshot, histograms, dead units.
+
+The selected layer is a parameter or a module name. Snapshots, histograms and unit
+liveness are read on a worker lane and cached; a step change that needs nothing new
+redraws at once, one that does asks the worker and drops any older request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, QSignalBlocker, Qt
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from analysis import views_data as vd
+from analysis.trace import Trace
+from gui.state import RunState
+from gui.views._common import (
+    ALIVE_COLOR,
+    DEAD_COLOR,
+    WorkerLane,
+    colormap,
+    fmt,
+    nonfinite_overlay,
+)
+
+MODES = {"W": "weights", "grad": "gradient", "dW": "ΔW vs first snapshot"}
+HIST_KINDS = (("weight", "w_nonfinite", None), ("grad", "g_nonfinite", "g_zero_frac"),
+              ("act", "a_nonfinite", "a_zero_frac"))
+_CACHE_MAX = 96
+
+
+def _resolve(trace: Trace, layer: str) -> tuple[int | None, int | None, str]:
+    """``(parameter index, leaf module index, note)`` to show for a selected layer name."""
+    names, modules = trace.param_names, trace.module_names
+    if layer in names:
+        p = names.index(layer)
+        owner = trace.param_info[p]["module"]
+        return p, modules.index(owner) if owner in modules else None, ""
+    if layer in modules:
+        m = modules.index(layer)
+        for j in range(m, -1, -1):  # a parameter-free module (ReLU) shows the weights feeding it
+            params = vd.module_params(trace, modules[j])
+            if params:
+                weight = [p for p in params if names[p].endswith("weight")] or params
+                note = "" if j == m else f"weights of {modules[j]}, which feeds {layer}"
+                return weight[0], m, note
+        return None, m, f"{layer} has no parameters"
+    if names:
+        owner = trace.param_info[0]["module"]
+        return 0, modules.index(owner) if owner in modules else None, "no layer selected: first parameter"
+    return None, None, "no layer selected"
+
+
+class LayerView(QWidget):
+    """Weight matrix (or bias bars), weight/grad/activation histograms and unit liveness of one layer."""
+
+    def __init__(self, state: RunState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.mode = "W"
+        self._lane = WorkerLane(self)
+        self._cache: dict[tuple, Any] = {}
+        self._index: dict[str, np.ndarray] = {}
+        self._drawn: dict[str, tuple] = {}
+        self._build_ui()
+        state.runsChanged.connect(self._on_runs)
+        state.runUpdated.connect(lambda i: self._on_runs() if i == state.current else None)
+        state.stepChanged.connect(lambda _: self.refresh())
+        state.layerChanged.connect(lambda _: self.refresh())
+        self._on_runs()
+
+    # ------------------------------------------------------------------ construction
+    def _build_ui(self) -> None:
+        self.title = QLabel("no run open", self)
+        self.title.setWordWrap(True)
+        self.title.setStyleSheet("font-weight: bold")
+        self.mode_box = QComboBox(self)
+        for key, label in MODES.items():
+            self.mode_box.addItem(label, key)
+        self.mode_box.currentIndexChanged.connect(self._on_mode)
+        top = QHBoxLayout()
+        top.addWidget(self.title, 1)
+        top.addWidget(self.mode_box)
+
+        self.glw = pg.GraphicsLayoutWidget(self)
+        self.matrix = self.glw.addPlot(row=0, col=0, colspan=3)
+        self.matrix.setMenuEnabled(False)
+        self.matrix.getViewBox().invertY(True)
+        self.matrix.setLabel("left", "output unit")
+        self.matrix.setLabel("bottom", "input")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self._nonfinite = pg.ImageItem(axisOrder="row-major")
+        self._nonfinite.setZValue(5)
+        self.bars = pg.BarGraphItem(x=[], height=[], width=1.0)
+        self._dead_marks = pg.ScatterPlotItem(symbol="t2", size=9, brush=pg.mkBrush(*DEAD_COLOR), pen=None)
+        self._dead_marks.setZValue(6)
+        for item in (self.image, self._nonfinite, self.bars, self._dead_marks):
+            self.matrix.addItem(item)
+        self.cbar = pg.ColorBarItem(values=(-1, 1), colorMap=colormap("RdBu"), interactive=False)
+        self.cbar.setImageItem(self.image, insert_in=self.matrix)
+        self.hists: dict[str, pg.PlotItem] = {}
+        self._curves: dict[str, pg.PlotDataItem] = {}
+        for col, (kind, _, _) in enumerate(HIST_KINDS):
+            plot = self.glw.addPlot(row=1, col=col)
+            plot.setMenuEnabled(False)
+            plot.addLine(x=0, pen=pg.mkPen((120, 120, 120), style=Qt.PenStyle.DashLine))
+            self._curves[kind] = plot.plot(stepMode="center", fillLevel=0, brush=(90, 140, 220, 150),
+                                           pen=pg.mkPen((130, 180, 255)))
+            self.hists[kind] = plot
+        self.units = self.glw.addPlot(row=2, col=0, colspan=3)
+        self.units.setMenuEnabled(False)
+        self.units.hideAxis("left")
+        self.units.setLabel("bottom", "unit")
+        self.units_image = pg.ImageItem(axisOrder="row-major")
+        self.units.addItem(self.units_image)
+        self.glw.ci.layout.setRowStretchFactor(0, 5)
+        self.glw.ci.layout.setRowStretchFactor(1, 3)
+        self.glw.ci.layout.setRowStretchFactor(2, 1)
+        self.units.setMaximumHeight(80)
+        self.matrix.scene().sigMouseMoved.connect(self._on_hover)
+
+        self.info = QLabel("", self)
+        self.info.setWordWrap(True)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addLayout(top)
+        lay.addWidget(self.glw, 1)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.info, 1)
+        self.value_label = QLabel("", self)
+        bottom.addWidget(self.value_label)
+        lay.addLayout(bottom)
+
+    @property
+    def busy(self) -> bool:
+        return self._lane.busy
+
+    def wait(self) -> None:
+        """Finish background reads and draw their results (tests, benchmarks)."""
+        while self._lane.busy:
+            self._lane.wait()
+
+    # ------------------------------------------------------------------ state → requests
+    def _on_mode(self, i: int) -> None:
+        self.mode = self.mode_box.itemData(i)
+        self.refresh()
+
+    def set_mode(self, mode: str) -> None:
+        """``W``, ``grad`` or ``dW``."""
+        with QSignalBlocker(self.mode_box):
+            self.mode_box.setCurrentIndex(self.mode_box.findData(mode))
+        self.mode = mode
+        self.refresh()
+
+    def _on_runs(self) -> None:
+        self._lane.cancel()
+        self._cache.clear()
+        self._drawn.clear()
+        run = self.state.run
+        if run is None:
+            self._index = {}
+        else:
+            t = run.trace
+            self._index = {"snap": t.snapshot_steps(), "hist": t.hist_steps(), "unit": t.unit_steps(),
+                           "reason": np.array(t.snapshot_reasons(), dtype=object)}
+        self.refresh()
+
+    def _needs(self, p: int | None, m: int | None, step: int) -> dict[str, tuple]:
+        """Cache keys of everything the current picture is drawn from."""
+        keys: dict[str, tuple] = {}
+        si = vd.row_at_or_before(self._index["snap"], step)
+        if p is not None and si is not None:
+            kind = "grad" if self.mode == "grad" else "weight"
+            keys["snap"] = ("snap", kind, p, si)
+            keys["layout"] = ("layout", kind, p)
+            if self.mode == "dW":
+                keys["ref"] = ("snap", "weight", p, 0)
+        if p is not None:
+            keys["weight"], keys["grad"] = ("hist", "weight", p), ("hist", "grad", p)
+        if m is not None:
+            keys["act"], keys["alive"] = ("hist", "act", m), ("alive", m)
+        return keys
+
+    @staticmethod
+    def _fetch(trace: Trace, key: tuple) -> Any:
+        what = key[0]
+        if what == "snap":
+            return trace.snapshot(key[1], key[2], key[3])
+        if what == "layout":
+            return trace.snapshot_layout(key[1], key[2])
+        if what == "hist":
+            return trace.hist(key[1], key[2])
+        return trace.unit_alive(key[1])
+
+    def refresh(self) -> None:
+        """Redraw for the current step and layer, reading what is missing on the worker first."""
+        run = self.state.run
+        if run is None:
+            self.title.setText("no run open")
+            return
+        trace = run.trace
+        p, m, note = _resolve(trace, self.state.layer)
+        keys = self._needs(p, m, self.state.step)
+        missing = [k for k in keys.values() if k not in self._cache]
+        if missing:
+            self._lane.submit(lambda: {k: self._fetch(trace, k) for k in missing}, self._on_fetched)
+            return
+        data = {name: self._cache[k] for name, k in keys.items()}
+        data["snap_index"] = keys["snap"][3] if "snap" in keys else None
+        self._draw(trace, p, m, note, data)
+
+    def _on_fetched(self, result: Any) -> None:
+        if isinstance(result, Exception):
+            self.info.setText(f"cannot read layer data: {result}")
+            return
+        for key in list(self._cache)[: max(len(self._cache) + len(result) - _CACHE_MAX, 0)]:
+            del self._cache[key]
+        self._cache.update(result)
+        self.refresh()
+
+    # ------------------------------------------------------------------ drawing
+    def _changed(self, part: str, signature: tuple) -> bool:
+        """Whether ``part`` must be redrawn (its inputs differ from the last drawing)."""
+        if self._drawn.get(part) == signature:
+            return False
+        self._drawn[part] = signature
+        return True
+
+    def _draw(self, trace: Trace, p: int | None, m: int | None, note: str, data: dict[str, Any]) -> None:
+        step, run_id = self.state.step, id(self.state.run)
+        w = vd.window_at(self._index["unit"], step)
+        pname = trace.param_names[p] if p is not None else None
+        mname = trace.module_names[m] if m is not None else None
+        head = pname or mname or "—"
+        if mname and pname and not pname.startswith(mname + "."):
+            head = f"{mname} ({pname})"
+        if self._changed("matrix", (run_id, p, m, self.mode, data.get("snap_index"), w)):
+            self._draw_matrix(trace, p, data)
+            title = f"{head}  ·  {self._snapshot_text(trace, p, data)}"
+            self.title.setText(title + (f"  ·  {note}" if note else ""))
+        hr = vd.row_at_or_before(self._index["hist"], step)
+        for kind, nonfinite, zero in HIST_KINDS:
+            index = m if kind == "act" else p
+            if self._changed(kind, (run_id, index, hr)):
+                self._draw_hist(trace, kind, index, data.get(kind), nonfinite, zero)
+        if self._changed("units", (run_id, m, w)):
+            self._draw_units(trace, m, data.get("alive"), w)
+        text = self._info_text(trace, m, data.get("alive"), w, step)
+        if text != self.info.text():
+            self.info.setText(text)
+
+    def _snapshot_text(self, trace: Trace, p: int | None, data: dict[str, Any]) -> str:
+        if p is None:
+            return "no parameters"
+        if "snap" not in data or data["snap"] is None:
+            return "no snapshot in this trace"
+        si = data["snap_index"]
+        steps, reasons = self._index["snap"], self._index["reason"]
+        text = f"{MODES[self.mode]} @ snapshot step {int(steps[si])} ({reasons[si]}, {si + 1}/{len(steps)})"
+        layout = data.get("layout") or {}
+        stride = [int(s) for s in np.atleast_1d(layout.get("stride", [1]))]
+        if any(s > 1 for s in stride):
+            text += f"  ·  every {'×'.join(map(str, stride))} of {tuple(layout.get('full_shape', ()))}"
+        return text
+
+    def _draw_matrix(self, trace: Trace, p: int | None, data: dict[str, Any]) -> None:
+        arr = data.get("snap")
+        self.image.clear()
+        self._nonfinite.clear()
+        self.bars.setOpts(x=[], height=[])
+        self._dead_marks.setData([], [])
+        self._matrix = None
+        if p is None or arr is None:
+            return
+        arr = np.asarray(arr, dtype=np.float32)
+        if self.mode == "dW" and data.get("ref") is not None and np.shape(data["ref"]) == arr.shape:
+            arr = arr - np.asarray(data["ref"], dtype=np.float32)
+        stride = [int(s) for s in np.atleast_1d((data.get("layout") or {}).get("stride", [1]))]
+        lim = vd.symmetric_limit(arr)
+        if arr.ndim <= 1:
+            x = np.arange(arr.size) * stride[0]
+            color = np.where(np.nan_to_num(arr.reshape(-1)) >= 0, 1, 0)
+            brushes = [pg.mkBrush(200, 80, 70) if c else pg.mkBrush(70, 110, 200) for c in color]
+            self.bars.setOpts(x=x, height=np.nan_to_num(arr.reshape(-1)), width=0.8 * stride[0],
+                              brushes=brushes)
+            self.matrix.getViewBox().invertY(False)
+            self.matrix.setLabel("left", "value")
+            self.matrix.setLabel("bottom", "unit")
+            self.matrix.autoRange()
+            return
+        mat = vd.matrix_2d(arr)
+        s0, s1 = stride[0], stride[-1] if len(stride) > 1 else 1
+        self._matrix = (mat, s0, s1)
+        rect = QRectF(-0.5 * s1, -0.5 * s0, mat.shape[1] * s1, mat.shape[0] * s0)
+        self.image.setImage(np.where(np.isfinite(mat), mat, 0.0), autoLevels=False, levels=(-lim, lim),
+                            rect=rect)
+        self.cbar.setLevels((-lim, lim))
+        rgba = nonfinite_overlay(vd.nonfinite_flags(mat))
+        if rgba is not None:
+            self._nonfinite.setImage(rgba, rect=rect)
+        self.matrix.getViewBox().invertY(True)
+        self.matrix.setLabel("left", "output unit")
+        flat = len(trace.param_info[p]["shape"]) > 2
+        self.matrix.setLabel("bottom", "input × kernel (flattened)" if flat else "input")
+        self.matrix.getViewBox().setRange(rect, padding=0.02)
+        alive = data.get("alive")
+        if alive is not None and len(alive) and self._unit_count(trace, p) == alive.shape[1]:
+            w = vd.window_at(self._index["unit"], self.state.step)
+            dead = vd.dead_units(alive, w)
+            dead = dead[dead % s0 == 0]
+            self._dead_marks.setData(np.full(len(dead), -0.5 * s1 - 0.02 * mat.shape[1] * s1), dead)
+
+    @staticmethod
+    def _unit_count(trace: Trace, p: int) -> int:
+        shape = trace.param_info[p]["shape"]
+        return int(shape[0]) if shape else 0
+
+    def _draw_hist(self, trace: Trace, kind: str, index: int | None, hist: Any, nonfinite: str,
+                   zero: str | None) -> None:
+        plot, curve = self.hists[kind], self._curves[kind]
+        steps = self._index["hist"]
+        hr = vd.row_at_or_before(steps, self.state.step)
+        if index is None or hist is None or hr is None or hr >= len(hist[0]):
+            curve.setData([], [])
+            plot.setTitle(f"<small>no {kind} histogram</small>")
+            return
+        counts, ranges = hist
+        edges = vd.hist_edges(ranges[hr], counts.shape[1])
+        curve.setData(edges, counts[hr].astype(np.float64))
+        group = "modules" if kind == "act" else "params"
+        row = trace.row_of(int(steps[hr]))
+        extra = []
+        bad = vd.stat_at(trace, group, nonfinite, row, index)
+        if bad:
+            extra.append(f"<span style='color:#f0f'>NaN/Inf {fmt(bad)}</span>")
+        if zero:
+            z = vd.stat_at(trace, group, zero, row, index)
+            if np.isfinite(z):
+                extra.append(f"zero {z:.0%}")
+        plot.setTitle(f"<small>{kind} @ step {int(steps[hr])}" + (" · " + " · ".join(extra) if extra else "")
+                      + "</small>")
+
+    def _draw_units(self, trace: Trace, m: int | None, alive: Any, w: int | None) -> None:
+        self.units_image.clear()
+        if m is None:
+            self.units.setTitle("<small>no module</small>")
+            return
+        mname = trace.module_names[m]
+        if alive is None or not len(alive) or w is None:
+            self.units.setTitle(f"<small>no per-unit liveness recorded for {mname}</small>")
+            return
+        dead = vd.dead_units(alive, w)
+        rgba = np.empty((1, alive.shape[1], 4), np.uint8)
+        rgba[0] = (*ALIVE_COLOR, 255)
+        rgba[0, dead] = (*DEAD_COLOR, 255)
+        self.units_image.setImage(rgba, rect=QRectF(-0.5, 0, alive.shape[1], 1))
+        end = int(self._index["unit"][w])
+        self.units.setTitle(f"<small>{mname}: {len(dead)} / {alive.shape[1]} units never fired in the window "
+                            f"ending at step {end} (red)</small>")
+
+    def _info_text(self, trace: Trace, m: int | None, alive: Any, w: int | None, step: int) -> str:
+        if m is None:
+            return ""
+        row = trace.row_of(step)
+        sat = vd.stat_at(trace, "modules", "a_sat_frac", row, m)
+        dead_frac = vd.stat_at(trace, "modules", "a_dead_frac", row, m)
+        types = trace.module_types
+        parts = [f"{trace.module_names[m]} ({types[m] if m < len(types) else '?'})",
+                 f"saturated {sat:.1%}" if np.isfinite(sat) else "saturated n/a (unbounded)",
+                 f"dead fraction at step {int(trace.steps[row])}: {dead_frac:.1%}" if np.isfinite(dead_frac)
+                 else "dead fraction n/a"]
+        if alive is not None and len(alive) and w is not None:
+            parts.append(f"{len(vd.dead_units(alive, w))} / {alive.shape[1]} units dead")
+        return "  ·  ".join(parts)
+
+    def _on_hover(self, scene_pos: Any) -> None:
+        mat = getattr(self, "_matrix", None)
+        if mat is None or not self.matrix.getViewBox().sceneBoundingRect().contains(scene_pos):
+            return
+        values, s0, s1 = mat
+        pt = self.matrix.getViewBox().mapSceneToView(scene_pos)
+        r, c = int(round(pt.y() / s0)), int(round(pt.x() / s1))
+        if 0 <= r < values.shape[0] and 0 <= c < values.shape[1]:
+            self.value_label.setText(f"[{r * s0}, {c * s1}] = {fmt(float(values[r, c]))}")
