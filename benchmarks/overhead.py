@@ -1,0 +1,164 @@
+"""Per-step cost of recording: no recorder vs TraceRecorder (defaults) vs TensorBoard histograms.
+
+Three CPU workloads (one torch thread, random data): an MLP 784-1024-1024-10 (batch 128),
+a small CNN on 1x28x28 (batch 64) and a 2-layer TransformerEncoder (d_model 128, seq 64,
+batch 32). The variants run interleaved in segments (A B C A B C ...) after a warm-up, so
+drifts of a shared machine hit all three alike; one recorder and one SummaryWriter live
+through all their segments, so periodic work (snapshots, histograms) is included at its
+real rate. Prints per-step medians and means as ratios to the baseline, and the trace's
+bytes per step.
+
+    python benchmarks/overhead.py            # ~2-3 minutes
+    python benchmarks/overhead.py --quick    # ~30 s, noisier
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from recorders import TraceRecorder  # noqa: E402
+
+
+class _Transformer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(128, 4, dim_feedforward=512, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.head = nn.Linear(128, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x).mean(dim=1))
+
+
+def _mlp() -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(784, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 10)
+    )
+
+
+def _cnn() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10),
+    )  # fmt: skip
+
+
+WORKLOADS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], str]] = {
+    "mlp": (_mlp, (128, 784), "sgd"),
+    "cnn": (_cnn, (64, 1, 28, 28), "sgd"),
+    "transformer": (_Transformer, (32, 64, 128), "adam"),
+}
+
+
+class Variant:
+    """One model + optimizer + data, and what (if anything) records it."""
+
+    def __init__(self, kind: str, name: str, tmp: str) -> None:
+        make, shape, opt = WORKLOADS[name]
+        torch.manual_seed(0)
+        self.model = make()
+        params = self.model.parameters()
+        self.opt = (
+            torch.optim.SGD(params, lr=0.01, momentum=0.9)
+            if opt == "sgd"
+            else torch.optim.Adam(params, lr=1e-3)
+        )
+        self.crit = nn.CrossEntropyLoss()
+        self.x = torch.randn(*shape)
+        self.y = torch.randint(0, 10, (shape[0],))
+        self.kind = kind
+        self.rec = None
+        self.tb = None
+        self.steps = 0
+        self.path = os.path.join(tmp, f"{name}.h5")
+        if kind == "recorder":
+            self.rec = TraceRecorder(self.path, self.model, self.opt, self.crit)
+        elif kind == "tensorboard":
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(os.path.join(tmp, f"tb_{name}"))
+
+    def step(self) -> float:
+        t0 = time.perf_counter()
+        self.opt.zero_grad()
+        out = self.model(self.x)
+        loss = self.crit(out, self.y)
+        loss.backward()
+        if self.rec is not None:
+            self.rec.step(loss, outputs=out, targets=self.y, inputs=self.x)
+        elif self.tb is not None:
+            self.tb.add_scalar("loss", loss.item(), self.steps)
+            for n, p in self.model.named_parameters():
+                self.tb.add_histogram(n, p, self.steps)
+                if p.grad is not None:
+                    self.tb.add_histogram(n + ".grad", p.grad, self.steps)
+        self.opt.step()
+        self.steps += 1
+        return time.perf_counter() - t0
+
+    def close(self) -> float:
+        """Close; the trace's bytes per recorded step (0 for the others)."""
+        if self.rec is not None:
+            self.rec.close()
+            return os.path.getsize(self.path) / max(self.steps, 1)
+        if self.tb is not None:
+            self.tb.close()
+        return 0.0
+
+
+def run(name: str, rounds: int, seg: int, warm: int, tmp: str) -> dict[str, object]:
+    kinds = ("baseline", "recorder", "tensorboard")
+    variants = {k: Variant(k, name, tmp) for k in kinds}
+    times: dict[str, list[float]] = {k: [] for k in kinds}
+    for r in range(rounds + warm):
+        for k in kinds:
+            ts = [variants[k].step() for _ in range(seg)]
+            if r >= warm:
+                times[k] += ts
+    base_med = statistics.median(times["baseline"])
+    base_mean = statistics.fmean(times["baseline"])
+    out: dict[str, object] = {"model": name, "base_ms": base_med * 1e3}
+    for k in kinds[1:]:
+        out[f"{k}_median"] = statistics.median(times[k]) / base_med
+        out[f"{k}_mean"] = statistics.fmean(times[k]) / base_mean
+    out["bytes_per_step"] = variants["recorder"].close()
+    for v in variants.values():
+        v.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer rounds (~30 s)")
+    ap.add_argument("--models", default=",".join(WORKLOADS), help="comma-separated subset")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    rounds, seg, warm = (4, 10, 1) if args.quick else (12, 20, 2)
+    print(f"torch {torch.__version__}, 1 thread, {rounds} rounds x {seg} steps per variant")
+    print(f"{'model':12s} {'base ms':>8s} {'rec med':>8s} {'rec mean':>9s} "
+          f"{'tb med':>7s} {'tb mean':>8s} {'bytes/step':>11s}")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models.split(","):
+            r = run(name, rounds, seg, warm, tmp)
+            print(
+                f"{name:12s} {r['base_ms']:8.2f} {r['recorder_median']:7.3f}x "
+                f"{r['recorder_mean']:8.3f}x {r['tensorboard_median']:6.2f}x "
+                f"{r['tensorboard_mean']:7.2f}x {r['bytes_per_step']:11.0f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""Summaries of what ``rec.step`` is given: outputs, targets, inputs.
+
+The first recorded step fixes the shapes (columns kept, features kept, classes); each
+later step turns the batch into float64 pieces of the row, on the batch's device.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from recorders import _host, schema
+from recorders._hooks import first_tensor
+from recorders._layout import Layout
+from recorders._stats import count_nonfinite
+
+NAN = math.nan
+
+
+def as_tensor(obj: Any) -> torch.Tensor | None:
+    """The tensor in a batch argument (a tensor, a tuple/list or dict holding tensors)."""
+    if isinstance(obj, dict):
+        obj = list(obj.values())
+    t = first_tensor(obj)
+    return None if t is None else t.detach()
+
+
+def as_2d(t: torch.Tensor) -> torch.Tensor:
+    """Leading dims folded into rows, the last dim as columns: ``(B,)`` -> ``(B, 1)``."""
+    if t.dim() == 0:
+        return t.reshape(1, 1)
+    if t.dim() == 1:
+        return t.reshape(-1, 1)
+    return t.reshape(-1, t.shape[-1])
+
+
+def _float(t: torch.Tensor) -> torch.Tensor:
+    return t if t.dtype in (torch.float32, torch.float64) else t.to(torch.float32)
+
+
+def _padded(t: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """``t`` (float64) in a NaN tensor of ``shape``, top-left aligned."""
+    if tuple(t.shape) == shape:
+        return t.to(torch.float64)
+    out = torch.full(shape, NAN, dtype=torch.float64, device=t.device)
+    out[tuple(slice(0, min(a, b)) for a, b in zip(t.shape, shape))] = t[
+        tuple(slice(0, min(a, b)) for a, b in zip(t.shape, shape))
+    ]
+    return out
+
+
+def _std_mean(t: torch.Tensor, dim: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Population std and mean from sums (``torch.std_mean`` is ~30x slower on CPU)."""
+    t = t.to(torch.float64)
+    n = t.numel() if dim is None else t.shape[dim]
+    s = t.sum() if dim is None else t.sum(dim=dim)
+    q = (t * t).sum() if dim is None else (t * t).sum(dim=dim)
+    mean = s / max(n, 1)
+    return torch.sqrt(torch.clamp(q / max(n, 1) - mean * mean, min=0)), mean
+
+
+def _scalars(*values: Any) -> torch.Tensor:
+    dev = next((v.device for v in values if isinstance(v, torch.Tensor)), torch.device("cpu"))
+    return torch.stack([torch.as_tensor(v, dtype=torch.float64, device=dev) for v in values])
+
+
+@dataclass
+class _Plan:
+    size: int  # row entries of this group
+    cols: int = 0  # C (outputs), C_t (targets), F (inputs)
+    k: int = 0  # class_hist bins (targets)
+    kind: str = "dense"
+    feature_index: torch.Tensor | None = None
+    width: int = 0  # D (inputs)
+
+
+class BatchSummaries:
+    """Outputs/targets/inputs summaries with shapes fixed at the first recorded step."""
+
+    def __init__(self, rows: int, max_columns: int, max_features: int) -> None:
+        self.rows = rows
+        self.max_columns = max_columns
+        self.max_features = max_features
+        self.plans: dict[str, _Plan] = {}
+
+    def plan(self, layout: Layout, outputs: Any, targets: Any, inputs: Any) -> None:
+        """Add the groups of the arguments given now to ``layout``."""
+        o, t, x = as_tensor(outputs), as_tensor(targets), as_tensor(inputs)
+        out_cols = 0
+        if o is not None:
+            out_cols = self._plan_outputs(layout, o)
+        if t is not None:
+            self._plan_targets(layout, t, out_cols)
+        if x is not None:
+            self._plan_inputs(layout, x)
+
+    def _attrs(self, t: torch.Tensor, columns: int) -> dict[str, Any]:
+        return {"shape": json.dumps(list(t.shape)), "dtype": str(t.dtype), "columns": columns}
+
+    def _plan_outputs(self, layout: Layout, o: torch.Tensor) -> int:
+        cols = as_2d(o).shape[1]
+        c = min(cols, self.max_columns)
+        start = layout.width
+        g = schema.OUTPUTS
+        layout.add_field(f"{g}/sample", (self.rows, c), "float32")
+        layout.add_field(f"{g}/col_mean", (c,), "float32")
+        layout.add_field(f"{g}/col_std", (c,), "float32")
+        layout.add_field(f"{g}/argmax_hist", (c,), "int32")
+        for name in schema.OUTPUT_FIELDS[4:]:
+            layout.add_field(f"{g}/{name}", (), "float32")
+        layout.group_attrs[g] = self._attrs(o, cols)
+        self.plans[g] = _Plan(layout.width - start, cols=c)
+        return c
+
+    def _plan_targets(self, layout: Layout, t: torch.Tensor, out_cols: int) -> None:
+        index = not t.is_floating_point() and t.dtype != torch.bool and not t.is_complex()
+        cols = as_2d(t).shape[1]
+        c = min(cols, self.max_columns)
+        if index:
+            k = max(out_cols, 2) if out_cols else max(int(t.max()) + 1 if t.numel() else 0, 2)
+            k = min(k, max(self.max_columns, 2))
+        else:
+            k = c
+        start = layout.width
+        g = schema.TARGETS
+        layout.add_field(f"{g}/sample", (self.rows, c), "float32")
+        layout.add_field(f"{g}/class_hist", (k,), "int32" if index else "float32")
+        for name in schema.TARGET_FIELDS[2:]:
+            layout.add_field(f"{g}/{name}", (), "float32")
+        kind = "index" if index else "dense"
+        layout.group_attrs[g] = {**self._attrs(t, cols), "kind": kind}
+        self.plans[g] = _Plan(layout.width - start, cols=c, k=k, kind=kind)
+
+    def _plan_inputs(self, layout: Layout, x: torch.Tensor) -> None:
+        d = x.reshape(x.shape[0], -1).shape[1] if x.dim() >= 1 and x.shape[0] else 1
+        f = min(d, self.max_features)
+        index = torch.div(torch.arange(f) * d, f, rounding_mode="floor")
+        start = layout.width
+        g = schema.INPUTS
+        layout.add_field(f"{g}/sample", (self.rows, f), "float32")
+        layout.add_field(f"{g}/feat_mean", (f,), "float32")
+        layout.add_field(f"{g}/feat_std", (f,), "float32")
+        for name in schema.INPUT_FIELDS[3:]:
+            layout.add_field(f"{g}/{name}", (), "float32")
+        layout.group_attrs[g] = {**self._attrs(x, d), "feature_index": index.numpy()}
+        self.plans[g] = _Plan(layout.width - start, cols=f, feature_index=index.to(x.device), width=d)
+
+    # ------------------------------------------------------------------------- per step
+
+    def row_parts(self, outputs: Any, targets: Any, inputs: Any, dev: torch.device) -> list:
+        """Float64 row pieces in layout order; NaN for a planned group not given now."""
+        parts = []
+        for g, arg, fn in (
+            (schema.OUTPUTS, outputs, self._outputs),
+            (schema.TARGETS, targets, self._targets),
+            (schema.INPUTS, inputs, self._inputs),
+        ):
+            plan = self.plans.get(g)
+            if plan is None:
+                continue
+            t = as_tensor(arg)
+            if t is None or t.numel() == 0:
+                parts.append(torch.full((plan.size,), NAN, dtype=torch.float64, device=dev))
+            else:
+                parts.append(torch.cat([p.reshape(-1).to(torch.float64) for p in fn(t, plan)]))
+        return parts
+
+    def host_parts(self, outputs: Any, targets: Any, inputs: Any) -> list[np.ndarray]:
+        """:meth:`row_parts` for CPU batches, computed with numpy (``_host``)."""
+        parts: list[np.ndarray] = []
+        for g, arg in ((schema.OUTPUTS, outputs), (schema.TARGETS, targets), (schema.INPUTS, inputs)):
+            plan = self.plans.get(g)
+            if plan is None:
+                continue
+            t = as_tensor(arg)
+            if t is None or t.numel() == 0:
+                parts.append(np.full(plan.size, np.nan))
+                continue
+            if t.device.type != "cpu" or t.is_complex() or t.numel() > _host.LARGE:
+                pieces = {
+                    schema.OUTPUTS: self._outputs,
+                    schema.TARGETS: self._targets,
+                    schema.INPUTS: self._inputs,
+                }[g](t, plan)
+                parts += [p.detach().to("cpu", torch.float64).reshape(-1).numpy() for p in pieces]
+            elif g == schema.OUTPUTS:
+                parts += _host.outputs(t, self.rows, plan.cols)
+            elif g == schema.TARGETS:
+                parts += _host.targets(t, self.rows, plan.cols, plan.kind, plan.k)
+            else:
+                assert plan.feature_index is not None
+                index = plan.feature_index.cpu().numpy()
+                parts += _host.inputs(t, self.rows, plan.cols, plan.width, index)
+        return [p.reshape(-1) for p in parts]
+
+    def _outputs(self, o: torch.Tensor, plan: _Plan) -> list[torch.Tensor]:
+        o2 = _float(as_2d(o))
+        c = plan.cols
+        kept = o2[:, :c]
+        sample = _padded(o2[: self.rows, :c], (self.rows, c))
+        std, mean = _std_mean(kept, dim=0)
+        if o2.shape[1] > 1:
+            am = o2.argmax(dim=1).clamp_(max=c - 1)
+            hist = torch.bincount(am, minlength=c)[:c]
+        else:
+            hist = torch.zeros(c, dtype=torch.int64, device=o.device)
+        rs_std, rs_mean = _std_mean(o2.sum(dim=1))
+        mn, mx = torch.aminmax(o2)
+        in01 = ((o2 >= 0) & (o2 <= 1)).sum() / o2.numel()
+        maxprob = torch.softmax(o2, dim=1).amax(dim=1).mean()
+        tail = _scalars(rs_mean, rs_std, mn, mx, in01, maxprob, count_nonfinite(o2))
+        return [sample, _padded(mean, (c,)), _padded(std, (c,)), _padded(hist, (c,)), tail]
+
+    def _targets(self, t: torch.Tensor, plan: _Plan) -> list[torch.Tensor]:
+        t2 = as_2d(t)
+        c = plan.cols
+        tf = _float(t2)
+        sample = _padded(tf[: self.rows, :c], (self.rows, c))
+        if plan.kind == "index":
+            if t2.is_floating_point() or t2.dtype == torch.bool:
+                hist = torch.full((plan.k,), NAN, dtype=torch.float64, device=t.device)
+            else:
+                lab = t2.reshape(-1).clamp(min=-1, max=plan.k - 1) + 1
+                hist = torch.bincount(lab, minlength=plan.k + 1)[1:]
+        else:
+            hist = _padded(tf[:, : plan.k].sum(dim=0), (plan.k,))
+        std, mean = _std_mean(tf)
+        mn, mx = torch.aminmax(tf)
+        return [sample, hist, _scalars(mean, std, mn, mx, count_nonfinite(tf))]
+
+    def _inputs(self, x: torch.Tensor, plan: _Plan) -> list[torch.Tensor]:
+        x2 = _float(x.reshape(x.shape[0], -1) if x.dim() >= 1 else x.reshape(1, 1))
+        f = plan.cols
+        if x2.shape[1] == plan.width:
+            sel = x2 if f == plan.width else x2.index_select(1, plan.feature_index)
+            sample = _padded(sel[: self.rows], (self.rows, f))
+            fstd, fmean = _std_mean(sel, dim=0)
+        else:  # the feature count changed: per-feature summaries unknown
+            nan = torch.full((f,), NAN, dtype=torch.float64, device=x.device)
+            sample = torch.full((self.rows, f), NAN, dtype=torch.float64, device=x.device)
+            fmean = fstd = nan
+        n = x2.numel()
+        s = x2.sum()
+        q = torch.linalg.vector_norm(x2)
+        mean = s / n
+        std = torch.sqrt(torch.clamp(q * q / n - mean * mean, min=0))
+        mn, mx = torch.aminmax(x2)
+        maxabs = torch.maximum(mn.abs(), mx.abs())
+        return [sample, fmean, fstd, _scalars(mean, std, maxabs, count_nonfinite(x2))]

@@ -1,0 +1,315 @@
+"""Observers attached to the user's objects: activation capture, the grad probe, update tracking.
+
+Forward and optimizer hooks are registered *globally* (``register_module_forward_hook``,
+``register_optimizer_step_pre_hook``) and filter on identity, so nothing is stored on the
+user's modules or optimizer: ``copy.deepcopy(model)`` and ``torch.save(model)`` keep
+working, and per-module hooks would also switch off ``TransformerEncoderLayer``'s
+inference fast path. Every hook returns None and only reads the tensors it is given.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from recorders import _host, _stats
+
+ErrorSink = Callable[[BaseException], None]
+
+_CHANNEL_TYPES: tuple[type, ...] = (
+    nn.modules.conv._ConvNd,
+    nn.modules.batchnorm._BatchNorm,
+    nn.modules.instancenorm._InstanceNorm,
+    nn.GroupNorm,
+    nn.modules.pooling._MaxPoolNd,
+    nn.modules.pooling._AvgPoolNd,
+    nn.modules.pooling._AdaptiveMaxPoolNd,
+    nn.modules.pooling._AdaptiveAvgPoolNd,
+    nn.modules.pooling._LPPoolNd,
+)
+_NONNEG_TYPES: tuple[type, ...] = (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Hardsigmoid, nn.Softplus)
+
+
+def bounds_of(module: nn.Module) -> tuple[float, float] | None:
+    """Output bounds of a bounded activation (Tanh, Sigmoid, Hardtanh, ...), else None."""
+    if isinstance(module, (nn.Tanh, nn.Softsign)):
+        return (-1.0, 1.0)
+    if isinstance(module, (nn.Sigmoid, nn.Hardsigmoid)):
+        return (0.0, 1.0)
+    if isinstance(module, nn.Hardtanh):
+        return (float(module.min_val), float(module.max_val))
+    return None
+
+
+def leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Modules without children, in ``named_modules()`` order."""
+    return [(n, m) for n, m in model.named_modules() if next(m.children(), None) is None]
+
+
+def first_tensor(obj: Any) -> torch.Tensor | None:
+    """The first tensor in a module output (a tensor, or nested tuples/lists of them)."""
+    if isinstance(obj, torch.Tensor):
+        return obj
+    if isinstance(obj, (tuple, list)):
+        for item in obj:
+            t = first_tensor(item)
+            if t is not None:
+                return t
+    return None
+
+
+class ActivationCapture:
+    """Statistics of leaf-module outputs, summed over the grad-enabled forwards of a step."""
+
+    def __init__(self, leaves: list[tuple[str, nn.Module]], on_error: ErrorSink) -> None:
+        self.modules = [m for _, m in leaves]
+        self._index = {id(m): j for j, m in enumerate(self.modules)}
+        self._bounds = [bounds_of(m) for m in self.modules]
+        self._nonneg = [isinstance(m, _NONNEG_TYPES) for m in self.modules]
+        self.unit_dim: list[int | None | bool] = [False] * len(self.modules)  # False: undecided
+        self.units: list[int | None] = [None] * len(self.modules)
+        self.capturing = False
+        self.want_hist = False
+        self.host = False  # numpy statistics for CPU outputs (set by the engine)
+        self._on_error = on_error
+        self._channel_outputs: set[tuple[int, tuple[int, ...]]] = set()
+        self.reset()
+        self._handle = nn.modules.module.register_module_forward_hook(self._hook)
+
+    def reset(self) -> None:
+        """Forget what the current step captured."""
+        n = len(self.modules)
+        self.raws: list[list[torch.Tensor]] = [[] for _ in range(n)]
+        self.alive: list[torch.Tensor | None] = [None] * n
+        self.hists: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * n
+        self._mixed_units = [False] * n
+        self._channel_outputs.clear()
+
+    def remove(self) -> None:
+        """Detach the global hook."""
+        self._handle.remove()
+        self.capturing = False
+
+    @property
+    def bounded(self) -> list[bool]:
+        return [b is not None for b in self._bounds]
+
+    def _hook(self, module: nn.Module, inputs: Any, output: Any) -> None:
+        j = self._index.get(id(module))
+        if j is None or not self.capturing or not torch.is_grad_enabled():
+            return None
+        try:
+            self._capture(j, module, inputs, output)
+        except Exception as exc:  # never let the recorder break a forward pass
+            self._on_error(exc)
+        return None
+
+    def _capture(self, j: int, module: nn.Module, inputs: Any, output: Any) -> None:
+        t = first_tensor(output)
+        if t is None or not t.is_floating_point():
+            return
+        if self.unit_dim[j] is False:
+            self.unit_dim[j] = self._decide_units(module, inputs, t)
+            self.units[j] = None if self.unit_dim[j] is None else int(t.shape[self.unit_dim[j]])
+        ud = self.unit_dim[j]
+        if ud == 1 and t.dim() >= 3:
+            self._channel_outputs.add((t.data_ptr(), tuple(t.shape)))
+        if ud is not None and (t.dim() < 2 or t.shape[ud] != self.units[j]):
+            ud = None  # this call's shape does not match the layout
+            self._mixed_units[j] = True
+        host = self.host and t.device.type == "cpu"
+        call_raw = _host.act_call_raw if host else _stats.act_call_raw
+        raw, alive = call_raw(t, ud, self._bounds[j], self._nonneg[j])
+        self.raws[j].append(raw)
+        if alive is not None:
+            prev = self.alive[j]
+            self.alive[j] = alive if prev is None or type(prev) is not type(alive) else prev | alive
+        if self.want_hist and self.hists[j] is None:
+            self.hists[j] = _stats.histogram(t)
+
+    def _decide_units(self, module: nn.Module, inputs: Any, t: torch.Tensor) -> int | None:
+        """Unit axis: channels (dim 1) of feature maps, else the last dim."""
+        if t.dim() < 2:
+            return None
+        if t.dim() >= 3:
+            if isinstance(module, _CHANNEL_TYPES):
+                return 1
+            x = first_tensor(inputs)
+            if (
+                isinstance(x, torch.Tensor)
+                and tuple(x.shape) == tuple(t.shape)
+                and (x.data_ptr(), tuple(x.shape)) in self._channel_outputs
+            ):
+                return 1  # an elementwise module (ReLU, Dropout...) on a feature map
+        return -1
+
+    def step_raw(self) -> tuple[Any, list[Any]]:
+        """Raw rows of this step, ``(M, len(MODULE_RAW))`` float64 (numpy in host mode), NaN
+        where a module did not run, and each module's unit-alive mask; None if none ran."""
+        rows: list[Any] = []
+        alive_out: list[Any] = []
+        for j, raws in enumerate(self.raws):
+            alive = None if self._mixed_units[j] else self.alive[j]
+            alive_out.append(alive)
+            if not raws:
+                rows.append(None)
+            elif self.host:
+                rows.append(_host.combine_calls([_np(r) for r in raws], _np_or_none(alive)))
+            else:
+                rows.append(_stats.combine_calls(raws, alive))
+        if all(r is None for r in rows):
+            return None, alive_out
+        nan_row = np.full(len(_stats.MODULE_RAW), np.nan)
+        if self.host:
+            return np.stack([nan_row if r is None else r for r in rows]), alive_out
+        dev = next(r.device for r in rows if r is not None)
+        nan_t = torch.from_numpy(nan_row).to(dev)
+        return torch.stack([nan_t if r is None else r.to(dev) for r in rows]), alive_out
+
+
+def _np(x: Any) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
+
+
+def _np_or_none(x: Any) -> np.ndarray | None:
+    return None if x is None else _np(x)
+
+
+class GradProbe:
+    """Sums the gradients flowing into one small parameter between two ``rec.step`` calls."""
+
+    def __init__(self, param: torch.nn.Parameter, on_error: ErrorSink) -> None:
+        self.param = param
+        self.incoming: torch.Tensor | None = None
+        self.enabled = True
+        self._on_error = on_error
+
+        def hook(grad: torch.Tensor) -> None:
+            return self._hook(grad)
+
+        self._handle = param.register_hook(torch.utils.hooks.unserializable_hook(hook))
+
+    def _hook(self, grad: torch.Tensor) -> None:
+        if not self.enabled:
+            return None
+        try:
+            g = grad.detach()
+            g = g.to_dense() if g.is_sparse else g
+            if self.incoming is None:
+                self.incoming = g.to(torch.float64, copy=True)
+            else:
+                self.incoming.add_(g)
+        except Exception as exc:
+            self._on_error(exc)
+        return None
+
+    def measure(self, host: bool = False) -> torch.Tensor | float:
+        """``||g - sum incoming|| / ||g||`` (0 when g is a rescaled sum, e.g. clipping)."""
+        g = self.param.grad
+        s = self.incoming
+        if g is None or s is None:
+            return math.nan
+        if host and g.device.type == "cpu":
+            return _host.grad_carry(g.detach(), s)
+        g = g.detach()
+        gd = (g.to_dense() if g.is_sparse else g).to(torch.float64).reshape(-1)
+        s = s.reshape(-1)
+        gn = torch.linalg.vector_norm(gd)
+        sn = torch.linalg.vector_norm(s)
+        carry = torch.linalg.vector_norm(gd - s) / gn
+        collinear = torch.dot(gd, s) >= (1 - 1e-6) * gn * sn
+        return torch.where(collinear & (sn > 0), torch.zeros_like(carry), carry)
+
+    def reset(self) -> None:
+        self.incoming = None
+
+    def remove(self) -> None:
+        self.enabled = False
+        self._handle.remove()
+
+
+class UpdateTracker:
+    """``||w_after - w_before|| / ||w_before||`` per parameter, from a copy of the weights."""
+
+    def __init__(self, params: list[torch.nn.Parameter]) -> None:
+        self.params = params
+        self._before: list[torch.Tensor] | None = None
+        self._before_norm: torch.Tensor | None = None
+
+    def _weights(self) -> list[torch.Tensor]:
+        return [p.detach() for p in self.params]
+
+    def take_before(self) -> None:
+        """Copy the current weights (one pass over them) and their norms."""
+        ws = self._weights()
+        if self._before is None or any(
+            b.shape != w.shape or b.dtype != w.dtype or b.device != w.device for b, w in zip(self._before, ws)
+        ):
+            self._before = [torch.empty_like(w) for w in ws]
+        torch._foreach_copy_(self._before, ws)
+        norms = torch._foreach_norm(self._before) if ws else []
+        self._before_norm = torch.stack(norms).to(torch.float64) if norms else None
+
+    @property
+    def armed(self) -> bool:
+        return self._before_norm is not None
+
+    def ratios(self) -> torch.Tensor | None:
+        """Float64 ``(P,)`` ratios against the last :meth:`take_before`; disarms."""
+        if self._before is None or self._before_norm is None:
+            return None
+        ws = self._weights()
+        torch._foreach_sub_(self._before, ws)
+        delta = torch.stack(torch._foreach_norm(self._before)).to(torch.float64)
+        out = delta / self._before_norm
+        self._before_norm = None
+        return out
+
+    def release(self) -> None:
+        self._before = None
+        self._before_norm = None
+
+
+class OptimizerHooks:
+    """Global optimizer step pre/post hooks that call back for one optimizer only."""
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        pre: Callable[[], None],
+        post: Callable[[], None],
+        on_error: ErrorSink,
+    ) -> None:
+        self._opt = optimizer
+        self._pre, self._post, self._on_error = pre, post, on_error
+        from torch.optim import optimizer as reg
+
+        self._handles = [
+            reg.register_optimizer_step_pre_hook(self._pre_hook),
+            reg.register_optimizer_step_post_hook(self._post_hook),
+        ]
+
+    def _pre_hook(self, opt: Any, args: Any, kwargs: Any) -> None:
+        if opt is self._opt:
+            try:
+                self._pre()
+            except Exception as exc:
+                self._on_error(exc)
+        return None
+
+    def _post_hook(self, opt: Any, args: Any, kwargs: Any) -> None:
+        if opt is self._opt:
+            try:
+                self._post()
+            except Exception as exc:
+                self._on_error(exc)
+        return None
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()

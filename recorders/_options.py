@@ -1,0 +1,50 @@
+"""Recorder options: names, defaults and validation (documented in docs/trace-format.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+_POSITIVE_INTS = (
+    "every",
+    "snapshot_every",
+    "hist_every",
+    "update_every",
+    "sample_rows",
+    "max_features",
+    "max_columns",
+    "snapshot_max_elems",
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    """See :class:`recorders.TraceRecorder` for what each option does."""
+
+    every: int = 1
+    snapshot_every: int = 100
+    hist_every: int = 100
+    activations: bool = True
+    update_every: int = 10
+    sample_rows: int = 16
+    max_features: int = 64
+    max_columns: int = 256
+    snapshot_max_elems: int = 65536
+    flush_secs: float = 1.0
+    swmr: bool = True
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any]) -> Options:
+        """Validated options; unknown names and out-of-range values raise."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise TypeError(f"unknown TraceRecorder option(s): {', '.join(unknown)}")
+        opts = cls(**kwargs)
+        for name in _POSITIVE_INTS:
+            value = getattr(opts, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"TraceRecorder option {name} must be an int >= 1, got {value!r}")
+        if not opts.flush_secs > 0:
+            raise ValueError(f"TraceRecorder option flush_secs must be > 0, got {opts.flush_secs!r}")
+        return opts

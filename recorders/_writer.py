@@ -1,0 +1,369 @@
+"""The only h5py writer: one background thread behind a bounded queue.
+
+The training thread hands over rows (tensors, possibly on an accelerator) and events
+(snapshots, histograms, liveness windows); this thread copies them to the host, derives
+the statistics with numpy, appends whole blocks of rows per dataset, and flushes at least
+every ``flush_secs``. In SWMR mode every dataset is created at the first step and only
+grown afterwards, so a killed process leaves a file that opens, holding every row up to
+the last flush (``steps_written``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import queue
+import threading
+import time
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from recorders import _stats, schema
+from recorders._layout import Growable, Layout
+
+MAX_PENDING_ROWS = 4096
+WAKE_ROWS = 512
+PUT_TIMEOUT = 60.0
+
+
+class WriterError(RuntimeError):
+    """The writer thread failed; ``__cause__`` holds the original exception."""
+
+
+def _to_numpy(t: Any) -> np.ndarray:
+    if isinstance(t, torch.Tensor):
+        return t.detach().to("cpu").numpy()
+    return np.asarray(t)
+
+
+def _cast(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``arr`` as ``dtype``; NaN (an argument not given) becomes -1 in integer datasets."""
+    if dtype.kind in "iu" and arr.dtype.kind == "f":
+        arr = np.where(np.isfinite(arr), arr, -1)
+    return arr.astype(dtype, copy=False)
+
+
+# Files abandoned in a forked child: kept referenced so that h5py never closes them there.
+_ABANDONED: list = []
+
+
+class TraceWriter:
+    """Owns the HDF5 file. Public methods run on the training thread and never block on I/O
+    except when the queue is full (back-pressure)."""
+
+    def __init__(self, path: str, root_attrs: dict[str, Any], swmr: bool, flush_secs: float):
+        self.path = path
+        self.swmr = swmr
+        self.flush_secs = flush_secs
+        self.error: BaseException | None = None
+        self.nonfinite_step: int | None = None  # first row with a non-finite value seen
+        self.io_lock = threading.Lock()  # held around h5py calls (fork safety)
+        # SWMR needs the latest format; without it the oldest format keeps a killed run's
+        # file openable without h5clear.
+        libver = "latest" if swmr else "earliest"
+        self._file: h5py.File | None = h5py.File(path, "w", libver=libver)
+        for key, value in root_attrs.items():
+            self._file.attrs[key] = value
+        self._file.attrs[schema.ATTR_CREATED] = datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        )
+        self._file.attrs[schema.ATTR_STEPS_WRITTEN] = np.int64(0)
+        self._file.attrs[schema.ATTR_CLOSED] = np.int8(0)
+        self._file.flush()
+        self._fd = self._file.id.get_vfd_handle()
+        self._layout: Layout | None = None
+        self._rows_written = 0
+        self._counts: dict[str, int] = {}
+        self._dirty = False
+        self._last_flush = time.monotonic()
+        self._queue: queue.Queue = queue.Queue(maxsize=64)
+        self._cond = threading.Condition()
+        self._pending: list[tuple[Any, int, float, list[float]]] = []
+        self._scalars: list[tuple[int, int, float]] = []
+        self._names: list[tuple[int, str]] = []
+        self._thread = threading.Thread(target=self._run, name="trainwreck-writer", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ training thread
+
+    def check(self) -> None:
+        """Raise :class:`WriterError` if the thread has failed."""
+        if self.error is not None:
+            raise WriterError(f"trace writer failed: {self.error!r}") from self.error
+
+    def submit(self, kind: str, payload: Any = None) -> None:
+        self.check()
+        try:
+            self._queue.put((kind, payload), timeout=PUT_TIMEOUT)
+        except queue.Full:
+            raise WriterError("trace writer is not keeping up (queue full for 60 s)") from None
+
+    def add_row(self, row: Any, step: int, t: float, lrs: list[float]) -> None:
+        """Queue one finished row (a float64 tensor laid out as the Layout says)."""
+        self.check()
+        with self._cond:
+            self._pending.append((row, step, t, lrs))
+            n = len(self._pending)
+            if n >= MAX_PENDING_ROWS:
+                if not self._cond.wait_for(
+                    lambda: len(self._pending) < MAX_PENDING_ROWS or self.error is not None,
+                    timeout=PUT_TIMEOUT,
+                ):
+                    raise WriterError("trace writer is not keeping up")
+        if n % WAKE_ROWS == 0:
+            try:
+                self._queue.put_nowait(("wake", None))
+            except queue.Full:
+                pass
+
+    def add_scalar(self, step: int, name_id: int, value: float, new_name: str | None) -> None:
+        with self._cond:
+            if new_name is not None:
+                self._names.append((name_id, new_name))
+            self._scalars.append((step, name_id, value))
+
+    def close(self, clean: bool, timeout: float = 60.0) -> None:
+        """Write what is queued, mark the file closed (``clean``) and stop the thread."""
+        if self._thread.is_alive():
+            try:
+                self._queue.put(("close", clean), timeout=timeout)
+            except queue.Full:
+                pass
+            self._thread.join(timeout)
+        self._close_file(clean=False)
+
+    def abandon(self) -> None:
+        """In a forked child: never touch the parent's file again.
+
+        The h5py objects stay referenced (so they are never closed here) and the file
+        descriptor is pointed at /dev/null, so that even HDF5's own exit-time flush cannot
+        write into the parent's file.
+        """
+        _ABANDONED.append(self._file)
+        self._file = None
+        self.error = self.error or RuntimeError("recorder disabled in a forked child")
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, self._fd)
+            os.close(null)
+        except OSError:
+            pass
+
+    # ------------------------------------------------------------------ writer thread
+
+    def _run(self) -> None:
+        while True:
+            try:
+                kind, payload = self._queue.get(timeout=max(self.flush_secs / 2, 0.01))
+            except queue.Empty:
+                kind, payload = "tick", None
+            if self.error is not None:
+                if kind == "close":
+                    return
+                continue
+            try:
+                with self.io_lock:
+                    self._handle(kind, payload)
+            except BaseException as exc:  # surfaced on the training thread
+                self.error = exc
+                with self._cond:
+                    self._cond.notify_all()
+                self._close_file(clean=False)
+            if kind == "close":
+                return
+
+    def _handle(self, kind: str, payload: Any) -> None:
+        if kind == "layout":
+            self._create(payload)
+        elif kind == "snapshot":
+            self._write_snapshot(*payload)
+        elif kind == "hist":
+            self._write_hist(*payload)
+        elif kind == "units":
+            self._write_units(*payload)
+        if self._layout is not None:
+            self._drain()
+        due = time.monotonic() - self._last_flush >= self.flush_secs / 2
+        if kind == "close":
+            self._finish(payload)
+        elif self._dirty and (due or kind == "flush"):
+            self._flush()
+
+    def _drain(self) -> None:
+        with self._cond:
+            rows, self._pending = self._pending, []
+            scalars, self._scalars = self._scalars, []
+            names, self._names = self._names, []
+            self._cond.notify_all()
+        if rows:
+            self._write_rows(rows)
+        if names or scalars:
+            self._write_scalars(names, scalars)
+
+    def _flush(self) -> None:
+        assert self._file is not None
+        self._file.attrs.modify(schema.ATTR_STEPS_WRITTEN, np.int64(self._rows_written))
+        self._file.flush()
+        self._dirty = False
+        self._last_flush = time.monotonic()
+
+    def _finish(self, clean: bool) -> None:
+        if self._file is None:
+            return
+        if self._layout is not None:
+            self._drain()
+        self._flush()
+        if clean:
+            self._file.attrs.modify(schema.ATTR_CLOSED, np.int8(1))
+        self._close_file(clean=False)
+
+    def _close_file(self, clean: bool) -> None:
+        f, self._file = self._file, None
+        if f is None:
+            return
+        mine = threading.current_thread() is self._thread
+        if not mine and not self.io_lock.acquire(timeout=PUT_TIMEOUT):
+            return  # the thread is stuck inside h5py: leave the file to the OS
+        try:
+            if f.id.valid:
+                f.close()
+        except Exception:
+            pass
+        finally:
+            if not mine:
+                self.io_lock.release()
+
+    # ------------------------------------------------------------------ h5py
+
+    def _create(self, layout: Layout) -> None:
+        f = self._file
+        assert f is not None
+        meta = f.require_group(schema.META)
+        for key, text in layout.meta.items():
+            meta.attrs[key] = text
+        for path, data in layout.static.items():
+            if data.dtype.kind in "OU":
+                f.create_dataset(path, data=data.astype(object), dtype=h5py.string_dtype())
+            else:
+                f.create_dataset(path, data=data)
+        for g in layout.growable:
+            self._create_growable(g)
+        for path, attrs in layout.group_attrs.items():
+            grp = f.require_group(path)
+            for key, value in attrs.items():
+                grp.attrs[key] = value
+        self._layout = layout
+        if self.swmr:
+            f.swmr_mode = True
+        self._dirty = True
+        self._flush()
+
+    def _create_growable(self, g: Growable) -> None:
+        assert self._file is not None
+        ds = self._file.create_dataset(
+            g.path, shape=(0, *g.tail), maxshape=(None, *g.tail), chunks=g.chunks(), dtype=g.dtype
+        )
+        ds.dims[0].label = "step"
+        for key, value in g.attrs.items():
+            ds.attrs[key] = value
+        self._counts[g.path] = 0
+
+    def _append(self, path: str, arr: np.ndarray) -> None:
+        assert self._file is not None
+        ds = self._file[path]
+        n0 = self._counts[path]
+        n1 = n0 + arr.shape[0]
+        ds.resize(n1, axis=0)
+        ds[n0:n1] = _cast(arr, ds.dtype)
+        self._counts[path] = n1
+        self._dirty = True
+
+    def _write_rows(self, rows: list) -> None:
+        lay = self._layout
+        assert lay is not None
+        if all(isinstance(r[0], torch.Tensor) for r in rows):
+            block = _to_numpy(torch.stack([r[0].to(torch.float64) for r in rows]))
+        else:
+            block = np.stack([_to_numpy(r[0]).astype(np.float64, copy=False) for r in rows])
+        n = block.shape[0]
+        data: dict[str, np.ndarray] = {
+            schema.STEP: np.array([r[1] for r in rows], dtype=np.int64),
+            schema.TIME: np.array([r[2] for r in rows], dtype=np.float64),
+            schema.LR: np.array([r[3] for r in rows], dtype=np.float64).reshape(n, lay.n_groups),
+            schema.LOSS: block[:, lay.segments["loss"]].reshape(n),
+            schema.GRAD_CARRY: block[:, lay.segments["carry"]].reshape(n).astype(np.float32),
+        }
+        praw = block[:, lay.segments["params"]].reshape(n, len(_stats.PARAM_RAW), lay.n_params)
+        for name, arr in _stats.derive_params(praw, lay.numel).items():
+            data[f"{schema.PARAMS}/{name}"] = arr
+        mraw = block[:, lay.segments["modules"]].reshape(n, lay.n_modules, len(_stats.MODULE_RAW))
+        for name, arr in _stats.derive_modules(mraw, lay.bounded).items():
+            data[f"{schema.MODULES}/{name}"] = arr
+        for fld in lay.fields:
+            data[fld.path] = block[:, fld.start : fld.start + fld.size].reshape(n, *fld.tail)
+        for path, arr in data.items():
+            self._append(path, arr)
+        self._note_nonfinite(data)
+        self._rows_written += n
+
+    def _note_nonfinite(self, data: dict[str, np.ndarray]) -> None:
+        if self.nonfinite_step is not None:
+            return
+        bad = ~np.isfinite(data[schema.LOSS])
+        bad |= data[f"{schema.PARAMS}/w_nonfinite"].sum(axis=1) > 0
+        bad |= data[f"{schema.PARAMS}/g_nonfinite"].sum(axis=1) > 0
+        if bad.any():
+            self.nonfinite_step = int(data[schema.STEP][np.argmax(bad)])
+
+    def _write_scalars(self, names: list[tuple[int, str]], scalars: list) -> None:
+        assert self._file is not None
+        ds = self._file[schema.SCALAR_NAMES]
+        for i, name in names:
+            ds[i] = name.encode("utf-8")[: ds.dtype.itemsize]
+        if scalars:
+            arr = np.array(scalars, dtype=np.float64)
+            self._append(schema.SCALAR_STEP, arr[:, 0].astype(np.int64))
+            self._append(schema.SCALAR_ID, arr[:, 1].astype(np.int32))
+            self._append(schema.SCALAR_VALUE, arr[:, 2])
+        self._dirty = True
+
+    def _write_snapshot(self, step: int, reason: int, weights: list, grads: list) -> None:
+        lay = self._layout
+        assert lay is not None
+        self._append(schema.SNAP_STEP, np.array([step], dtype=np.int64))
+        self._append(schema.SNAP_REASON, np.array([reason], dtype=np.int8))
+        for i, w, g in zip(lay.snapshot_keys, weights, grads):
+            key = schema.param_key(i)
+            w_np = _to_numpy(w)
+            self._append(f"{schema.SNAP_WEIGHT}/{key}", w_np[None])
+            g_np = np.full_like(w_np, np.nan) if g is None else _to_numpy(g)
+            self._append(f"{schema.SNAP_GRAD}/{key}", g_np.reshape(w_np.shape)[None])
+
+    def _write_hist(self, step: int, kinds: dict[str, list]) -> None:
+        self._append(schema.HIST_STEP, np.array([step], dtype=np.int64))
+        for kind, items in kinds.items():
+            counts = np.zeros((len(items), schema.HIST_BINS), dtype=np.int32)
+            ranges = np.full((len(items), 2), np.nan, dtype=np.float32)
+            for i, item in enumerate(items):
+                if item is not None:
+                    counts[i] = _to_numpy(item[0])
+                    ranges[i] = _to_numpy(item[1])
+            self._append(f"{schema.HIST}/{kind}", counts[None])
+            self._append(f"{schema.HIST}/{kind}_range", ranges[None])
+
+    def _write_units(self, step: int, masks: dict[int, Any]) -> None:
+        lay = self._layout
+        assert lay is not None
+        self._append(schema.UNIT_STEP, np.array([step], dtype=np.int64))
+        for j in lay.unit_modules:
+            path = f"{schema.UNIT_ALIVE}/{schema.module_key(j)}"
+            assert self._file is not None
+            width = self._file[path].shape[1]
+            m = masks.get(j)
+            arr = np.zeros(width, dtype=np.uint8) if m is None else _to_numpy(m).astype(np.uint8)
+            if arr.shape != (width,):
+                arr = np.zeros(width, dtype=np.uint8)
+            self._append(path, arr[None])
