@@ -213,7 +213,20 @@ def output_bias(trace: Trace, cols: int) -> int | None:
 
 
 def first_epoch_end(trace: Trace) -> int | None:
-    """Row of the first step at which a scalar was logged (``rec.log`` once per epoch), if any."""
+    """Row of the last step of the first epoch, when it can be told; else None.
+
+    From ``rec.log`` (a scalar logged once per epoch, e.g. ``val_loss``), else from the
+    inputs: the first step whose sampled input rows repeat a row sampled at an earlier step
+    (within an epoch every sample is seen once). Duplicated samples only make it earlier.
+    """
+    logged = _first_logged_row(trace)
+    if logged is not None:
+        return logged
+    repeat = _first_repeat_row(trace)
+    return repeat if repeat is not None and repeat >= 4 else None
+
+
+def _first_logged_row(trace: Trace) -> int | None:
     try:
         names = trace.scalar_names()
     except Exception:  # noqa: BLE001 - a damaged scalar table only loses this hint
@@ -228,6 +241,27 @@ def first_epoch_end(trace: Trace) -> int | None:
     return trace.row_of(first)
 
 
+def _first_repeat_row(trace: Trace, cap: int = MAX_ROWS) -> int | None:
+    if not has(trace, "inputs", "sample"):
+        return None
+    x = np.asarray(read(trace, "inputs", "sample", slice(0, min(trace.n_steps, cap))))
+    if x.ndim != 3 or len(x) < 2:
+        return None
+    rows = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
+    step_of = np.repeat(np.arange(len(x)), x.shape[1])
+    keep = np.isfinite(rows).all(axis=1)
+    rows, step_of = rows[keep], step_of[keep]
+    if not len(rows):
+        return None
+    _, first_idx, inverse = np.unique(rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))),
+                                      return_index=True, return_inverse=True)
+    first_step = step_of[first_idx][inverse.ravel()]
+    again = np.flatnonzero(first_step < step_of)
+    if not len(again):
+        return None
+    return int(step_of[again[0]]) - 1 if step_of[again[0]] > 0 else None
+
+
 def feature_name(trace: Trace, col: int) -> str:
     """The input feature (index into the flattened batch) that kept column ``col`` holds."""
     index = trace.batch_attrs("inputs").get("feature_index")
@@ -236,26 +270,54 @@ def feature_name(trace: Trace, col: int) -> str:
     return str(col)
 
 
+def classes_last(trace: Trace) -> bool:
+    """Whether the outputs' last dim is the class axis (``(B, C)``, ``(B, T, C)``), not ``(B, C, H, W)``."""
+    out, tgt = shape(trace, "outputs"), shape(trace, "targets")
+    if out is None or len(out) <= 2 or tgt is None or target_kind(trace) != "index":
+        return True
+    return tuple(out[:-1]) == tuple(tgt)
+
+
+def target_classes(trace: Trace) -> str | None:
+    """How the targets name classes: ``"index"``, ``"distribution"`` (one-hot / probability rows),
+    ``"binary"`` (one 0/1 column), or None (real-valued, multi-label, or unknown)."""
+    cache = _CACHE.setdefault(trace, {})
+    key = (trace.n_steps, "target_classes")
+    if key not in cache:
+        cache[key] = _target_classes(trace)
+    return cache[key]
+
+
+def _target_classes(trace: Trace) -> str | None:
+    kind, cols = target_kind(trace), columns(trace, "targets")
+    if kind == "index":
+        return "index" if classes_last(trace) else None
+    if not has(trace, "targets", "sample"):
+        return None
+    flat = flat_rows(read(trace, "targets", "sample", thin(trace, cap=500)))
+    if not len(flat) or not ((flat >= 0) & (flat <= 1)).all():
+        return None
+    if cols == 1:
+        return "binary" if M.frac(np.isclose(flat, 0) | np.isclose(flat, 1)) >= 0.99 else None
+    return "distribution" if np.allclose(flat.sum(axis=1), 1, atol=1e-3) else None
+
+
 def true_shares(trace: Trace) -> np.ndarray | None:
     """Share of each class among the targets over the run, or None for regression targets."""
     rows = thin(trace)
-    kind, cols = target_kind(trace), columns(trace, "targets")
-    if (kind == "index" or cols >= 2) and has(trace, "targets", "class_hist"):
-        if kind != "index":
-            lo, hi = M.nanmin(column(trace, "targets", "min")), M.nanmax(column(trace, "targets", "max"))
-            if not (lo >= 0 and hi <= 1):
-                return None
+    how = target_classes(trace)
+    if how in ("index", "distribution") and has(trace, "targets", "class_hist"):
         return M.class_shares(read(trace, "targets", "class_hist", rows))
-    if cols == 1 and has(trace, "targets", "sample"):
-        v = M.finite(read(trace, "targets", "sample", rows))
-        if v.size and M.frac(np.isclose(v, 0) | np.isclose(v, 1)) >= 0.99:
-            return M.binary_shares(v, 0.5)
+    if how == "binary":
+        return M.binary_shares(read(trace, "targets", "sample", rows), 0.5)
     return None
 
 
 def predicted_shares(trace: Trace, rows: slice) -> np.ndarray | None:
     """Share of rows predicted as each class over ``rows`` (argmax, or a single column's threshold)."""
     cols = columns(trace, "outputs")
+    if not classes_last(trace):
+        return None
     if cols >= 2 and has(trace, "outputs", "argmax_hist"):
         return M.class_shares(read(trace, "outputs", "argmax_hist", rows))
     if cols == 1 and has(trace, "outputs", "sample"):
@@ -279,6 +341,19 @@ def output_form(trace: Trace) -> str:
     return "logits"
 
 
+def predicted_counts(trace: Trace, rows: slice | np.ndarray) -> np.ndarray | None:
+    """Per step of ``rows``: ``(k, K)`` rows predicted as each class (argmax, or one column's sign)."""
+    o_cols = columns(trace, "outputs")
+    if o_cols >= 2 and has(trace, "outputs", "argmax_hist"):
+        return np.nan_to_num(np.asarray(read(trace, "outputs", "argmax_hist", rows), np.float64))
+    if o_cols == 1 and has(trace, "outputs", "sample"):
+        o = np.asarray(read(trace, "outputs", "sample", rows), np.float64)[..., 0]
+        thr = 0.5 if output_form(trace) != "logits" else 0.0
+        fin = np.isfinite(o)
+        return np.stack([(fin & (o <= thr)).sum(1), (fin & (o > thr)).sum(1)], axis=1).astype(np.float64)
+    return None
+
+
 def class_counts(trace: Trace, rows: slice | np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Per step of ``rows``: predicted and target class counts, both ``(k, K)``; None for regression.
 
@@ -286,27 +361,18 @@ def class_counts(trace: Trace, rows: slice | np.ndarray) -> tuple[np.ndarray, np
     probabilities) over the sampled rows. Targets: ``targets/class_hist`` for class indices
     or one-hot/probability rows; a single 0/1 column over the sampled rows.
     """
-    kind, t_cols, o_cols = target_kind(trace), columns(trace, "targets"), columns(trace, "outputs")
-    truth = None
-    if (kind == "index" or t_cols >= 2) and has(trace, "targets", "class_hist"):
-        if kind == "index" or (M.nanmin(column(trace, "targets", "min")) >= 0
-                               and M.nanmax(column(trace, "targets", "max")) <= 1):
-            truth = np.asarray(read(trace, "targets", "class_hist", rows), np.float64)
-    elif t_cols == 1 and has(trace, "targets", "sample"):
-        t = np.asarray(read(trace, "targets", "sample", rows), np.float64)[..., 0]
-        fin = t[np.isfinite(t)]
-        if fin.size and M.frac(np.isclose(fin, 0) | np.isclose(fin, 1)) >= 0.99:
-            truth = np.stack([(t < 0.5).sum(1), (t >= 0.5).sum(1)], axis=1).astype(np.float64)
-    if truth is None:
+    how = target_classes(trace)
+    if how is None or not classes_last(trace):
         return None
-    if o_cols >= 2 and has(trace, "outputs", "argmax_hist"):
-        pred = np.asarray(read(trace, "outputs", "argmax_hist", rows), np.float64)
-    elif o_cols == 1 and has(trace, "outputs", "sample"):
-        o = np.asarray(read(trace, "outputs", "sample", rows), np.float64)[..., 0]
-        thr = 0.5 if output_form(trace) != "logits" else 0.0
-        fin = np.isfinite(o)
-        pred = np.stack([(fin & (o <= thr)).sum(1), (fin & (o > thr)).sum(1)], axis=1).astype(np.float64)
+    if how in ("index", "distribution") and has(trace, "targets", "class_hist"):
+        truth = np.asarray(read(trace, "targets", "class_hist", rows), np.float64)
+    elif how == "binary":
+        t = np.asarray(read(trace, "targets", "sample", rows), np.float64)[..., 0]
+        truth = np.stack([(t < 0.5).sum(1), (t >= 0.5).sum(1)], axis=1).astype(np.float64)
     else:
+        return None
+    pred = predicted_counts(trace, rows)
+    if pred is None:
         return None
     k = max(pred.shape[1], truth.shape[1])
     pad = [np.pad(np.nan_to_num(a), ((0, 0), (0, k - a.shape[1]))) for a in (pred, truth)]

@@ -42,6 +42,8 @@ def detect(trace: Trace) -> Finding | None:
     if ok.sum() < 1:
         return None
     pred, truth = pred[ok], truth[ok]
+    if (D.folded_rows(trace, "outputs") or 0) < 8:  # batches too small to judge one by one: pool them
+        pred, truth = pred.sum(0, keepdims=True), truth.sum(0, keepdims=True)
     top = pred.argmax(1)
     idx = np.arange(len(top))
     p_top = pred[idx, top] / pred.sum(1)  # share of each batch given its most predicted class

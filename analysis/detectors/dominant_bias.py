@@ -8,10 +8,10 @@ Looks at: the output layer's bias (the last ``*bias`` parameter with one entry p
 Fires when: at the first snapshot the top unit's bias lead over the runner-up is ≥ 3× the
     std of the logit gap across inputs, accounts for at least half of that gap, and that
     unit is the argmax for ≥ 90 % of rows — and it still wins ≥ 90 % of rows late in the
-    run: error. A lead that appears only later is a warning, or info when the unit is the
-    majority target class (the bias learnt the class prior: see class_imbalance). A lead
-    that training overcame is info. With one output column, the same on |bias| and the
-    logit's sign.
+    run: error; when training overcame it only after ≥ 10 % of the run, warning; sooner,
+    info. A lead that appears only later is a warning, or info when the unit is the
+    majority target class (the bias learnt the class prior: see class_imbalance). With one
+    output column, the same on |bias| and the logit's sign.
 Evidence: the parameter, the unit, its lead, the spread and ratio, the share of rows it wins
     early and late, the steps.
 Fix: re-initialise that bias (``nn.init.zeros_``, or log class priors) and find the code that
@@ -66,8 +66,14 @@ def detect(trace: Trace) -> Finding | None:
         if late_win >= 0.9:
             conf = 0.8 + 0.15 * min(math.log10(max(first.ratio, 3) / 3), 1.0)
             return _finding(trace, name, first, late_win, late_rows, "error", conf, "from the first step")
+        held = _held_rows(trace, first.unit)
+        if held >= 0.1:
+            until = int(trace.steps[min(int(held * trace.n_steps), trace.n_steps - 1)])
+            conf = 0.5 + 0.3 * min(held / 0.5, 1)
+            return _finding(trace, name, first, late_win, late_rows, "warning", conf,
+                            f"for the first {held:.0%} of the run, until step ~{until}", end=until)
         return _finding(trace, name, first, late_win, late_rows, "info", 0.3,
-                        "at the first step, but training overcame it")
+                        "at the first step, but training soon overcame it")
     if last is None:
         return None
     late_win = _late_share(pred, last.unit, cols)
@@ -81,6 +87,21 @@ def detect(trace: Trace) -> Finding | None:
         return _finding(trace, name, last, late_win, late_rows, "info", 0.3,
                         f"by the end, following the class prior ({unit_share:.0%} of targets)")
     return _finding(trace, name, last, late_win, late_rows, "warning", 0.6, "by the end of the run")
+
+
+def _held_rows(trace: Trace, unit: int) -> float:
+    """Share of the run, from the start, during which ``unit`` won ≥ 90 % of each batch."""
+    rows = D.thin(trace)
+    counts = D.predicted_counts(trace, rows)
+    if counts is None or unit >= counts.shape[1]:
+        return 0.0
+    tot = counts.sum(axis=1)
+    share = np.where(tot > 0, counts[:, unit] / np.maximum(tot, 1), np.nan)
+    smooth = M.rolling_median(share, 5)
+    lost = np.flatnonzero(np.isfinite(smooth) & (smooth < 0.9))
+    index = np.arange(trace.n_steps)[rows]
+    end = index[lost[0]] if len(lost) else trace.n_steps
+    return float(end / max(trace.n_steps, 1))
 
 
 def _late_share(pred: np.ndarray | None, unit: int, cols: int) -> float:
@@ -125,7 +146,7 @@ def _lead(trace: Trace, p: int, index: int, snaps: np.ndarray, form: str, cols: 
 
 
 def _finding(trace: Trace, name: str, lead: Lead, late_win: float, late_rows: slice, severity: str,
-             conf: float, when: str) -> Finding:
+             conf: float, when: str, end: int | None = None) -> Finding:
     late_span = D.step_span(trace, late_rows)
     if lead.runner_up is not None:
         what = (f"gives output unit {lead.unit} a lead of {M.fmt(lead.gap)} over the next unit "
@@ -144,6 +165,6 @@ def _finding(trace: Trace, name: str, lead: Lead, late_win: float, late_rows: sl
            "winning")
     if severity == "info":
         fix = f"no action needed if the run is otherwise fine; {fix}"
-    span = [lead.step, late_span[1]] if severity != "info" else [lead.step, lead.step]
+    span = [lead.step, late_span[1] if end is None else end] if severity != "info" else [lead.step, lead.step]
     return Finding(code=CODE, kind="cause", severity=severity, confidence=conf, steps=span, layer=name,
                    title=title + f" ({when})", evidence=evidence, fix=fix)

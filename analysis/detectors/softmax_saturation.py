@@ -50,6 +50,8 @@ def detect(trace: Trace) -> Finding | None:
     cls = D.loss_class(trace)
     if not (cls in M.CLASSIFICATION_LOSSES or (cls is None and D.target_kind(trace) == "index")):
         return None
+    if not D.classes_last(trace):
+        return None
     rows = D.late(trace, cap=500)
     conf_rows = confidence_rows(D.read(trace, "outputs", "sample", rows), D.output_form(trace), cls)
     if conf_rows.size < 16:
