@@ -3,7 +3,7 @@
 What is wrong: the data. In this synthetic "fraud" set (``make_classification`` with
 ``weights=[0.97, 0.03]``, a weak signal) the positive class is 3 % of rows, and
 ``CrossEntropyLoss`` is used with no class weights, no resampling. Predicting "not
-fraud" for everyone already gives 97 % accuracy and a loss of ~0.13, so that is what
+fraud" for everyone already gives 97 % accuracy and a low loss (~0.13), so that is what
 the model learns: class 0 for ~100 % of rows, recall on the minority class ≈ 0.
 Seed 000 names it ("if one class is vastly overrepresented, the model might learn to
 favor this class exclusively"), as does seed 002.

@@ -3,7 +3,7 @@
 The article's *remedy*: a moderate learning rate plus ``clip_grad_norm_(…, 1.0)``
 between ``backward`` and ``step``. Trained on 5 overlapping Gaussian classes in 10
 dimensions (``make_classification``; the article's shapes), loss falls from ~1.7 to
-~0.45 and accuracy reaches ~85 %; predicted probabilities stay spread, not one-hot.
+~0.3 and validation accuracy reaches ~90 %; predicted probabilities stay spread.
 """
 
 from __future__ import annotations

@@ -3,9 +3,11 @@
 What is wrong: a "stronger signal" tweak, ``weight.data *= 10`` on every layer after
 PyTorch's default (fan-in scaled) init. Pre-activations of the 64→128→64 tanh layers
 then have std ~6 instead of ~0.6: ~80 % of the tanh outputs sit within 1 % of ±1 from
-the first step, their derivatives are ~0, and the output logits are in the tens, so
-the softmax is one-hot. Adam at 1e-3 cannot pull weights this large back: the loss
-starts ~20 and stays far above the ~0.1 the default init reaches.
+the first step, their derivatives are ~0, and the output logits are large, so the
+softmax is one-hot: the loss starts at ~7. Adam at 1e-3 cannot pull weights this
+large back; the output layer slowly memorises the saturated (nearly binary, random)
+hidden code: validation accuracy ~70–80 % and validation loss ~1.3, where the default
+init reaches ~97 % and ~0.1.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ What is wrong: ``nn.init.zeros_(weight)``, ``nn.init.zeros_(bias)`` then
 for every row, so softmax puts probability ≈ 1 on class 3 whatever the input. Adam at
 1e-3 (as in the article) moves that bias by ~1e-3 per step, so it would take ~50 000
 steps to undo: the model predicts class 3 for 100 % of rows, accuracy stays at that
-class's share (~20 %), and the loss sits near 40 (≈ 50 for every row not of class 3).
+class's share (~18 %), and the loss sits at ~35–40 (≈ 50 for every row not of class 3).
 Reproduces /work/shared/seeds/000_*.txt, "Example 3: Poorly initialized bias values",
 on 5 Gaussian classes in 10 dimensions.
 """

@@ -4,8 +4,8 @@ What is wrong: the targets. The raw targets are fractions in [0, 1); the cleanin
 ``y = y_raw.astype(np.int64)`` truncates every one of them to 0 (the article's "bug in
 a data cleaning script might replace all correct target values with zeros"). The
 model (Dense(32, ReLU) → Dense(1), Adam 0.01, MSE) is fine and does exactly what it is
-told: within the first epoch it predicts ≈ 0 for every input and the loss drops to
-~1e-5 and stays there.
+told: within the first epoch it predicts ≈ 0 for every input and the loss drops
+below 1e-5 and stays there.
 Reproduces /work/shared/seeds/001_*.txt, "Example 3: Data Input Issues and Zero-valued Labels".
 """
 

@@ -34,17 +34,18 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     torch.manual_seed(seed)
     data = C.dataset("digits")
     hidden, out_layer = keras_dense(64, 64), keras_dense(64, 10)
+    kernels = (hidden.weight, out_layer.weight)
     model = nn.Sequential(hidden, nn.ReLU(), nn.Dropout(0.9), out_layer)  # BUG: drops 90 % of units
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     ce = nn.CrossEntropyLoss()
 
     def loss_fn(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return ce(logits, target) + 0.1 * hidden.weight.pow(2).sum()  # BUG: Keras l2(0.1) on the kernel
+        return ce(logits, target) + sum(0.1 * w.pow(2).sum() for w in kernels)  # BUG: l2(0.1) per kernel
 
     loader = C.make_loader(data.x, data.y, batch_size=32, seed=seed)
     with TraceRecorder(out, model, optimizer=opt, loss_fn=ce) as rec:
         loss = C.fit(model, opt, loss_fn, loader, rec, steps, val=(data.x_val, data.y_val))
-    l2 = 0.1 * float(hidden.weight.detach().pow(2).sum())
+    l2 = sum(0.1 * float(w.detach().pow(2).sum()) for w in kernels)
     summary = C.describe(model, data.x_val, data.y_val, task="multiclass")
     print(f"final loss {loss:.4f} (of which L2 {l2:.3f}); validation {summary}")
     return out

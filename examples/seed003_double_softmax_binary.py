@@ -4,7 +4,7 @@ What is wrong: the model ends in ``nn.Softmax(dim=1)``, so it outputs probabilit
 and ``CrossEntropyLoss`` applies its own log-softmax on top. The loss can then only
 move between log(1 + e⁻¹) ≈ 0.31 and log(1 + e) ≈ 1.31, its gradients are squashed by
 the first softmax, and the loss "hovers at a high, unchanging value": it stays at
-~0.4–0.5 where the same model on logits reaches ~0.05, and the model's outputs are
+~0.35–0.45 where the same model on logits reaches ~0.05, and the model's outputs are
 rows of probabilities summing to 1 that ``CrossEntropyLoss`` treats as logits.
 As written in the article (``Linear(10, 2)`` + ``Softmax``, Adam 0.01, batches of 10);
 the article's labels are random coin flips, which nothing can learn, so here they come
