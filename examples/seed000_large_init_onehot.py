@@ -1,4 +1,4 @@
-"""Seed 000, example 1: weights and biases drawn from U(−10, 10), SGD at lr = 1 — one-hot softmax.
+"""Seed 000, example 1: weights and biases drawn from U(−10, 10) — a one-hot softmax from step 0.
 
 What is wrong: ``nn.init.uniform_(weight, -10, 10)`` (and the bias likewise) on a
 10→5 linear classifier. Fan-in scaling would give weights of std ≈ 0.3; these have

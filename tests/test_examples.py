@@ -22,14 +22,35 @@ from analysis import analyze
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NAMES = examples.names()
 CAUSES = {
-    "double_softmax", "lr_too_high", "lr_too_low", "exploding_gradients", "vanishing_gradients",
-    "large_init", "dominant_bias", "symmetric_init", "dead_relu", "saturated_activations",
-    "bounded_output", "unnormalized_inputs", "constant_targets", "class_imbalance", "label_leakage",
-    "over_regularization", "frozen_weights", "missing_zero_grad", "broadcast_loss", "constant_inputs",
+    "double_softmax",
+    "lr_too_high",
+    "lr_too_low",
+    "exploding_gradients",
+    "vanishing_gradients",
+    "large_init",
+    "dominant_bias",
+    "symmetric_init",
+    "dead_relu",
+    "saturated_activations",
+    "bounded_output",
+    "unnormalized_inputs",
+    "constant_targets",
+    "class_imbalance",
+    "label_leakage",
+    "over_regularization",
+    "frozen_weights",
+    "missing_zero_grad",
+    "broadcast_loss",
+    "constant_inputs",
 }
 SYMPTOMS = {
-    "loss_diverging", "loss_plateau", "loss_zero_early", "output_collapse", "constant_prediction",
-    "softmax_saturation", "nonfinite",
+    "loss_diverging",
+    "loss_plateau",
+    "loss_zero_early",
+    "output_collapse",
+    "constant_prediction",
+    "softmax_saturation",
+    "nonfinite",
 }
 SEEDS = {"000", "001", "002", "003", "004"}
 
@@ -66,6 +87,12 @@ def test_library_covers_every_cause_every_seed_and_six_healthy_runs():
     assert sum(m.EXPECTED is None for m in mods) >= 6
 
 
+def test_docs_table_lists_every_scenario():
+    text = (ROOT / "docs" / "examples.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| `([a-z0-9_]+)` \|", text, flags=re.M))
+    assert rows == set(NAMES)
+
+
 def test_unknown_scenario_is_a_key_error(tmp_path):
     with pytest.raises(KeyError, match="unknown scenario 'no_such_thing'"):
         examples.run_scenario("no_such_thing", str(tmp_path / "x.h5"))
@@ -92,16 +119,26 @@ def test_quick_run_is_diagnosed(name, tmp_path):
 # ----------------------------------------------------------------------------- as commands
 def _help(name: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", f"examples.{name}", "--help"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", f"examples.{name}", "--help"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
 def help_runs(request) -> dict[str, Future]:
     """Start every selected ``--help`` subprocess at once, two at a time (each imports torch)."""
-    wanted = sorted({item.callspec.params["name"] for item in request.session.items
-                     if getattr(item, "originalname", "") == "test_script_help"
-                     and hasattr(item, "callspec")})
+    wanted = sorted(
+        {
+            item.callspec.params["name"]
+            for item in request.session.items
+            if getattr(item, "originalname", "") == "test_script_help" and hasattr(item, "callspec")
+        }
+    )
     pool = ThreadPoolExecutor(max_workers=2)
     futures = {name: pool.submit(_help, name) for name in wanted}
     yield futures
