@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
 
 from analysis import views_data as vd
 from analysis.synthetic import DEFAULT_MODULES, DEFAULT_PARAMS, synthetic_arrays
@@ -169,7 +171,10 @@ def test_heatmap_metric_change_rerenders(qtbot, state):
     assert not np.array_equal(view.image.image, before)
     view.set_metric("a_std")
     view.wait()
-    assert view._yaxis._names == ["fc1", "act", "fc2"]
+    assert view._yaxis._names == ["fc1 (Linear)", "act (ReLU)", "fc2 (Linear)"]
+    view.filter_edit.setText("relu")  # module types match too
+    assert view._yaxis._names == ["act (ReLU)"]
+    view.filter_edit.setText("")
     assert view.image.image.shape[0] == 3
 
 
@@ -181,7 +186,7 @@ def test_heatmap_click_sets_step_and_layer_and_hover_shows_value(qtbot, state):
     assert state.step == 57 and state.layer == "fc2.weight"
     assert view._cursor_line.isVisible() and round(view._cursor_line.value()) == 57
     assert view._outline.isVisible() and view._outline.rect().center().y() == pytest.approx(2, abs=0.01)
-    view._on_hover(view.vb.mapViewToScene(QPointF(40, 1)))
+    hover(view.glw.viewport(), cell_pos(view, 40, 1))
     exact = float(trace.param_stat("g_norm")[40, 1])
     assert "fc1.bias" in view.readout.text() and "step 40" in view.readout.text()
     assert f"{exact:.6g}" in view.readout.text()
@@ -208,6 +213,14 @@ def test_heatmap_orientation_hot_cell_top_left(qtbot, state):
     xs, ys = zip(*hot)
     assert max(xs) < rect.left() + rect.width() / n * 1.5
     assert max(ys) < rect.top() + rect.height() / 4 * 1.1
+
+
+def hover(widget, pos: QPoint) -> None:
+    """A real mouse-move event (QTest's mouseMove sends none without a button offscreen)."""
+    local = QPointF(pos)
+    event = QMouseEvent(QEvent.Type.MouseMove, local, widget.mapToGlobal(local), Qt.MouseButton.NoButton,
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)
 
 
 def _close(c, ref, tol: int = 12) -> bool:
@@ -276,6 +289,20 @@ def test_heatmap_filter_zoom_and_range(qtbot, state):
     assert view._outline.rect().height() == pytest.approx(2)
 
 
+def test_heatmap_user_limits_stay_locked(qtbot, state):
+    view = show(qtbot, HeatmapView(state))
+    open_run(state, view, make_trace(50))
+    view.bar.setLevels((-3.0, -2.0))
+    view.bar.sigLevelsChangeFinished.emit(view.bar)  # as when the user releases a handle
+    assert view.image.levels.tolist() == [-3.0, -2.0]
+    view.filter_edit.setText("weight")
+    state.runUpdated.emit(0)
+    assert tuple(view.bar.levels()) == (-3.0, -2.0) and view.image.levels.tolist() == [-3.0, -2.0]
+    view.set_metric("w_norm")
+    view.wait()
+    assert tuple(view.bar.levels()) != (-3.0, -2.0)
+
+
 # ----------------------------------------------------------------------------- layer detail
 def test_layer_view_shows_nearest_snapshot_step_and_dead_units(qtbot, state):
     view = show(qtbot, LayerView(state))
@@ -287,6 +314,11 @@ def test_layer_view_shows_nearest_snapshot_step_and_dead_units(qtbot, state):
     assert view.image.image.shape == (32, 16)
     lo, hi = view.cbar.levels()
     assert lo == -hi and hi == pytest.approx(np.abs(view.image.image).max())
+    view.set_mode("dW")  # snapshot k holds w * (1 + k): ΔW vs the first one is 2 w at step 20
+    view.wait()
+    first = make_trace(30, extras=True).snapshot("weight", 0, 0)
+    assert np.allclose(view.image.image, 2 * first, atol=1e-5)
+    view.set_mode("W")
     state.set_step(9)
     view.wait()
     assert "snapshot step 0" in view.title.text()
@@ -394,5 +426,5 @@ def test_views_on_a_recorded_mlp(qtbot, state, tmp_path):
     assert outputs.summary.startswith("predicts class")
     heat.set_metric("a_std")
     heat.wait()
-    assert heat._yaxis._names == trace.module_names
+    assert heat._yaxis._names == [f"{n} ({t})" for n, t in zip(trace.module_names, trace.module_types)]
     trace.close()

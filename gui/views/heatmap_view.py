@@ -79,8 +79,10 @@ class HeatmapView(QWidget):
         self._pyramids: dict[tuple[int, str], vd.ColumnPyramid] = {}
         self._pyr: vd.ColumnPyramid | None = None
         self._names: list[str] = []
+        self._labels: list[str] = []  # row labels: names, with the module type for activation stats
         self._rows = np.zeros(0, np.int64)  # indices of the displayed rows into ``_names``
         self._shown: tuple[int, float, float] | None = None  # level, first row, end row drawn
+        self._user_levels: tuple[float, float] | None = None
         self._build_ui()
         state.runsChanged.connect(self._on_runs)
         state.runUpdated.connect(self._on_run_updated)
@@ -100,7 +102,7 @@ class HeatmapView(QWidget):
         self.log_box.setChecked(METRICS[self.metric_key].log)
         self.log_box.toggled.connect(lambda _: self._load_metric())
         self.filter_edit = QLineEdit(self)
-        self.filter_edit.setPlaceholderText("filter layers (substring or regex)")
+        self.filter_edit.setPlaceholderText("filter layers: name or module type, substring or regex")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self._apply_filter)
         top = QHBoxLayout()
@@ -123,6 +125,7 @@ class HeatmapView(QWidget):
         self.plot.addItem(self._overlay)
         self.bar = pg.ColorBarItem(values=(0, 1), colorMap=colormap("viridis"), label="", interactive=True)
         self.bar.setImageItem(self.image, insert_in=self.plot)
+        self.bar.sigLevelsChangeFinished.connect(self._on_user_levels)
         self._cursor_line = pg.InfiniteLine(angle=90, movable=False, pen=CURSOR_PEN)
         self._cursor_line.setZValue(10)
         self._region = pg.LinearRegionItem(movable=False, brush=RANGE_BRUSH, pen=pg.mkPen(None))
@@ -172,7 +175,8 @@ class HeatmapView(QWidget):
 
     # ------------------------------------------------------------------ state → view
     def _on_runs(self) -> None:
-        self._pyramids.clear()
+        alive = {id(run) for run in self.state.runs}  # keep the pyramids of runs still open
+        self._pyramids = {k: v for k, v in self._pyramids.items() if k[0] in alive}
         self._load_metric()
 
     def _on_run_updated(self, index: int) -> None:
@@ -185,11 +189,17 @@ class HeatmapView(QWidget):
         self._xaxis.set_steps(self.state.run.trace.steps)
         self._render(refit=False)
 
+    def _on_user_levels(self, bar: pg.ColorBarItem) -> None:
+        """Limits dragged by the user stay locked (live updates, filtering) until the metric changes."""
+        self._user_levels = tuple(bar.levels())
+        self._update_window(force=True)
+
     def _load_metric(self) -> None:
         run = self.state.run
         self._lane.cancel()
+        self._user_levels = None
         if run is None:
-            self._pyr, self._names = None, []
+            self._pyr, self._names, self._labels = None, [], []
             self.image.clear()
             self._overlay.clear()
             self.readout.setText("no run open")
@@ -197,6 +207,8 @@ class HeatmapView(QWidget):
         m = METRICS[self.metric_key]
         trace = run.trace
         self._names = list(trace.param_names if m.group == "params" else trace.module_names)
+        types = trace.module_types if m.group == "modules" else []
+        self._labels = [f"{n} ({types[i]})" if i < len(types) else n for i, n in enumerate(self._names)]
         key = (id(run), self.metric_key)
         if key in self._pyramids:
             self._set_pyramid(self._pyramids[key])
@@ -211,6 +223,8 @@ class HeatmapView(QWidget):
             self.readout.setText(f"cannot read {METRICS[self.metric_key].label}: {result}")
             return
         key, pyr = result
+        if self.state.run is not None and id(self.state.run) == key[0]:
+            pyr.extend(self.state.run.trace.n_steps)  # rows a live writer added meanwhile
         self._pyramids[key] = pyr
         if key == (id(self.state.run), self.metric_key):
             self._set_pyramid(pyr)
@@ -227,10 +241,10 @@ class HeatmapView(QWidget):
                 rx = re.compile(text, re.IGNORECASE)
             except re.error:
                 rx = re.compile(re.escape(text), re.IGNORECASE)
-            self._rows = np.array([i for i, n in enumerate(self._names) if rx.search(n)], np.int64)
+            self._rows = np.array([i for i, n in enumerate(self._labels) if rx.search(n)], np.int64)
         else:
             self._rows = np.arange(len(self._names), dtype=np.int64)
-        self._yaxis.set_names([self._names[i] for i in self._rows])
+        self._yaxis.set_names([self._labels[i] for i in self._rows])
         self._render(refit=refit)
 
     def _levels(self) -> tuple[float, float]:
@@ -251,7 +265,7 @@ class HeatmapView(QWidget):
         m = METRICS[self.metric_key]
         log = self.log_box.isChecked()
         self.bar.setColorMap(colormap("RdBu" if m.levels == "symmetric" and not log else "viridis"))
-        lo, hi = self._levels()
+        lo, hi = self._user_levels or self._levels()
         self.bar.rounding = max((hi - lo) / 1000, 1e-12)
         self.bar.setLevels((lo, hi))
         self.bar.getAxis("left").setLabel(f"log10({m.label})" if log else m.label)
@@ -316,7 +330,7 @@ class HeatmapView(QWidget):
             return
         wanted = set(vd.layer_rows(run.trace, METRICS[self.metric_key].group, layer))
         shown = [pos for pos, i in enumerate(self._rows) if int(i) in wanted]
-        self._yaxis.set_names([self._names[i] for i in self._rows], keep=min(shown) if shown else None)
+        self._yaxis.set_names([self._labels[i] for i in self._rows], keep=min(shown) if shown else None)
         if not shown:
             self._outline.hide()
             return

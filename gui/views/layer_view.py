@@ -237,7 +237,7 @@ class LayerView(QWidget):
         head = pname or mname or "—"
         if mname and pname and not pname.startswith(mname + "."):
             head = f"{mname} ({pname})"
-        if self._changed("matrix", (run_id, p, m, self.mode, data.get("snap_index"), w)):
+        if self._changed("matrix", (run_id, p, m, note, self.mode, data.get("snap_index"), w)):
             self._draw_matrix(trace, p, data)
             title = f"{head}  ·  {self._snapshot_text(trace, p, data)}"
             self.title.setText(title + (f"  ·  {note}" if note else ""))
