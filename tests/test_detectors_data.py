@@ -622,3 +622,84 @@ def test_loss_zero_early_quiet_on_a_normal_descent():
     for s in range(3):
         assert run(build(seed=s), "loss_zero_early") == []
     assert run(build(data={"steps/loss": decaying(N, 2.3, 0.05)}), "loss_zero_early") == []
+
+
+# ----------------------------------------------------------------------------- shared maths and helpers
+def test_double_softmax_floor_is_the_least_cross_entropy_on_probabilities():
+    rng = np.random.default_rng(0)
+    for c in (2, 4, 10):
+        p = rng.dirichlet(np.full(c, 0.05), size=20000)  # many rows, near one-hot included
+        ce = -p[:, 0] + np.log(np.exp(p).sum(1))  # CrossEntropyLoss(p, target 0)
+        floor = M.double_softmax_floor(c, "softmax")
+        assert ce.min() >= floor - 1e-12 and ce.min() <= floor + 0.05
+    p = rng.random(20000)
+    bce = np.log1p(np.exp(-p))  # BCEWithLogitsLoss(p, target 1), the smaller branch
+    assert bce.min() >= M.double_softmax_floor(1, "sigmoid") - 1e-12
+
+
+def test_correlation_ratio_and_abs_corr_match_direct_formulas():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 500)
+    x = np.stack([labels * 2.0, rng.standard_normal(500), labels + rng.standard_normal(500)], 1)
+    within, eta2 = M.correlation_ratio(x, labels)
+    for f in range(3):
+        direct = sum(((x[labels == c, f] - x[labels == c, f].mean()) ** 2).sum() for c in range(3))
+        assert within[f] == pytest.approx(direct / ((x[:, f] - x[:, f].mean()) ** 2).sum())
+    assert within[0] == 0 and eta2[0] == 1 and within[1] > 0.9
+    y = rng.standard_normal(500)
+    r = M.abs_corr(np.stack([3 * y + 1, rng.standard_normal(500)], 1), y)
+    assert r[0] == pytest.approx(1) and r[1] == pytest.approx(abs(np.corrcoef(x[:, 1], y)[0, 1]), abs=0.2)
+
+
+def test_small_helpers():
+    assert M.broadcast_shape((16, 1), (16,)) == (16, 16) and M.broadcast_shape((3, 2), (4,)) is None
+    np.testing.assert_allclose(M.rolling_median([1, 9, 2, np.nan, 4], 3), [1, 5, 2, 5.5, 3])
+    assert np.isnan(M.nanmedian([])) and np.isnan(M.nanmax(np.array([np.nan])))
+    assert M.fmt(1.23456) == "1.23" and M.fmt(2e-7) == "2.0e-07"
+
+
+def test_first_epoch_is_told_by_logged_scalars_or_repeated_inputs():
+    from analysis.detectors import _data as D
+
+    rng = np.random.default_rng(0)
+    pool = rng.standard_normal((25 * R, 16)).astype(np.float32)  # a dataset of 25 batches
+    order = np.concatenate([rng.permutation(len(pool)) for _ in range(N // 25 + 1)])[: N * R]
+    trace = build(data=inputs_fields(pool[order].reshape(N, R, 16)))
+    assert D.first_epoch_end(trace) == 24
+    assert D.first_epoch_end(build()) is None  # fresh random inputs never repeat
+    logged = build(
+        data={
+            "scalars/names": np.array(["val_loss"] + [""] * 63, dtype=object),
+            "scalars/step": np.array([39, 79]),
+            "scalars/name_id": np.array([0, 0], np.int32),
+            "scalars/value": np.array([1.0, 0.5]),
+        }
+    )
+    assert D.first_epoch_end(logged) == 39
+
+
+def test_sum_reduction_and_single_row_batches_are_not_mistaken_for_problems():
+    labels = labels_of(N, 4)
+    z = learning_logits(N, labels, 4, margin=8)
+    summed = build(
+        data={**outputs_fields(z), **targets_fields(labels, 4), "steps/loss": decaying(N, 22, 0.6)},
+        meta={"loss": {"class": "CrossEntropyLoss", "args": {"reduction": "sum"}}},
+    )
+    assert not problems(run(summed, "softmax_saturation"))
+    one = labels_of(N, 4)[:, :1]
+    z1 = learning_logits(N, one, 4)
+    single = build(
+        data={**outputs_fields(z1), **targets_fields(one, 4)},
+        attrs={"outputs": {"shape": [1, 4]}, "targets": {"shape": [1]}, "inputs": {"shape": [1, 16]}},
+    )
+    assert not analyze(single, codes=MINE).problems()
+
+
+def test_class_axis_other_than_last_is_not_read_as_classes():
+    labels = labels_of(N, 4)
+    z = np.random.default_rng(0).standard_normal((N, R, 4)) * 0.2 + np.array([0, 1.5, 0, 0])
+    seg = build(
+        data={**outputs_fields(z), **targets_fields(labels, 4)},
+        attrs={"outputs": {"shape": [2, 4, 8, 4]}, "targets": {"shape": [2, 8, 4]}},
+    )
+    assert run(seg, "constant_prediction") == []  # (B, C, H, W): the last dim is W, not the class

@@ -127,6 +127,16 @@ def loss_args(trace: Trace) -> dict[str, Any]:
     return args if isinstance(args, dict) else {}
 
 
+def mean_loss(trace: Trace) -> np.ndarray:
+    """The recorded loss per row, divided by the number of terms it summed when ``reduction='sum'``."""
+    loss = trace.loss()
+    shp = shape(trace, "outputs")
+    if loss_args(trace).get("reduction") != "sum" or not shp:
+        return loss
+    terms = folded_rows(trace, "outputs") if loss_class(trace) in ("CrossEntropyLoss", "NLLLoss") else None
+    return loss / max(int(terms or np.prod(shp)), 1)
+
+
 def leaves(trace: Trace) -> list[tuple[str, str]]:
     """``(name, type)`` of the model's leaf modules in model order."""
     names, types = trace.module_names, trace.module_types

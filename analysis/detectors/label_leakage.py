@@ -5,10 +5,11 @@ Looks at: the sampled rows of ``inputs`` and ``targets`` (the same rows of each 
 Fires when: some kept input feature is a function of the target over the sampled rows. For
     class targets: its variance within each class is ≤ 1e-6 of its total variance (a copy,
     scaled copy or one-hot column of the label). For a real-valued target column:
-    1 − r² ≤ 1e-6 with some feature. Error, with a higher confidence when the loss also
-    falls below 5 % of its initial value within the first 20 % of the run. A near-function
-    (≤ 1e-3 within-class share, or 1 − r² ≤ 1e-4) is a warning with that loss fall, info
-    without. Not checked: integer (token) inputs, and targets shaped like the inputs
+    1 − r² ≤ 1e-6 with some feature. Error (given ≥ 200 sampled rows and, for classes, ≥ 10
+    rows of each), with a higher confidence when the loss also falls below 5 % of its
+    initial value within the first 20 % of the run. A near-function (≤ 1e-3 within-class
+    share, or 1 − r² ≤ 1e-4), or an exact one on fewer rows, is a warning with that loss
+    fall, info without. Not checked: integer (token) inputs, and targets shaped like the inputs
     (autoencoders, sequence models), where equal columns are the task.
 Evidence: the feature index, the within-class share or r, the rows and steps used, the loss.
 Fix: drop that feature (and anything computed from the label) from the inputs; split and
@@ -52,9 +53,11 @@ def detect(trace: Trace) -> Finding | None:
         found = _dense_leak(x2, y2)
     if found is None:
         return None
-    feat, score, text, exact = found
+    feat, score, text, exact, enough = found
     fall, fall_row = _early_fall(trace)
     quick = fall <= 0.05
+    if exact and not enough:  # few rows per class: a discrete feature can line up by chance
+        exact = False
     if exact:
         sev, conf = "error", 0.9 + (0.07 if quick else 0.0)
     elif quick:
@@ -85,7 +88,7 @@ def _labels(trace: Trace, y2: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def _class_leak(x2: np.ndarray, labels: np.ndarray) -> tuple[int, float, str, bool] | None:
+def _class_leak(x2: np.ndarray, labels: np.ndarray) -> tuple[int, float, str, bool, bool] | None:
     classes, counts = np.unique(labels, return_counts=True)
     if len(classes) < 2 or counts.min() < 3:
         return None
@@ -98,10 +101,10 @@ def _class_leak(x2: np.ndarray, labels: np.ndarray) -> tuple[int, float, str, bo
         return None
     text = (f"is a function of the class: its variance within each of {len(classes)} classes is "
             f"{M.fmt(share)} of its total")
-    return feat, share, text, share <= 1e-6
+    return feat, share, text, share <= 1e-6, len(x2) >= 200 and counts.min() >= 10
 
 
-def _dense_leak(x2: np.ndarray, y2: np.ndarray) -> tuple[int, float, str, bool] | None:
+def _dense_leak(x2: np.ndarray, y2: np.ndarray) -> tuple[int, float, str, bool, bool] | None:
     best = None
     for j in range(min(y2.shape[1], 8)):
         if np.ptp(y2[:, j]) <= 0:
@@ -117,7 +120,8 @@ def _dense_leak(x2: np.ndarray, y2: np.ndarray) -> tuple[int, float, str, bool] 
         return None
     f, gap, j, r = best
     col = f" {j}" if y2.shape[1] > 1 else ""
-    return f, gap, f"tracks target column{col} linearly (|r| = {r:.7f}, 1 − r² = {M.fmt(gap)})", gap <= 1e-6
+    text = f"tracks target column{col} linearly (|r| = {r:.7f}, 1 − r² = {M.fmt(gap)})"
+    return f, gap, text, gap <= 1e-6, len(x2) >= 200
 
 
 def _early_fall(trace: Trace) -> tuple[float, int]:

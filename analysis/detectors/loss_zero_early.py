@@ -56,7 +56,7 @@ def baseline(trace: Trace) -> tuple[float, str] | None:
 
 @detector(code=CODE, kind="symptom")
 def detect(trace: Trace) -> Finding | None:
-    loss = trace.loss()
+    loss = D.mean_loss(trace)
     if len(loss) < 3:
         return None
     end = D.first_epoch_end(trace)
@@ -86,7 +86,7 @@ def detect(trace: Trace) -> Finding | None:
     row = int(np.nanargmin(smooth))
     low = float(smooth[row]) / ref[0]
     after = M.nanmedian(loss[window.stop:]) / ref[0] if window.stop < len(loss) else low
-    if low > 0.01:
+    if low > 0.01 or M.nanmin(part) < 0:  # a loss that goes negative is not "near zero"
         return None
     stays = not np.isfinite(after) or after <= 0.01
     conf = 0.3 + (0.1 if stays else 0.0) + 0.2 * min(np.log10(0.01 / max(low, 1e-12)) / 4, 1.0)

@@ -58,7 +58,7 @@ def detect(trace: Trace) -> Finding | None:
         return None
     onehot = M.frac(conf_rows >= 0.99)
     mean_conf = float(conf_rows.mean())
-    loss = M.nanmedian(trace.loss()[rows])
+    loss = M.nanmedian(D.mean_loss(trace)[rows])
     if onehot < 0.8 or not np.isfinite(loss):
         return None
     k = max(D.columns(trace, "outputs"), 2)
