@@ -144,6 +144,7 @@ class HeatmapView(QWidget):
 
         self.readout = QLabel("no run open", self)
         self.readout.setWordWrap(True)
+        self.readout.setFixedHeight(2 * self.readout.fontMetrics().height() + 4)  # hover never relayouts
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
@@ -187,7 +188,7 @@ class HeatmapView(QWidget):
             if run_id == id(self.state.run):
                 pyr.extend(n)
         self._xaxis.set_steps(self.state.run.trace.steps)
-        self._render(refit=False)
+        self._render()
 
     def _on_user_levels(self, bar: pg.ColorBarItem) -> None:
         """Limits dragged by the user stay locked (live updates, filtering) until the metric changes."""
@@ -206,6 +207,7 @@ class HeatmapView(QWidget):
             return
         m = METRICS[self.metric_key]
         trace = run.trace
+        self._pyr = None  # never draw the new rows' names over the previous metric's pyramid
         self._names = list(trace.param_names if m.group == "params" else trace.module_names)
         types = trace.module_types if m.group == "modules" else []
         self._labels = [f"{n} ({types[i]})" if i < len(types) else n for i, n in enumerate(self._names)]
@@ -232,9 +234,9 @@ class HeatmapView(QWidget):
     def _set_pyramid(self, pyr: vd.ColumnPyramid) -> None:
         self._pyr = pyr
         self._xaxis.set_steps(self.state.run.trace.steps)
-        self._apply_filter(refit=True)
+        self._apply_filter(refit="xy")
 
-    def _apply_filter(self, *_: object, refit: bool = True) -> None:
+    def _apply_filter(self, *_: object, refit: str = "y") -> None:
         text = self.filter_edit.text().strip()
         if text:
             try:
@@ -259,7 +261,8 @@ class HeatmapView(QWidget):
             return vd.robust_levels(vd.log10_display(sample))
         return vd.symmetric_levels(sample) if m.levels == "symmetric" else vd.robust_levels(sample)
 
-    def _render(self, refit: bool) -> None:
+    def _render(self, refit: str = "") -> None:
+        """Redraw from the pyramid; ``refit`` names the axes to reset to the whole run / all rows."""
         if self._pyr is None:
             return
         m = METRICS[self.metric_key]
@@ -273,8 +276,10 @@ class HeatmapView(QWidget):
         self.vb.setLimits(xMin=-0.5, xMax=n - 0.5, yMin=-0.5, yMax=max(rows, 1) - 0.5,
                           minXRange=min(4, n), minYRange=min(2, max(rows, 1)))
         self._shown = None
-        if refit:
-            self.vb.setRange(xRange=(-0.5, n - 0.5), yRange=(-0.5, max(rows, 1) - 0.5), padding=0)
+        if "x" in refit:
+            self.vb.setXRange(-0.5, n - 0.5, padding=0)
+        if "y" in refit:
+            self.vb.setYRange(-0.5, max(rows, 1) - 0.5, padding=0)
         self._update_window(force=True)
         self._on_step(self.state.step)
         self._on_layer(self.state.layer)

@@ -76,6 +76,7 @@ class LayerView(QWidget):
     def _build_ui(self) -> None:
         self.title = QLabel("no run open", self)
         self.title.setWordWrap(True)
+        self.title.setFixedHeight(2 * self.title.fontMetrics().height() + 4)
         self.title.setStyleSheet("font-weight: bold")
         self.mode_box = QComboBox(self)
         for key, label in MODES.items():
@@ -124,6 +125,7 @@ class LayerView(QWidget):
 
         self.info = QLabel("", self)
         self.info.setWordWrap(True)
+        self.info.setFixedHeight(2 * self.info.fontMetrics().height() + 4)  # no relayout per step
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addLayout(top)

@@ -55,6 +55,7 @@ class OutputsView(QWidget):
         self.readout = QLabel("", self)
         self.readout.setStyleSheet("font-size: 16px; font-weight: bold")
         self.readout.setWordWrap(True)
+        self.readout.setFixedHeight(3 * self.readout.fontMetrics().height() + 12)  # no relayout per step
         self.scale_box = QComboBox(self)
         self.scale_box.addItem("probabilities (softmax)", True)
         self.scale_box.addItem("logits (raw outputs)", False)
