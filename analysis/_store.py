@@ -40,6 +40,9 @@ class MemoryStore:
 
     live = False
 
+    def seconds_since_write(self) -> float:
+        return float("inf")
+
     def __init__(
         self, data: Mapping[str, np.ndarray], attrs: Mapping[str, Mapping[str, Any]] | None = None
     ) -> None:
@@ -76,10 +79,22 @@ class MemoryStore:
 class H5Store:
     """A read-only h5py file; datasets opened lazily and refreshed for live (SWMR) files."""
 
-    def __init__(self, handle: Any) -> None:
+    def __init__(self, handle: Any, path: str | None = None) -> None:
         self._f = handle
+        self._path = path
         self._datasets: dict[str, Any] = {}
-        self.live = bool(getattr(handle, "swmr_mode", False))
+        # Opened only because the file is still flagged open for write (see trace._open_h5).
+        self.live = path is not None
+
+    def seconds_since_write(self) -> float:
+        """Seconds since the file was last modified on disk."""
+        import os
+        import time
+
+        try:
+            return time.time() - os.path.getmtime(self._path or self._f.filename)
+        except OSError:
+            return float("inf")
 
     def _ds(self, path: str) -> Any:
         ds = self._datasets.get(path)
@@ -105,7 +120,7 @@ class H5Store:
 
     def refresh(self) -> None:
         """Pick up rows a live writer appended since the last look (SWMR)."""
-        if not self.live:
+        if not self.live or not getattr(self._f, "swmr_mode", False):
             return
         for ds in self._datasets.values():
             ds.refresh()

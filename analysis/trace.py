@@ -22,6 +22,8 @@ from analysis._store import H5Store, MemoryStore, decode, decode_json
 from recorders import schema as S
 
 _RANK_RE = re.compile(r"^(?P<stem>.*)\.rank(?P<rank>\d+)(?P<ext>\.[^./]*)?$")
+NO_STEP = "no recorded step (the run stopped before its first rec.step)"
+STALE_SECS = 30.0  # a live file untouched this long has lost its writer
 _ROW_GROUPS = (S.STEPS, S.PARAMS, S.MODULES, S.OUTPUTS, S.TARGETS, S.INPUTS)
 _STATIC = {S.PARAM_NAMES, S.PARAM_MODULE, S.PARAM_NUMEL, S.PARAM_REQUIRES_GRAD,
            S.PARAM_IN_OPTIMIZER, S.MODULE_NAMES, S.MODULE_TYPES}
@@ -60,13 +62,22 @@ def _open_h5(path: str) -> H5Store:
         raise errors.TraceCorrupt(path, f"cannot read: {exc.strerror or exc}") from None
     if not is_h5:
         raise errors.NotHDF5(path)
-    last: Exception | None = None
-    for kwargs in ({"swmr": True, "libver": "latest"}, {}, {"locking": False}):
+    try:
+        return H5Store(h5py.File(path, "r"))
+    except (OSError, ValueError) as exc:
+        first = exc
+    if "truncated" in str(first):
+        raise errors.TraceCorrupt(path, _first_line(first))
+    # Still flagged open for write: a live SWMR writer, or a writer that died. SWMR mode
+    # skips the end-of-file check, so it is only tried after the plain open said why it failed.
+    for kwargs in ({"swmr": True, "libver": "latest"}, {"locking": False}):
         try:
-            return H5Store(h5py.File(path, "r", **kwargs))
-        except (OSError, ValueError) as exc:
-            last = exc
-    raise errors.TraceCorrupt(path, _first_line(last))
+            return H5Store(h5py.File(path, "r", **kwargs), path=path)
+        except (OSError, ValueError):
+            pass
+    if "already open for write" in str(first):
+        raise errors.TraceCorrupt(path, f"{NO_STEP}, or its writer still has the file open")
+    raise errors.TraceCorrupt(path, _first_line(first))
 
 
 def _first_line(exc: BaseException | None) -> str:
@@ -202,9 +213,7 @@ class Trace:
         """Rows that are complete: the shortest row dataset, capped by ``steps_written``."""
         if self._n is None:
             if not self._src.exists(S.STEP) or not self._src.exists(S.LOSS):
-                raise errors.TraceCorrupt(
-                    self.path, "no recorded step (the run stopped before its first rec.step)"
-                )
+                raise errors.TraceCorrupt(self.path, NO_STEP)
             n = min(self._src.shape(p)[0] for p in self._row_datasets())
             written = decode(self._src.attrs("").get(S.ATTR_STEPS_WRITTEN))
             if isinstance(written, int) and 0 < written < n:
@@ -220,8 +229,13 @@ class Trace:
         if self.closed_cleanly:
             return []
         last = int(self.steps[-1]) if self.n_steps else 0
-        what = "is still being written" if self.live else "ended without a clean close"
+        what = "is still being written" if self.writer_active else "ended without a clean close"
         return [f"{self.path}: run {what}; read {self.n_steps} steps up to step {last}"]
+
+    @property
+    def writer_active(self) -> bool:
+        """Open for write and touched within ``STALE_SECS``: a writer is probably still running."""
+        return self.live and self._src.seconds_since_write() < STALE_SECS
 
     def refresh(self) -> bool:
         """Re-read a live file; True when new rows arrived."""

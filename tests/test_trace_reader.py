@@ -54,8 +54,11 @@ def test_crashed_run_is_read_up_to_its_last_flush_with_a_warning():
         ("missing.h5", errors.TraceNotFound, "missing.h5: no such file"),
         ("not_hdf5.h5", errors.NotHDF5, "not_hdf5.h5: not an HDF5 file, so not a Trainwreck trace"),
         ("foreign.h5", errors.NotATrace, "foreign.h5: an HDF5 file but not a Trainwreck trace"),
-        ("too_new.h5", errors.TraceTooNew, "written by a newer Trainwreck (format 999, this reader "
-                                           "supports up to 1): upgrade Trainwreck"),
+        (
+            "too_new.h5",
+            errors.TraceTooNew,
+            "written by a newer Trainwreck (format 999, this reader supports up to 1): upgrade Trainwreck",
+        ),
         ("too_old.h5", errors.TraceTooOld, "written in trace format 0, older than the oldest"),
         ("cut.h5", errors.TraceCorrupt, "cut.h5: corrupt trace ("),
         ("no_steps.h5", errors.TraceCorrupt, "no recorded step (the run stopped before its first rec.step)"),
@@ -70,8 +73,13 @@ def test_each_unusable_file_gets_its_own_one_line_message(name, error, message):
 
 @pytest.mark.parametrize("name", ["missing.h5", "not_hdf5.h5", "foreign.h5", "too_new.h5", "cut.h5"])
 def test_cli_bad_file_exits_2_with_one_line_and_no_traceback(name):
-    out = subprocess.run([sys.executable, "main.py", "analyze", fixture(name)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "main.py", "analyze", fixture(name)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("trainwreck: ") and "Traceback" not in out.stderr
@@ -80,14 +88,28 @@ def test_cli_bad_file_exits_2_with_one_line_and_no_traceback(name):
 def test_cli_json_on_a_good_trace(tmp_path):
     import json
 
-    out = subprocess.run([sys.executable, "main.py", "analyze", fixture("good.h5"), "--json"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "main.py", "analyze", fixture("good.h5"), "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["trace"].endswith("good.h5") and report["steps"] == 12
     for f in report["findings"]:
-        assert set(f) == {"code", "kind", "severity", "confidence", "steps", "layer", "title",
-                          "evidence", "fix"}
+        assert set(f) == {
+            "code",
+            "kind",
+            "severity",
+            "confidence",
+            "steps",
+            "layer",
+            "title",
+            "evidence",
+            "fix",
+        }
 
 
 def test_ddp_rank_files_open_as_one_run(tmp_path):
