@@ -158,6 +158,32 @@ def test_layer_rows_maps_modules_and_params():
     assert vd.layer_rows(trace, "modules", "") == []
 
 
+def test_worker_lane_delivers_only_the_newest_result(qtbot):
+    import threading
+
+    from gui.views._common import WorkerLane
+
+    lane, gate, got, ran = WorkerLane(), threading.Event(), [], []
+
+    def slow(tag: str):
+        def fn():
+            ran.append(tag)
+            gate.wait(5)
+            return tag
+        return fn
+
+    for tag in ("a", "b", "c"):
+        lane.submit(slow(tag), got.append)
+    gate.set()
+    lane.wait()
+    qtbot.waitUntil(lambda: not lane.busy, timeout=5000)
+    assert got == ["c"]  # "a" (if it started) is stale; "b" is dropped before it starts
+    assert "b" not in ran and ran[-1] == "c"
+    lane.submit(lambda: 1 / 0, got.append)
+    lane.wait()
+    assert isinstance(got[-1], ZeroDivisionError)
+
+
 # ----------------------------------------------------------------------------- heatmap
 def test_heatmap_metric_change_rerenders(qtbot, state):
     view = show(qtbot, HeatmapView(state))
