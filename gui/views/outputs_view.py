@@ -55,7 +55,7 @@ class OutputsView(QWidget):
         self.readout = QLabel("", self)
         self.readout.setStyleSheet("font-size: 16px; font-weight: bold")
         self.readout.setWordWrap(True)
-        self.readout.setFixedHeight(3 * self.readout.fontMetrics().height() + 12)  # no relayout per step
+        self.readout.setFixedHeight(4 * self.readout.fontMetrics().height() + 8)  # no relayout per step
         self.scale_box = QComboBox(self)
         self.scale_box.addItem("probabilities (softmax)", True)
         self.scale_box.addItem("logits (raw outputs)", False)
@@ -269,11 +269,11 @@ class OutputsView(QWidget):
             self._show_readout("no finite outputs", f"step {step}", "#e0f")
             return
         summary = f"predicts class {k} for {share:.0%} of rows  ·  max prob {maxprob:.2f}"
-        detail = f"step {step}; max prob = batch mean of each row's largest softmax probability"
+        detail = f"step {step} · max prob: batch mean of each row's top softmax probability"
         if true is not None:
             tk, tshare = vd.top_class(true)
             if tk >= 0:
-                detail += f"; most common target: class {tk} ({tshare:.0%} of rows)"
+                detail += f" · commonest target: class {tk} ({tshare:.0%})"
         color = "#ff5050" if share >= 0.99 else "#e0a000" if share >= 0.9 else "palette(text)"
         self._show_readout(summary, detail, color)
 
