@@ -17,7 +17,7 @@ import torch
 from recorders import _host, schema
 from recorders._hooks import first_tensor
 from recorders._layout import Layout
-from recorders._stats import count_nonfinite
+from recorders._stats import count_nonfinite, dev_scalar
 
 NAN = math.nan
 
@@ -66,7 +66,17 @@ def _std_mean(t: torch.Tensor, dim: int | None = None) -> tuple[torch.Tensor, to
 
 def _scalars(*values: Any) -> torch.Tensor:
     dev = next((v.device for v in values if isinstance(v, torch.Tensor)), torch.device("cpu"))
-    return torch.stack([torch.as_tensor(v, dtype=torch.float64, device=dev) for v in values])
+    return torch.stack(
+        [v.to(torch.float64) if isinstance(v, torch.Tensor) else dev_scalar(v, dev) for v in values]
+    )
+
+
+def _bincount(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Counts of 0..k-1 in ``x`` (int64), without the host sync of ``torch.bincount`` on CUDA."""
+    x = x.reshape(-1)
+    if x.device.type == "cpu" or x.numel() * k > 1 << 24:
+        return torch.bincount(x, minlength=k)[:k]
+    return (x.unsqueeze(1) == torch.arange(k, device=x.device)).sum(dim=0)
 
 
 @dataclass
@@ -76,6 +86,7 @@ class _Plan:
     k: int = 0  # class_hist bins (targets)
     kind: str = "dense"
     feature_index: torch.Tensor | None = None
+    index_np: np.ndarray | None = None
     width: int = 0  # D (inputs)
 
 
@@ -148,7 +159,9 @@ class BatchSummaries:
         for name in schema.INPUT_FIELDS[3:]:
             layout.add_field(f"{g}/{name}", (), "float32")
         layout.group_attrs[g] = {**self._attrs(x, d), "feature_index": index.numpy()}
-        self.plans[g] = _Plan(layout.width - start, cols=f, feature_index=index.to(x.device), width=d)
+        self.plans[g] = _Plan(
+            layout.width - start, cols=f, feature_index=index.to(x.device), index_np=index.numpy(), width=d
+        )
 
     # ------------------------------------------------------------------------- per step
 
@@ -173,29 +186,24 @@ class BatchSummaries:
     def host_parts(self, outputs: Any, targets: Any, inputs: Any) -> list[np.ndarray]:
         """:meth:`row_parts` for CPU batches, computed with numpy (``_host``)."""
         parts: list[np.ndarray] = []
+        plans = self.plans
         for g, arg in ((schema.OUTPUTS, outputs), (schema.TARGETS, targets), (schema.INPUTS, inputs)):
-            plan = self.plans.get(g)
+            plan = plans.get(g)
             if plan is None:
                 continue
             t = as_tensor(arg)
             if t is None or t.numel() == 0:
                 parts.append(np.full(plan.size, np.nan))
-                continue
-            if t.device.type != "cpu" or t.is_complex() or t.numel() > _host.LARGE:
-                pieces = {
-                    schema.OUTPUTS: self._outputs,
-                    schema.TARGETS: self._targets,
-                    schema.INPUTS: self._inputs,
-                }[g](t, plan)
+            elif t.device.type != "cpu" or t.is_complex() or t.numel() > _host.LARGE:
+                fn = self._outputs if g == schema.OUTPUTS else self._targets
+                pieces = (self._inputs if g == schema.INPUTS else fn)(t, plan)
                 parts += [p.detach().to("cpu", torch.float64).reshape(-1).numpy() for p in pieces]
             elif g == schema.OUTPUTS:
                 parts += _host.outputs(t, self.rows, plan.cols)
             elif g == schema.TARGETS:
                 parts += _host.targets(t, self.rows, plan.cols, plan.kind, plan.k)
             else:
-                assert plan.feature_index is not None
-                index = plan.feature_index.cpu().numpy()
-                parts += _host.inputs(t, self.rows, plan.cols, plan.width, index)
+                parts += _host.inputs(t, self.rows, plan.cols, plan.width, plan.index_np)
         return [p.reshape(-1) for p in parts]
 
     def _outputs(self, o: torch.Tensor, plan: _Plan) -> list[torch.Tensor]:
@@ -206,7 +214,7 @@ class BatchSummaries:
         std, mean = _std_mean(kept, dim=0)
         if o2.shape[1] > 1:
             am = o2.argmax(dim=1).clamp_(max=c - 1)
-            hist = torch.bincount(am, minlength=c)[:c]
+            hist = _bincount(am, c)
         else:
             hist = torch.zeros(c, dtype=torch.int64, device=o.device)
         rs_std, rs_mean = _std_mean(o2.sum(dim=1))
@@ -226,7 +234,7 @@ class BatchSummaries:
                 hist = torch.full((plan.k,), NAN, dtype=torch.float64, device=t.device)
             else:
                 lab = t2.reshape(-1).clamp(min=-1, max=plan.k - 1) + 1
-                hist = torch.bincount(lab, minlength=plan.k + 1)[1:]
+                hist = _bincount(lab, plan.k + 1)[1:]
         else:
             hist = _padded(tf[:, : plan.k].sum(dim=0), (plan.k,))
         std, mean = _std_mean(tf)

@@ -7,7 +7,6 @@ row on the model's device and hands it to the writer thread.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from recorders import _host, _meta, _stats, schema
+from recorders import _host, _meta, _plan, _stats, schema
 from recorders._batch import BatchSummaries
 from recorders._hooks import (
     ActivationCapture,
@@ -28,7 +27,7 @@ from recorders._hooks import (
     UpdateTracker,
     leaf_modules,
 )
-from recorders._layout import Growable, Layout
+from recorders._layout import Layout
 from recorders._options import Options
 from recorders._recorder import TrainwreckWarning
 from recorders._writer import TraceWriter
@@ -37,44 +36,6 @@ WRITER_VERSION = "0.1.0"
 DEVICE_PATH_ON_CPU = False  # tests set True to run the accelerator path on CPU tensors
 NPR = len(_stats.PARAM_RAW)
 NMR = len(_stats.MODULE_RAW)
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The user's module inside DDP / DataParallel / torch.compile wrappers."""
-    for _ in range(4):
-        inner = getattr(model, "_orig_mod", None)
-        if isinstance(inner, nn.Module):
-            model = inner
-            continue
-        if type(model).__name__ in ("DistributedDataParallel", "DataParallel") and isinstance(
-            getattr(model, "module", None), nn.Module
-        ):
-            model = model.module
-            continue
-        break
-    return model
-
-
-def dist_info() -> tuple[int, int]:
-    """(rank, world_size) of an initialised torch.distributed job, else (0, 1)."""
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _loss_value(loss: Any) -> float:
-    """The loss as a Python float (the mean if it has several elements)."""
-    if isinstance(loss, torch.Tensor):
-        t = loss.detach()
-        return float(t) if t.numel() == 1 else float(t.float().mean())
-    return math.nan if loss is None else float(loss)
-
-
-def _probe_param(params: list[nn.Parameter]) -> nn.Parameter | None:
-    """The smallest trainable, initialised parameter."""
-    cands = [p for p in params if p.requires_grad and not isinstance(p, nn.parameter.UninitializedParameter)]
-    return min(cands, key=lambda p: p.numel()) if cands else None
 
 
 class Engine:
@@ -88,10 +49,10 @@ class Engine:
         on_error: ErrorSink,
     ) -> None:
         self.opts = opts
-        self.model = unwrap(model)
+        self.model = _plan.unwrap(model)
         self.optimizer = optimizer
         self.loss_fn = loss_fn
-        self.rank, self.world = dist_info()
+        self.rank, self.world = _plan.dist_info()
         self.path = schema.rank_path(path, self.rank) if self.world > 1 else path
         named = list(self.model.named_parameters())
         self.names = [n for n, _ in named]
@@ -112,7 +73,7 @@ class Engine:
         try:
             if opts.activations:
                 self.acts = ActivationCapture(self.leaves, on_error)
-            probe = _probe_param(self.params)
+            probe = _plan.probe_param(self.params)
             if probe is not None and self.world == 1:
                 self.probe = GradProbe(probe, on_error)
             if optimizer is not None:
@@ -219,7 +180,8 @@ class Engine:
         ws = [p.detach() for p in self.params]
         gs = [p.grad for p in self.params]
         if self.host:
-            praw, row = self._host_row(ws, gs, loss, outputs, targets, inputs)
+            with np.errstate(**_host.QUIET):
+                praw, row = self._host_row(ws, gs, loss, outputs, targets, inputs)
         else:
             praw, row = self._device_row(ws, gs, loss, outputs, targets, inputs)
         alive = self.acts_alive
@@ -244,7 +206,7 @@ class Engine:
         if mraw is None:
             mraw = np.full(lay.n_modules * NMR, np.nan)
         carry = self.probe.measure(host=True) if self.probe is not None else math.nan
-        head = np.array([_loss_value(loss), float(carry)])
+        head = np.array([_plan.loss_value(loss), float(carry)])
         parts = [head, praw, mraw.reshape(-1), *self.batch.host_parts(outputs, targets, inputs)]
         return praw, np.concatenate(parts)
 
@@ -260,7 +222,7 @@ class Engine:
         carry = self.probe.measure() if self.probe is not None else math.nan
         parts = [
             self._loss_tensor(loss, dev),
-            torch.as_tensor(carry, dtype=torch.float64, device=dev).reshape(1),
+            (carry if isinstance(carry, torch.Tensor) else _stats.dev_scalar(carry, dev)).reshape(1),
             praw,
             mraw.reshape(-1).to(dev),
             *[p.to(dev) for p in self.batch.row_parts(outputs, targets, inputs, dev)],
@@ -290,7 +252,7 @@ class Engine:
             t = loss.detach()
             t = t.reshape(-1)[:1] if t.numel() == 1 else t.float().mean().reshape(1)
             return t.to(device=dev, dtype=torch.float64)
-        return torch.tensor([math.nan if loss is None else float(loss)], dtype=torch.float64, device=dev)
+        return _stats.dev_scalar(math.nan if loss is None else float(loss), dev).reshape(1)
 
     def _lrs(self) -> list[float]:
         if self.optimizer is None:
@@ -415,79 +377,18 @@ class Engine:
     # ------------------------------------------------------------------ layout
 
     def _create_layout(self, outputs: Any, targets: Any, inputs: Any) -> None:
-        p, m = len(self.params), len(self.leaves)
         groups = self.optimizer.param_groups if self.optimizer is not None else []
-        lay = Layout(
-            n_params=p,
-            n_modules=m,
-            n_groups=max(len(groups), 1),
-            numel=np.array([q.numel() for q in self.params], dtype=np.int64),
-            bounded=np.array(self.acts.bounded if self.acts else [False] * m, dtype=bool),
+        lay, self.strides = _plan.build_layout(
+            self.model, self.names, self.params, self.leaves, groups, self.acts, self.opts
         )
-        lay.add_segment("loss", 1)
-        lay.add_segment("carry", 1)
-        lay.add_segment("params", NPR * p)
-        lay.add_segment("modules", NMR * m)
         self.batch.plan(lay, outputs, targets, inputs)
-        self._static(lay, groups)
-        self._growables(lay)
         names_by_id = {id(q): n for n, q in zip(self.names, self.params)}
         lay.meta = _meta.all_meta(
-            self.model, self.optimizer, self.loss_fn, asdict(self.opts),
-            self.rank, self.world, names_by_id,
-        )  # fmt: skip
+            self.model, self.optimizer, self.loss_fn, asdict(self.opts), self.rank, self.world, names_by_id
+        )
+        lay.growable = lay.row_datasets() + lay.growable
         self.layout = lay
         self.writer.submit("layout", lay)
-
-    def _static(self, lay: Layout, groups: list) -> None:
-        in_opt = {id(q) for g in groups for q in g.get("params", [])}
-        owner = {}
-        for mname, mod in self.model.named_modules():
-            for pname, _ in mod.named_parameters(recurse=False):
-                owner[f"{mname}.{pname}" if mname else pname] = mname
-        lay.static = {
-            schema.PARAM_NAMES: np.array(self.names, dtype=object),
-            schema.PARAM_MODULE: np.array([owner.get(n, "") for n in self.names], dtype=object),
-            schema.PARAM_NUMEL: lay.numel,
-            schema.PARAM_REQUIRES_GRAD: np.array([q.requires_grad for q in self.params], bool),
-            schema.PARAM_IN_OPTIMIZER: np.array([id(q) in in_opt for q in self.params], bool),
-            schema.MODULE_NAMES: np.array([n for n, _ in self.leaves], dtype=object),
-            schema.MODULE_TYPES: np.array([type(q).__name__ for _, q in self.leaves], dtype=object),
-            schema.SCALAR_NAMES: np.zeros(schema.SCALAR_CAPACITY, dtype="S128"),
-        }
-        shapes = [list(q.shape) for q in self.params]
-        lay.group_attrs[schema.PARAMS] = {schema.PARAM_SHAPES_ATTR: json.dumps(shapes)}
-
-    def _growables(self, lay: Layout) -> None:
-        g = lay.row_datasets()
-        g += [
-            Growable(schema.SCALAR_STEP, "int64"),
-            Growable(schema.SCALAR_ID, "int32"),
-            Growable(schema.SCALAR_VALUE, "float64"),
-            Growable(schema.SNAP_STEP, "int64"),
-            Growable(schema.SNAP_REASON, "int8"),
-            Growable(schema.HIST_STEP, "int64"),
-            Growable(schema.UNIT_STEP, "int64"),
-        ]
-        self.strides = []
-        for i, q in enumerate(self.params):
-            shape = tuple(q.shape)
-            s = _stats.snapshot_strides(shape, self.opts.snapshot_max_elems)
-            self.strides.append(s)
-            attrs = {"full_shape": json.dumps(list(shape)), "stride": json.dumps(s)}
-            tail = _stats.reduced_shape(shape, s)
-            for grp in (schema.SNAP_WEIGHT, schema.SNAP_GRAD):
-                g.append(Growable(f"{grp}/{schema.param_key(i)}", "float32", tail, attrs, rows=1))
-            lay.snapshot_keys.append(i)
-        for kind, n in (("weight", lay.n_params), ("grad", lay.n_params), ("act", lay.n_modules)):
-            g.append(Growable(f"{schema.HIST}/{kind}", "int32", (n, schema.HIST_BINS)))
-            g.append(Growable(f"{schema.HIST}/{kind}_range", "float32", (n, 2)))
-        if self.acts is not None:
-            for j, units in enumerate(self.acts.units):
-                if units:
-                    lay.unit_modules.append(j)
-                    g.append(Growable(f"{schema.UNIT_ALIVE}/{schema.module_key(j)}", "uint8", (units,)))
-        lay.growable = g
 
     # ------------------------------------------------------------------ close
 

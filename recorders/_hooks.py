@@ -122,9 +122,11 @@ class ActivationCapture:
         if ud is not None and (t.dim() < 2 or t.shape[ud] != self.units[j]):
             ud = None  # this call's shape does not match the layout
             self._mixed_units[j] = True
-        host = self.host and t.device.type == "cpu"
-        call_raw = _host.act_call_raw if host else _stats.act_call_raw
-        raw, alive = call_raw(t, ud, self._bounds[j], self._nonneg[j])
+        if self.host and t.device.type == "cpu":
+            with np.errstate(**_host.QUIET):
+                raw, alive = _host.act_call_raw(t, ud, self._bounds[j], self._nonneg[j])
+        else:
+            raw, alive = _stats.act_call_raw(t, ud, self._bounds[j], self._nonneg[j])
         self.raws[j].append(raw)
         if alive is not None:
             prev = self.alive[j]
@@ -159,7 +161,8 @@ class ActivationCapture:
             if not raws:
                 rows.append(None)
             elif self.host:
-                rows.append(_host.combine_calls([_np(r) for r in raws], _np_or_none(alive)))
+                with np.errstate(**_host.QUIET):
+                    rows.append(_host.combine_calls([_np(r) for r in raws], _np_or_none(alive)))
             else:
                 rows.append(_stats.combine_calls(raws, alive))
         if all(r is None for r in rows):
@@ -168,7 +171,7 @@ class ActivationCapture:
         if self.host:
             return np.stack([nan_row if r is None else r for r in rows]), alive_out
         dev = next(r.device for r in rows if r is not None)
-        nan_t = torch.from_numpy(nan_row).to(dev)
+        nan_t = torch.full((len(_stats.MODULE_RAW),), math.nan, dtype=torch.float64, device=dev)
         return torch.stack([nan_t if r is None else r.to(dev) for r in rows]), alive_out
 
 
@@ -287,6 +290,7 @@ class OptimizerHooks:
     ) -> None:
         self._opt = optimizer
         self._pre, self._post, self._on_error = pre, post, on_error
+        self.enabled = True
         from torch.optim import optimizer as reg
 
         self._handles = [
@@ -295,7 +299,7 @@ class OptimizerHooks:
         ]
 
     def _pre_hook(self, opt: Any, args: Any, kwargs: Any) -> None:
-        if opt is self._opt:
+        if opt is self._opt and self.enabled:
             try:
                 self._pre()
             except Exception as exc:
@@ -303,7 +307,7 @@ class OptimizerHooks:
         return None
 
     def _post_hook(self, opt: Any, args: Any, kwargs: Any) -> None:
-        if opt is self._opt:
+        if opt is self._opt and self.enabled:
             try:
                 self._post()
             except Exception as exc:
@@ -311,5 +315,6 @@ class OptimizerHooks:
         return None
 
     def remove(self) -> None:
+        self.enabled = False
         for h in self._handles:
             h.remove()

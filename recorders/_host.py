@@ -8,10 +8,7 @@ and rows are numpy arrays. Values match the torch path (tests check both).
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -19,27 +16,15 @@ import torch
 from recorders import _stats
 
 FAST = (torch.float32, torch.float64)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _quiet(fn: F) -> F:
-    """No numpy RuntimeWarnings: NaN/Inf are values to record, not problems."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with np.errstate(all="ignore"):
-            return fn(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-SMALL = 4096  # below: numpy's lower call overhead wins
-LARGE = 1 << 20  # above: torch's aminmax beats numpy's min + max
+SMALL = 4096  # below: numpy's lower call overhead wins for sums
+LARGE = 1 << 18  # above: torch's aminmax beats numpy's min + max
+QUIET = {"all": "ignore"}  # np.errstate: NaN/Inf are values to record, not warnings
 
 
 def as_numpy(t: torch.Tensor) -> np.ndarray:
     """A read-only numpy view of a CPU tensor (float32 copy for half types)."""
-    t = t.detach()
+    if t.requires_grad:
+        t = t.detach()
     if t.is_floating_point() and t.dtype not in FAST:
         t = t.float()
     return t.numpy()
@@ -53,7 +38,7 @@ def _sumsq(t: torch.Tensor, a: np.ndarray) -> float:
     if a.flags.c_contiguous and a.dtype.kind == "f":
         v = a.reshape(-1)
         return float(np.dot(v, v))
-    return float(torch.linalg.vector_norm(t.float() if not t.is_floating_point() else t)) ** 2
+    return float(torch.linalg.vector_norm(t if t.is_floating_point() else t.float())) ** 2
 
 
 def _minmax(t: torch.Tensor, a: np.ndarray) -> tuple[float, float]:
@@ -76,49 +61,49 @@ def count_nonfinite(a: np.ndarray) -> int:
 # ----------------------------------------------------------------------------- parameters
 
 
-@_quiet
 def param_raw(ws: list[torch.Tensor], gs: list[torch.Tensor | None]) -> np.ndarray:
-    """Host version of :func:`recorders._stats.param_raw`: float64 ``(len(PARAM_RAW) * P,)``."""
+    """Host version of :func:`recorders._stats.param_raw`: float64 ``(len(PARAM_RAW) * P,)``.
+
+    Call inside ``np.errstate(**QUIET)``.
+    """
     p = len(ws)
-    out = np.full((len(_stats.PARAM_RAW), p), np.nan)
     if p == 0:
-        return out.reshape(-1)
-    pr = _stats.PR
+        return np.zeros(0)
+    nan = math.nan
     wf = [_stats._fast(w) for w in ws]
-    out[pr["w_norm"]] = torch.stack(torch._foreach_norm(wf)).numpy()
-    out[pr["w_nonfinite"]] = 0
-    out[pr["g_zeros"]] = 0
-    out[pr["g_nonfinite"]] = 0
-    out[pr["g_present"]] = 0
-    present = [i for i, g in enumerate(gs) if g is not None]
-    gf = {i: _stats._grad_values(gs[i]) for i in present}  # type: ignore[arg-type]
-    if gf:
-        norms = torch.stack(torch._foreach_norm(list(gf.values()))).numpy()
-        out[pr["g_norm"], present] = norms
-    for i, w in enumerate(wf):
+    w_norm = torch.stack(torch._foreach_norm(wf)).tolist()
+    w_sum, w_min, w_max, w_nf = [], [], [], []
+    for w, n in zip(wf, w_norm):
         a = w.numpy()
-        out[pr["w_sum"], i] = _sum(w, a)
-        out[pr["w_min"], i], out[pr["w_max"], i] = _minmax(w, a)
-        if not math.isfinite(out[pr["w_norm"], i]):
-            out[pr["w_nonfinite"], i] = count_nonfinite(a)
-    for i, g in gf.items():
-        a = g.numpy()
-        out[pr["g_present"], i] = 1
-        out[pr["g_min"], i], out[pr["g_max"], i] = _minmax(g, a)
-        out[pr["g_zeros"], i] = count_zeros(a) + (ws[i].numel() - g.numel())
-        if not math.isfinite(out[pr["g_norm"], i]):
-            out[pr["g_nonfinite"], i] = count_nonfinite(a)
-    return out.reshape(-1)
+        w_sum.append(_sum(w, a))
+        mn, mx = _minmax(w, a)
+        w_min.append(mn)
+        w_max.append(mx)
+        w_nf.append(0 if math.isfinite(n) else count_nonfinite(a))
+    g_norm, g_min, g_max = [nan] * p, [nan] * p, [nan] * p
+    g_zeros, g_nf, g_present = [0] * p, [0] * p, [0] * p
+    present = [i for i, g in enumerate(gs) if g is not None]
+    if present:
+        gf = [_stats._grad_values(gs[i]) for i in present]  # type: ignore[arg-type]
+        norms = torch.stack(torch._foreach_norm(gf)).tolist()
+        for i, g, n in zip(present, gf, norms):
+            a = g.numpy()
+            g_norm[i] = n
+            g_min[i], g_max[i] = _minmax(g, a)
+            g_zeros[i] = count_zeros(a) + (ws[i].numel() - g.numel())
+            g_nf[i] = 0 if math.isfinite(n) else count_nonfinite(a)
+            g_present[i] = 1
+    rows = [w_norm, w_sum, w_min, w_max, g_norm, g_min, g_max, w_nf, g_zeros, g_nf, g_present]
+    return np.array([*rows, [nan] * p], dtype=np.float64).reshape(-1)
 
 
 # ----------------------------------------------------------------------------- activations
 
 
-@_quiet
 def act_call_raw(
     x: torch.Tensor, unit_dim: int | None, bounds: tuple[float, float] | None, nonneg: bool
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Host version of :func:`recorders._stats.act_call_raw`."""
+    """Host version of :func:`recorders._stats.act_call_raw` (inside ``np.errstate(**QUIET)``)."""
     xf = _stats._fast(x)
     a = xf.numpy()
     n = a.size
@@ -172,7 +157,6 @@ def _count_saturated(a: np.ndarray, bounds: tuple[float, float]) -> int:
     return int(np.count_nonzero(a <= lo + eps) + np.count_nonzero(a >= hi - eps))
 
 
-@_quiet
 def combine_calls(raws: list[np.ndarray], alive: np.ndarray | None) -> np.ndarray:
     """Host version of :func:`recorders._stats.combine_calls`."""
     if len(raws) == 1:
@@ -193,7 +177,6 @@ def combine_calls(raws: list[np.ndarray], alive: np.ndarray | None) -> np.ndarra
 # ----------------------------------------------------------------------------- grad probe
 
 
-@_quiet
 def grad_carry(g: torch.Tensor, incoming: torch.Tensor) -> float:
     """Host version of :meth:`recorders._hooks.GradProbe.measure`."""
     gd = as_numpy(g.to_dense() if g.is_sparse else g).astype(np.float64).reshape(-1)
@@ -203,14 +186,16 @@ def grad_carry(g: torch.Tensor, incoming: torch.Tensor) -> float:
     if sn > 0 and float(np.dot(gd, s)) >= (1 - 1e-6) * gn * sn:
         return 0.0
     d = gd - s
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return float(np.sqrt(np.dot(d, d)) / gn) if gn > 0 else math.nan
+    return float(np.sqrt(np.dot(d, d)) / gn) if gn > 0 else math.nan
 
 
 # ----------------------------------------------------------------------------- batches
 
 
 def _padded(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``a`` top-left in a NaN array of ``shape`` (``a`` itself when it fits exactly)."""
+    if a.shape == shape:
+        return a
     out = np.full(shape, np.nan)
     idx = tuple(slice(0, min(x, y)) for x, y in zip(a.shape, shape))
     out[idx] = a[idx]
@@ -238,7 +223,6 @@ def _float2d(t: torch.Tensor, rows_first: bool) -> np.ndarray:
     return a if a.dtype.kind == "f" else a.astype(np.float64)
 
 
-@_quiet
 def outputs(o: torch.Tensor, rows: int, c: int) -> list[np.ndarray]:
     """Host version of ``BatchSummaries._outputs``."""
     o2 = _float2d(o, rows_first=False)
@@ -252,14 +236,12 @@ def outputs(o: torch.Tensor, rows: int, c: int) -> list[np.ndarray]:
     rs_mean, rs_std = _mean_std(o2.sum(axis=1, dtype=np.float64))
     mn, mx = float(o2.min()), float(o2.max())
     in01 = np.count_nonzero((o2 >= 0) & (o2 <= 1)) / o2.size
-    with np.errstate(over="ignore", invalid="ignore"):
-        shifted = np.exp(o2 - o2.max(axis=1, keepdims=True))
-        maxprob = float(np.mean(1.0 / shifted.sum(axis=1, dtype=np.float64)))
+    shifted = np.exp(o2 - o2.max(axis=1, keepdims=True))
+    maxprob = float(np.mean(1.0 / shifted.sum(axis=1, dtype=np.float64)))
     tail = np.array([rs_mean, rs_std, mn, mx, in01, maxprob, count_nonfinite(o2)], np.float64)
     return [_padded(o2[:rows, :c], (rows, c)), _padded(mean, (c,)), _padded(std, (c,)), hist, tail]
 
 
-@_quiet
 def targets(t: torch.Tensor, rows: int, c: int, kind: str, k: int) -> list[np.ndarray]:
     """Host version of ``BatchSummaries._targets``."""
     raw = as_numpy(t.reshape(-1, 1) if t.dim() <= 1 else t.reshape(-1, t.shape[-1]))
@@ -277,7 +259,6 @@ def targets(t: torch.Tensor, rows: int, c: int, kind: str, k: int) -> list[np.nd
     return [_padded(tf[:rows, :c], (rows, c)), hist, tail]
 
 
-@_quiet
 def inputs(x: torch.Tensor, rows: int, f: int, width: int, index: np.ndarray) -> list[np.ndarray]:
     """Host version of ``BatchSummaries._inputs``."""
     x2 = _float2d(x, rows_first=True)

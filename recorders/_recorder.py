@@ -187,6 +187,8 @@ class TraceRecorder:
                 engine.acts.capturing = False
             if engine.probe is not None:
                 engine.probe.enabled = False
+            if engine.opt_hooks is not None:
+                engine.opt_hooks.enabled = False
             engine.writer.abandon()
 
 

@@ -34,21 +34,18 @@ MR = {name: i for i, name in enumerate(MODULE_RAW)}
 
 def _fast(t: torch.Tensor) -> torch.Tensor:
     """``t`` detached, in a dtype whose reductions are exact enough (float32 or wider)."""
-    t = t.detach()
+    if t.requires_grad:
+        t = t.detach()
     return t if t.dtype in FAST_DTYPES else t.float()
 
 
-def count_zeros(t: torch.Tensor) -> torch.Tensor | int:
-    """Entries exactly 0 (-0.0 included). Numpy's comparison+count is ~10x torch's on CPU."""
-    if t.device.type == "cpu" and t.dtype in FAST_DTYPES:
-        return int(np.count_nonzero(t.numpy() == 0))
+def count_zeros(t: torch.Tensor) -> torch.Tensor:
+    """Entries exactly 0 (-0.0 included), as a 0-d int64 tensor."""
     return (t == 0).sum()
 
 
-def count_nonfinite(t: torch.Tensor) -> torch.Tensor | int:
-    """Entries that are NaN or +-Inf."""
-    if t.device.type == "cpu" and t.dtype in FAST_DTYPES:
-        return int(t.numel() - np.count_nonzero(np.isfinite(t.numpy())))
+def count_nonfinite(t: torch.Tensor) -> torch.Tensor:
+    """Entries that are NaN or +-Inf, as a 0-d int64 tensor."""
     return t.numel() - torch.isfinite(t).sum()
 
 
@@ -58,37 +55,35 @@ def count_nonfinite(t: torch.Tensor) -> torch.Tensor | int:
 def param_raw(ws: list[torch.Tensor], gs: list[torch.Tensor | None]) -> torch.Tensor:
     """Raw statistics of weights ``ws`` and grads ``gs``: float64 ``(len(PARAM_RAW) * P,)``.
 
-    Norms use ``torch._foreach_norm`` (one batched call per list); min and max one
-    ``aminmax`` per tensor. On CPU non-finite counts are derived from the norms (a finite
-    norm means no NaN/Inf) and only counted where a norm is not finite.
+    Runs on the tensors' device without a host synchronisation: norms with
+    ``torch._foreach_norm`` (one batched call per list), min and max with one ``aminmax``
+    per tensor, counts as device tensors. (CPU models use ``_host.param_raw`` instead.)
     """
-    cpu = all(w.device.type == "cpu" for w in ws)
     wf = [_fast(w) for w in ws]
     dev = wf[0].device if wf else torch.device("cpu")
-    nan = torch.full((), NAN, dtype=torch.float32, device=dev)
+    p = len(ws)
+    nan = dev_scalar(NAN, dev, torch.float32)
     w_norm = torch._foreach_norm(wf) if wf else []
     w_sum = [w.sum() for w in wf]
     w_mm = [torch.aminmax(w) if w.numel() else (nan, nan) for w in wf]
-    present = [i for i, g in enumerate(gs) if g is not None]
-    gf = {i: _grad_values(gs[i]) for i in present}
-    g_list = list(gf.values())
-    g_norm_l = torch._foreach_norm(g_list) if g_list else []
-    g_norm = [nan] * len(ws)
-    g_min = [nan] * len(ws)
-    g_max = [nan] * len(ws)
-    for i, n in zip(present, g_norm_l):
+    g_norm, g_min, g_max = [nan] * p, [nan] * p, [nan] * p
+    zero = dev_scalar(0, dev, torch.int64)
+    g_zeros, g_nf, present = [zero] * p, [zero] * p, [zero] * p
+    idx = [i for i, g in enumerate(gs) if g is not None]
+    gf = [_grad_values(gs[i]) for i in idx]  # type: ignore[arg-type]
+    one = dev_scalar(1, dev, torch.int64)
+    for i, g, n in zip(idx, gf, torch._foreach_norm(gf) if gf else []):
         g_norm[i] = n
-        g = gf[i]
         g_min[i], g_max[i] = torch.aminmax(g) if g.numel() else (nan, nan)
+        g_zeros[i] = count_zeros(g) + (gs[i].numel() - g.numel())  # type: ignore[union-attr]
+        g_nf[i] = count_nonfinite(g)
+        present[i] = one
     floats = torch.stack(
         [*w_norm, *w_sum, *(m[0] for m in w_mm), *(m[1] for m in w_mm), *g_norm, *g_min, *g_max]
     ).to(torch.float64)
-    if cpu:
-        counts = _counts_cpu(wf, gs, gf, floats, len(ws))
-    else:
-        counts = _counts_device(wf, gs, gf, dev)
-    upd = torch.full((len(ws),), NAN, dtype=torch.float64, device=dev)
-    return torch.cat([floats, counts, upd])
+    counts = torch.stack([count_nonfinite(w) for w in wf] + g_zeros + g_nf + present)
+    upd = torch.full((p,), NAN, dtype=torch.float64, device=dev)
+    return torch.cat([floats, counts.to(torch.float64), upd])
 
 
 def _grad_values(g: torch.Tensor) -> torch.Tensor:
@@ -98,30 +93,10 @@ def _grad_values(g: torch.Tensor) -> torch.Tensor:
     return _fast(g)
 
 
-def _counts_cpu(wf, gs, gf, floats: torch.Tensor, p: int) -> torch.Tensor:
-    vals = floats.numpy()
-    w_norm, g_norm = vals[0:p], vals[4 * p : 5 * p]
-    w_nf = [count_nonfinite(w) if not math.isfinite(w_norm[i]) else 0 for i, w in enumerate(wf)]
-    g_zeros, g_nf, g_present = [0] * p, [0] * p, [0] * p
-    for i, g in gf.items():
-        g_present[i] = 1
-        g_zeros[i] = count_zeros(g) + (gs[i].numel() - g.numel())
-        if not math.isfinite(g_norm[i]):
-            g_nf[i] = count_nonfinite(g)
-    return torch.tensor(w_nf + g_zeros + g_nf + g_present, dtype=torch.float64)
-
-
-def _counts_device(wf, gs, gf, dev) -> torch.Tensor:
-    zero = torch.zeros((), dtype=torch.int64, device=dev)
-    p = len(wf)
-    w_nf = [count_nonfinite(w) for w in wf]
-    g_zeros, g_nf = [zero] * p, [zero] * p
-    for i, g in gf.items():
-        g_zeros[i] = count_zeros(g) + (gs[i].numel() - g.numel())
-        g_nf[i] = count_nonfinite(g)
-    present = torch.tensor([float(i in gf) for i in range(p)], dtype=torch.float64, device=dev)
-    ints = torch.stack([torch.as_tensor(c, device=dev) for c in w_nf + g_zeros + g_nf])
-    return torch.cat([ints.to(torch.float64), present])
+def dev_scalar(value: float, dev: torch.device, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """A 0-d tensor made on ``dev`` by a fill kernel (``torch.tensor(x, device=...)`` would
+    copy from host memory and synchronise)."""
+    return torch.full((), value, dtype=dtype, device=dev)
 
 
 def derive_params(raw: np.ndarray, numel: np.ndarray) -> dict[str, np.ndarray]:
@@ -177,33 +152,22 @@ def act_call_raw(
         alive = umax != 0 if umin is None else (umax != 0) | (umin != 0)
         mx = umax.max()
         mn = mx.new_zeros(()) if umin is None else umin.min()
-        units, dead = alive.numel(), alive.numel() - alive.sum()
+        units, dead = dev_scalar(alive.numel(), dev), alive.numel() - alive.sum()
     elif n:
         mn, mx = torch.aminmax(xf)
-        units, dead = NAN, NAN
+        units = dead = dev_scalar(NAN, dev)
     else:
-        mn = mx = torch.full((), NAN, device=dev)
-        units, dead = NAN, NAN
-    zeros = count_zeros(xf)
-    sat = NAN if bounds is None else _count_saturated(xf, bounds)
-    if dev.type == "cpu":
-        s_f, q_f = float(s), float(q)
-        finite = math.isfinite(s_f) and math.isfinite(q_f)
-        nonfinite = 0 if finite else count_nonfinite(xf)
-        parts = [n, s_f, q_f * q_f, float(mn), float(mx), zeros, sat, nonfinite, units, float(dead)]
-        return torch.tensor(parts, dtype=torch.float64), alive
-    parts = [n, s, q * q, mn, mx, zeros, sat, count_nonfinite(xf), units, dead]
-    raw = torch.stack([torch.as_tensor(p, dtype=torch.float64, device=dev) for p in parts])
-    return raw, alive
+        mn = mx = units = dead = dev_scalar(NAN, dev)
+    sat = dev_scalar(NAN, dev) if bounds is None else _count_saturated(xf, bounds)
+    nf = count_nonfinite(xf)
+    parts = [dev_scalar(n, dev), s, q * q, mn, mx, count_zeros(xf), sat, nf, units, dead]
+    return torch.stack([p.to(torch.float64) for p in parts]), alive
 
 
-def _count_saturated(xf: torch.Tensor, bounds: tuple[float, float]) -> torch.Tensor | int:
+def _count_saturated(xf: torch.Tensor, bounds: tuple[float, float]) -> torch.Tensor:
     """Elements within 1 % of the range width of either bound."""
     lo, hi = bounds
     eps = 0.01 * (hi - lo)
-    if xf.device.type == "cpu":
-        a = xf.numpy()
-        return int(np.count_nonzero(a <= lo + eps) + np.count_nonzero(a >= hi - eps))
     return (xf <= lo + eps).sum() + (xf >= hi - eps).sum()
 
 

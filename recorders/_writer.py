@@ -46,6 +46,22 @@ def _cast(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return arr.astype(dtype, copy=False)
 
 
+def _rows_block(rows: list) -> np.ndarray:
+    """Rows (numpy, or tensors on any device) as one float64 ``(n, width)`` array.
+
+    Accelerator rows are stacked there and copied in one go, through pinned memory.
+    """
+    if not all(isinstance(r, torch.Tensor) for r in rows):
+        return np.stack([_to_numpy(r).astype(np.float64, copy=False) for r in rows])
+    block = torch.stack([r.to(torch.float64) for r in rows])
+    if block.device.type == "cuda":
+        host = torch.empty(block.shape, dtype=block.dtype, pin_memory=True)
+        host.copy_(block, non_blocking=True)
+        torch.cuda.current_stream(block.device).synchronize()
+        return host.numpy()
+    return block.cpu().numpy()
+
+
 # Files abandoned in a forked child: kept referenced so that h5py never closes them there.
 _ABANDONED: list = []
 
@@ -284,10 +300,7 @@ class TraceWriter:
     def _write_rows(self, rows: list) -> None:
         lay = self._layout
         assert lay is not None
-        if all(isinstance(r[0], torch.Tensor) for r in rows):
-            block = _to_numpy(torch.stack([r[0].to(torch.float64) for r in rows]))
-        else:
-            block = np.stack([_to_numpy(r[0]).astype(np.float64, copy=False) for r in rows])
+        block = _rows_block([r[0] for r in rows])
         n = block.shape[0]
         data: dict[str, np.ndarray] = {
             schema.STEP: np.array([r[1] for r in rows], dtype=np.int64),

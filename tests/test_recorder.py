@@ -506,3 +506,43 @@ def test_options_are_validated(tmp_path):
         TraceRecorder(tmp_path / "r.h5", model, evry=2)
     with pytest.raises(ValueError, match="every"):
         TraceRecorder(tmp_path / "r.h5", model, every=0)
+
+
+def _tensor_cases():
+    gen = torch.Generator().manual_seed(3)
+    relu = torch.relu(torch.randn(6, 5, 4, 4, generator=gen))
+    relu[:, 1] = 0  # a dead channel
+    weird = torch.randn(40, 7, generator=gen)
+    weird[3, 2] = float("nan")
+    weird[5, 1] = float("inf")
+    weird[::3] = 0.0
+    return {
+        "conv_relu": (relu, 1, None, True),
+        "linear": (torch.randn(33, 9, generator=gen), -1, None, False),
+        "tanh": (torch.tanh(3 * torch.randn(8, 10, generator=gen)), -1, (-1.0, 1.0), False),
+        "nonfinite": (weird, -1, None, False),
+        "transposed": (torch.randn(9, 12, generator=gen).t(), -1, None, False),
+        "half": (torch.randn(10, 6, generator=gen).half(), -1, None, False),
+        "vector": (torch.randn(17, generator=gen), None, None, False),
+        "empty": (torch.zeros(0, 4), -1, None, False),
+    }
+
+
+@pytest.mark.parametrize("case", list(_tensor_cases()))
+def test_host_and_device_statistics_agree(case):
+    from recorders import _host, _stats
+
+    x, unit, bounds, nonneg = _tensor_cases()[case]
+    with np.errstate(all="ignore"):
+        h_raw, h_alive = _host.act_call_raw(x, unit, bounds, nonneg)
+    d_raw, d_alive = _stats.act_call_raw(x, unit, bounds, nonneg)
+    np.testing.assert_allclose(h_raw, d_raw.numpy(), rtol=1e-5, equal_nan=True)
+    if h_alive is None:
+        assert d_alive is None
+    else:
+        np.testing.assert_array_equal(h_alive, d_alive.numpy())
+    ws = [x, torch.randn(3, 3)]
+    gs = [x * 2, None]
+    with np.errstate(all="ignore"):
+        h = _host.param_raw(ws, gs)
+    np.testing.assert_allclose(h, _stats.param_raw(ws, gs).numpy(), rtol=1e-5, equal_nan=True)
