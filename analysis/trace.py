@@ -374,6 +374,16 @@ class Trace:
             raise KeyError(f"trace has no {path}")
         return self._rows(path)
 
+    def batch_row(self, group: str, field: str, row: int) -> np.ndarray:
+        """One row of a batch field, read without caching the whole ``(N, …)`` dataset."""
+        path = f"{group}/{field}"
+        if not self.has(path):
+            raise KeyError(f"trace has no {path}")
+        key = ("rows", path)
+        if key in self._cache:
+            return self._cache[key][row]
+        return self._src.read(path, int(np.clip(row, 0, self.n_steps - 1)))
+
     def batch_attrs(self, group: str) -> dict[str, Any]:
         """Attributes of a batch group: ``shape``, ``dtype``, ``columns``, ``kind``, …"""
         if not self.has(group):
