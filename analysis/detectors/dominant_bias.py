@@ -5,8 +5,9 @@ Looks at: the output layer's bias (the last ``*bias`` parameter with one entry p
     steps, mapped back to logits (log p for softmax outputs, logit p for sigmoid ones),
     which give the input-driven spread of the logit gap between the top unit and the
     runner-up; the predicted classes (``argmax_hist``) over the last 20 % of the run.
-Fires when: at the first snapshot the top unit's bias lead over the runner-up is ≥ 3× the
-    std of the logit gap across inputs, accounts for at least half of that gap, and that
+Fires when: (class targets or a classification loss) at the first snapshot the top unit's
+    bias lead over the runner-up is ≥ 2 nats and ≥ 3× the std of the logit gap across
+    inputs, accounts for at least half of that gap, and that
     unit is the argmax for ≥ 90 % of rows — and it still wins ≥ 90 % of rows late in the
     run: error; when training overcame it only after ≥ 10 % of the run, warning; sooner,
     info. A lead that appears only later is a warning, or info when the unit is the
@@ -32,6 +33,7 @@ from analysis.findings import Finding
 from analysis.trace import Trace
 
 CODE = "dominant_bias"
+MIN_GAP = 2.0  # nats: a lead that multiplies the odds by e² ≈ 7 — below that nothing is "dwarfed"
 
 
 @dataclass
@@ -51,6 +53,8 @@ class Lead:
 @detector(code=CODE, kind="cause", requires=("outputs/sample",))
 def detect(trace: Trace) -> Finding | None:
     cols = D.columns(trace, "outputs")
+    if D.target_classes(trace) is None and D.loss_class(trace) not in M.CLASSIFICATION_LOSSES:
+        return None  # real-valued targets: a bias is just an offset
     p = D.output_bias(trace, cols)
     snaps = trace.snapshot_steps()
     if p is None or not len(snaps):
@@ -140,7 +144,7 @@ def _lead(trace: Trace, p: int, index: int, snaps: np.ndarray, form: str, cols: 
         d = z[:, 0] * sign
         lead = Lead(1 if sign > 0 else 0, None, float(abs(b[0])), float(np.std(d)), M.frac(d > 0), step)
     input_part = float(np.mean(d)) - lead.gap
-    if lead.ratio >= 3 and lead.wins >= 0.9 and lead.gap >= abs(input_part):
+    if lead.ratio >= 3 and lead.gap >= MIN_GAP and lead.wins >= 0.9 and lead.gap >= abs(input_part):
         return lead
     return None
 

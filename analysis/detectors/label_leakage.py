@@ -99,8 +99,8 @@ def _class_leak(x2: np.ndarray, labels: np.ndarray) -> tuple[int, float, str, bo
     share = float(within[feat])
     if share > 1e-3:
         return None
-    text = (f"is a function of the class: its variance within each of {len(classes)} classes is "
-            f"{M.fmt(share)} of its total")
+    part = "zero" if share == 0 else f"{M.fmt(share)} of its total"
+    text = f"is a function of the class: its variance within each of {len(classes)} classes is {part}"
     return feat, share, text, share <= 1e-6, len(x2) >= 200 and counts.min() >= 10
 
 

@@ -63,14 +63,15 @@ def detect(trace: Trace) -> Finding | None:
         return None
     k = max(D.columns(trace, "outputs"), 2)
     chance = 0.25 * math.log(k)
-    calibrated = -math.log(max(mean_conf, 1e-12))
+    calibrated = max(-math.log(max(mean_conf, 1e-12)), 0.0)
     if loss < chance or loss < 20 * calibrated:
         return None
     span = D.step_span(trace, rows)
+    calib_txt = M.fmt(calibrated) if calibrated >= 1e-9 else "0"
     conf = 0.6 + 0.3 * min(onehot, 1.0) * min(loss / (4 * chance), 1.0)
     evidence = (f"over steps {span[0]}–{span[1]}, {onehot:.0%} of sampled predictions have top probability "
                 f"≥ 0.99 (mean {mean_conf:.4f}), yet the loss is {M.fmt(loss)} — a calibrated model that "
-                f"confident would score about {M.fmt(calibrated)}, and log K/4 is {M.fmt(chance)}: confident "
+                f"confident would score about {calib_txt}, and log K/4 is {M.fmt(chance)}: confident "
                 "and wrong")
     return Finding(code=CODE, kind="symptom", severity="warning", confidence=conf, steps=span, layer=None,
                    title="Predictions are one-hot but wrong", evidence=evidence,
