@@ -220,6 +220,21 @@ class OptimContext:
             return float("nan")
         return float(M.nanmedian(self.rel_grad[rows[0], self.weights]))
 
+    @cached_property
+    def init_elasticity(self) -> float:
+        """Median over weight layers of ‖g‖·‖w‖ / |loss| at the first row: the relative change of the
+        loss per relative change of the weights, free of the loss's units (healthy ≈ 0.01-2)."""
+        if not self.weights or self.n == 0:
+            return float("nan")
+        rows = np.flatnonzero(np.isfinite(self.g_norm[:, self.weights]).any(axis=1))
+        if not len(rows) or not np.isfinite(self.loss[self.sub[rows[0]]]):
+            return float("nan")
+        r = rows[0]
+        loss = abs(float(self.loss[self.sub[r]]))
+        if loss == 0:
+            return float("nan")
+        return float(M.nanmedian(self.g_norm[r, self.weights] * self.w_norm[r, self.weights] / loss))
+
     # ------------------------------------------------------------------ update ratios
     @cached_property
     def moving(self) -> list[int]:

@@ -1,13 +1,14 @@
 """exploding_gradients — gradient norms grow by orders of magnitude, over time or through depth.
 
 Looks at:   the global gradient norm per step (its peak against its start, on the rows
-            before anything went non-finite), the relative gradient ‖g‖/‖w‖ of every weight
-            layer at step 0 and through depth, the first step with a non-finite gradient,
+            before anything went non-finite), ‖g‖·‖w‖/loss at step 0, the relative gradient
+            ‖g‖/‖w‖ of every weight layer through depth, the first step with a non-finite gradient,
             and competing explanations (missing zero_grad, an oversized learning rate,
             oversized initial weights).
 Fires when: the gradient norm peaks ≥ 100x above its start (error from 10⁴x, or when it
-            then goes non-finite), or gradients are ≥ 3x the size of the weights they
-            update at step 0 (error from 10x), or the input-side layers get ≥ 100x the
+            then goes non-finite), or at step 0 the loss is ≥ 10x more sensitive to a
+            relative change of the weights than healthy (‖g‖·‖w‖/loss ≥ 10, error from
+            100; free of the loss's units), or the input-side layers get ≥ 100x the
             relative gradient of the output side; error needs a loss that does not improve.
             Info when the loss falls well anyway; capped at warning when another cause
             explains the growth.
@@ -33,7 +34,7 @@ def alternatives(ctx) -> list[str]:
     why = []
     if ctx.carry_high:
         why.append("gradients accumulate across steps (missing zero_grad), which grows their norm")
-    if ctx.update_high >= 0.1 and not (ctx.init_rel_grad >= 1):
+    if ctx.update_high >= 0.1 and not (ctx.init_elasticity >= 10):
         why.append(f"updates of {fmt(ctx.update_high)} of the weights per step (learning rate) came first")
     if ctx.large_init_layers:
         why.append(f"{ctx.name(ctx.large_init_layers[0])} starts far above fan-in scale (large init)")
@@ -80,10 +81,12 @@ def detect(trace: Trace) -> Finding | None:  # noqa: C901 - three signals, one v
     if g_bad >= 0 and np.isfinite(growth) and growth >= 1:
         level = max(level, 2)
         signals.append(f"then non-finite gradients from step {ctx.step(g_bad)}")
-    if np.isfinite(init) and init >= 3:
-        level = max(level, 2 if init >= 10 else 1)
-        signals.append(f"at step {ctx.step(0)} gradients are already {fmt(init)}x the weights they update "
-                       "(median over weight layers; healthy ≈ 0.01-0.3)")
+    elastic = ctx.init_elasticity
+    if np.isfinite(elastic) and elastic >= 10:
+        level = max(level, 2 if elastic >= 100 else 1)
+        signals.append(f"at step {ctx.step(0)} a 1 % change of the weights would change the loss by "
+                       f"{fmt(elastic)} % (‖g‖·‖w‖/loss, median over weight layers; healthy ≈ 0.01-2); "
+                       f"gradients are {fmt(init)}x the weights they update")
     if np.isfinite(span) and span <= -2 and rho <= -0.7:
         level = max(level, 2 if span <= -3 else 1)
         signals.append(f"the input-side layers get {fmt(10 ** -span)}x the relative gradient of the "
@@ -98,7 +101,7 @@ def detect(trace: Trace) -> Finding | None:  # noqa: C901 - three signals, one v
     if why:
         conf *= 0.5
         severity = "info" if severity == "info" else "warning"
-    if np.isfinite(init) and init >= 3 and layers:
+    if np.isfinite(elastic) and elastic >= 10 and layers:
         head = nanmedian(ctx.rel_grad[:3, layers], axis=0)
         worst = layers[int(np.nanargmax(np.nan_to_num(head, nan=-1)))]
     elif len(rel) and np.isfinite(rel).any():
