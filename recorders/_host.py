@@ -124,9 +124,12 @@ def act_call_raw(
         mn, mx = _minmax(xf, a)
     else:
         mn = mx = math.nan
-    sat = math.nan if bounds is None else _count_saturated(a, bounds)
-    nonfinite = 0 if math.isfinite(s) and math.isfinite(q) else count_nonfinite(a)
-    raw = np.array([n, s, q, mn, mx, count_zeros(a), sat, nonfinite, units, dead], np.float64)
+    finite = math.isfinite(s) and math.isfinite(q)
+    # Extremes on one side of 0 (or of both saturation bands) spare a pass over the data.
+    zeros = 0 if finite and (mn > 0 or mx < 0) else count_zeros(a)
+    sat = math.nan if bounds is None else _count_saturated(a, bounds, mn, mx, finite)
+    nonfinite = 0 if finite else count_nonfinite(a)
+    raw = np.array([n, s, q, mn, mx, zeros, sat, nonfinite, units, dead], np.float64)
     return raw, alive
 
 
@@ -151,9 +154,11 @@ def _unit_extrema(xf: torch.Tensor, shape: tuple[int, ...], nonneg: bool, channe
     return umax, umin
 
 
-def _count_saturated(a: np.ndarray, bounds: tuple[float, float]) -> int:
+def _count_saturated(a: np.ndarray, bounds: tuple[float, float], mn: float, mx: float, finite: bool) -> int:
     lo, hi = bounds
     eps = 0.01 * (hi - lo)
+    if finite and mn > lo + eps and mx < hi - eps:
+        return 0
     return int(np.count_nonzero(a <= lo + eps) + np.count_nonzero(a >= hi - eps))
 
 

@@ -99,6 +99,8 @@ class TraceRecorder:
         from recorders._engine import Engine
 
         self.options = Options.from_kwargs(options)
+        parent = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(parent, exist_ok=True)
         self._alive = True
         self._engine = Engine(self.path, model, optimizer, loss_fn, self.options, self._on_error)
         self.path = self._engine.path

@@ -336,6 +336,19 @@ def test_scalars(tmp_path):
     assert np.isnan(d["steps/lr"]).all()
 
 
+def test_scalar_names_beyond_capacity_warn_once(tmp_path):
+    from recorders import TrainwreckWarning
+
+    rec = TraceRecorder(tmp_path / "sub" / "dir" / "r.h5", MLP())  # missing dirs are created
+    with pytest.warns(TrainwreckWarning, match="at most 64") as caught:
+        for i in range(70):
+            rec.log(f"s{i}", float(i))
+    assert len(caught) == 1
+    rec.close()
+    d = read(tmp_path / "sub" / "dir" / "r.h5")
+    assert names(d["scalars/names"])[-1] == "s63" and len(d["scalars/value"]) == 64
+
+
 def test_snapshots_are_strided_copies(tmp_path):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(300, 400), nn.ReLU(), nn.Linear(400, 2))

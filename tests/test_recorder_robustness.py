@@ -249,6 +249,16 @@ def test_sigkill_without_swmr_opens_plainly(tmp_path):
         _check_killed(f)
 
 
+def test_exit_without_close_closes_the_trace(tmp_path):
+    path = str(tmp_path / "atexit.h5")
+    script = _KILLED_SCRIPT.split("train(model, opt, rec, 20)")[0].format(
+        repo=str(REPO), path=path, swmr=True
+    )
+    subprocess.run([sys.executable, "-c", script + "train(model, opt, rec, 3)\n"], check=True, timeout=120)
+    d = read(path)
+    assert d["attrs:/"]["closed_cleanly"] == 1 and d["steps/step"].tolist() == [0, 1, 2]
+
+
 # ---------------------------------------------------------------------- fork safety
 
 
