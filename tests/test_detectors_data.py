@@ -383,6 +383,34 @@ def test_dominant_bias_quiet_on_small_biases_and_learnt_priors():
     assert not problems(run(trace, "dominant_bias"))
 
 
+def test_dominant_bias_ignores_regression_offsets_and_leads_under_two_nats():
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal((N, R, 1)) + 5
+    out = 0.05 * rng.standard_normal((N, R, 1)) + 5
+    params = (("fc.weight", "fc", (1, 16)), ("fc.bias", "fc", (1,)))
+    snaps = {
+        "snapshots/step": np.array([0, N - 1]),
+        "snapshots/reason": np.array([1, 2], np.int8),
+        "snapshots/weight/p1": np.array([[5.0], [5.0]], np.float32),
+    }
+    trace = build(
+        classes=1,
+        data={**outputs_fields(out), **targets_fields(y, 1), **snaps},
+        params=params,
+        attrs={"targets": {"kind": "dense", "shape": [R, 1]}, "outputs": {"shape": [R, 1], "columns": 1}},
+        meta={"loss": {"class": "MSELoss", "args": {}}},
+    )
+    assert run(trace, "dominant_bias") == []
+    labels = labels_of(N, 4)
+    bias = np.array([0.0, 0.0, 1.5, 0.0])  # wins at first (tiny logits), but only by 1.5 nats
+    z = 0.1 * rng.standard_normal((N, R, 4)) + bias
+    trace = build(
+        data={**outputs_fields(z), **targets_fields(labels, 4), **with_bias_snapshots(bias, bias)},
+        params=BIAS_PARAMS,
+    )
+    assert run(trace, "dominant_bias") == []
+
+
 def regression(out: np.ndarray, y: np.ndarray, last: str, loss: str = "MSELoss", **kw) -> Trace:
     return build(
         classes=1,
