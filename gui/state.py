@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+import gui._compat  # noqa: F401 - PySide6 6.12.0 None-refcount workaround, see the module
 from analysis.findings import Finding, Report
 from analysis.trace import Trace
 

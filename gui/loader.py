@@ -1,0 +1,151 @@
+"""Open and analyse traces off the UI thread; results come back by (queued) signal.
+
+``Loader.open(path)`` reads the trace header and the timeline's curves in a worker
+(``loaded(run)`` or ``failed(path, one_line_message)``). ``Loader.analyse(run)`` runs
+every detector on a separate read handle, so the UI's ``Trace`` is never touched by two
+threads at once, and emits ``analysed(run, report_or_None, extras)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+
+from analysis.errors import TraceError
+from analysis.findings import Report
+from analysis.runner import analyze
+from analysis.trace import Trace, open_trace
+from gui.series import compute_series, nonfinite_events
+from gui.state import Run
+
+AnalyzeFn = Callable[[Trace], Report]
+
+
+def display_name(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0] or path
+
+
+class _Relay(QObject):
+    """Lives in the UI thread; the worker emits ``done`` and ``deliver`` runs here (queued)."""
+
+    done = Signal(object)
+
+    def __init__(self, parent: QObject, callback: Callable[[Any], None]) -> None:
+        super().__init__(parent)
+        self.callback = callback
+        self.done.connect(self.deliver)
+
+    @Slot(object)
+    def deliver(self, result: Any) -> None:
+        self.callback(result)
+
+
+class _Job(QRunnable):
+    def __init__(self, fn: Callable[[], Any], relay: _Relay) -> None:
+        super().__init__()
+        self.fn, self.relay = fn, relay
+        self.setAutoDelete(False)
+
+    def run(self) -> None:
+        self.relay.done.emit(self.fn())
+
+
+class Loader(QObject):
+    """Worker-thread file opening and analysis. ``wait()`` blocks until every job is done."""
+
+    loaded = Signal(object)  # Run (with .series)
+    failed = Signal(str, str)  # path, one-line message
+    analysed = Signal(object, object, object)  # Run, Report | None, {"events": ..., "error": ...}
+
+    def __init__(self, parent: QObject | None = None, analyze_fn: AnalyzeFn | None = None) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(2)
+        self.analyze_fn: AnalyzeFn = analyze_fn or analyze
+        self._jobs: dict[int, tuple[_Job, _Relay]] = {}
+        self._keys = itertools.count()
+
+    # ------------------------------------------------------------------ plumbing
+    def _submit(self, fn: Callable[[], Any], on_done: Callable[[Any], None]) -> None:
+        key = next(self._keys)
+
+        def finish(result: Any) -> None:
+            job_relay = self._jobs.pop(key, None)
+            if job_relay is not None:
+                job_relay[1].deleteLater()
+            on_done(result)
+
+        relay = _Relay(self, finish)
+        job = _Job(fn, relay)
+        self._jobs[key] = (job, relay)
+        self.pool.start(job)
+
+    def busy(self) -> bool:
+        return bool(self._jobs)
+
+    def wait(self, msecs: int = 30000) -> bool:
+        """Block until the pool is idle (for tests and shutdown); queued results still need events."""
+        return self.pool.waitForDone(msecs)
+
+    # ------------------------------------------------------------------ open
+    def open(self, path: str) -> None:
+        """Open ``path`` in a worker: emits ``loaded(run)`` or ``failed(path, message)``."""
+        path = os.fspath(path)
+        self._submit(lambda: _open_job(path), self._opened)
+
+    def _opened(self, result: tuple[str, Any]) -> None:
+        kind, value = result
+        if kind == "ok":
+            self.loaded.emit(value)
+        else:
+            self.failed.emit(*value)
+
+    # ------------------------------------------------------------------ analyse
+    def analyse(self, run: Run) -> None:
+        """Run every detector in a worker on its own handle: emits ``analysed(run, report, extras)``."""
+        paths = list(run.trace.paths)
+        trace = run.trace if not os.path.isfile(paths[0]) else None  # in-memory traces are read-only
+        fn = self.analyze_fn
+        self._submit(lambda: _analyse_job(paths[0], trace, fn), lambda r: self.analysed.emit(run, *r))
+
+
+def _open_job(path: str) -> tuple[str, Any]:
+    try:
+        trace = open_trace(path)
+    except TraceError as exc:
+        return "error", (path, str(exc))
+    except Exception as exc:  # noqa: BLE001 - any reader failure is one line in a dialog
+        return "error", (path, f"{path}: cannot open ({type(exc).__name__}: {exc})".splitlines()[0])
+    try:
+        series = compute_series(trace)
+    except Exception as exc:  # noqa: BLE001
+        trace.close()
+        return "error", (path, f"{path}: corrupt trace ({type(exc).__name__}: {exc})".splitlines()[0])
+    run = Run(trace=trace, name=display_name(path))
+    run.series = series  # type: ignore[attr-defined] - cached curves, see gui.series.series_of
+    return "ok", run
+
+
+def _analyse_job(path: str, trace: Trace | None, fn: AnalyzeFn) -> tuple[Report | None, dict]:
+    own = trace is None
+    extras: dict[str, Any] = {}
+    try:
+        if own:
+            trace = open_trace(path)
+        report = fn(trace)
+        try:
+            extras["events"] = nonfinite_events(trace)
+        except Exception as exc:  # noqa: BLE001 - the overview ticks are optional
+            extras["events_error"] = str(exc)
+        extras["n_steps"] = trace.n_steps
+        return report, extras
+    except Exception as exc:  # noqa: BLE001 - a failed analysis must not take the app down
+        extras["error"] = f"analysis failed: {type(exc).__name__}: {exc}".splitlines()[0]
+        return None, extras
+    finally:
+        if own and trace is not None:
+            trace.close()

@@ -1,0 +1,409 @@
+"""The main window: run tabs, root-cause panel, timeline, and the layer/heatmap/outputs docks.
+
+Files open in a worker (``gui.loader``); a bad file shows a non-blocking error dialog
+with its one-line reason and the app keeps running. Live files are followed by
+``gui.live``. The root-cause panel is shown and focused first on every open.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, QThreadPool
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from analysis.findings import Finding, Report
+from gui import export, shortcuts
+from gui.live import LiveFollower
+from gui.loader import AnalyzeFn, Loader
+from gui.state import Run, RunState
+from gui.views.findings_panel import FindingsPanel
+from gui.views.timeline_view import TimelineView
+
+TRACE_FILTER = "Trainwreck traces (*.h5 *.hdf5);;All files (*)"
+TRACE_EXTS = (".h5", ".hdf5")
+MAX_RECENT = 10
+OTHER_VIEWS = (("heatmap_view", "HeatmapView", "Layer × step heatmap"),
+               ("layer_view", "LayerView", "Layer detail"),
+               ("outputs_view", "OutputsView", "Outputs vs targets"))
+ErrorDialog = Callable[[str, str], object]
+
+
+def make_view(module: str, cls: str, title: str, state: RunState, parent: QWidget) -> QWidget:
+    """The other views, imported defensively: a placeholder label until their module exists."""
+    try:
+        view_cls = getattr(importlib.import_module(f"gui.views.{module}"), cls)
+    except (ImportError, AttributeError):
+        label = QLabel(f"{title}\n(view not available yet)")
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setObjectName("muted")
+        return label
+    return view_cls(state, parent)
+
+
+class MainWindow(QMainWindow):
+    """Everything the user sees; ``open_paths`` is the way in."""
+
+    def __init__(self, settings: QSettings | None = None, analyze_fn: AnalyzeFn | None = None,
+                 error_dialog: ErrorDialog | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("Trainwreck")
+        self.settings = settings if settings is not None else QSettings("Trainwreck", "Trainwreck")
+        self.state = RunState(self)
+        self.loader = Loader(self, analyze_fn)
+        self.live = LiveFollower(self.state, self.loader, self, idle=self.workers_idle)
+        self.player = shortcuts.Player(self.state, self)
+        self.error_dialog: ErrorDialog = error_dialog or self._error_box
+        self.pending: set[str] = set()
+        self._auto_selected: set[int] = set()
+        self._build_central()
+        self._build_docks()
+        self._build_menus()
+        self._build_status()
+        self.setAcceptDrops(True)
+        self.loader.loaded.connect(self._on_loaded)
+        self.loader.failed.connect(self._on_failed)
+        self.loader.analysed.connect(self._on_analysed)
+        self.live.statusChanged.connect(self._on_live_status)
+        self.live.runReplaced.connect(self._on_run_replaced)
+        self.state.runsChanged.connect(self._on_runs_changed)
+        self.state.stepChanged.connect(self._on_step)
+        self.state.layerChanged.connect(self._on_layer)
+        self.resize(1600, 1000)
+
+    # ------------------------------------------------------------------ layout
+    def _build_central(self) -> None:
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        self.tabs = QTabBar()
+        self.tabs.setTabsClosable(True)
+        self.tabs.setExpanding(False)
+        self.tabs.setDocumentMode(True)
+        self.tabs.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.tabs.currentChanged.connect(self.state.set_current)
+        self.tabs.tabCloseRequested.connect(self.close_run)
+        self.timeline = TimelineView(self.state, central)
+        lay.addWidget(self.tabs)
+        lay.addWidget(self.timeline, 1)
+        self.setCentralWidget(central)
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_docks(self) -> None:
+        self.setDockNestingEnabled(True)
+        self.findings = FindingsPanel(self.state, self)
+        self.findings_dock = self._dock("Root cause", self.findings, Qt.DockWidgetArea.LeftDockWidgetArea,
+                                        "rootcause")
+        self.views: dict[str, QWidget] = {}
+        self.view_docks: list[QDockWidget] = []
+        for module, cls, title in OTHER_VIEWS:
+            view = make_view(module, cls, title, self.state, self)
+            self.views[module] = view
+            dock = self._dock(title, view, Qt.DockWidgetArea.BottomDockWidgetArea, module)
+            if self.view_docks:
+                self.splitDockWidget(self.view_docks[-1], dock, Qt.Orientation.Horizontal)
+            self.view_docks.append(dock)
+
+    def _apply_sizes(self) -> None:
+        w, h = max(self.width(), 800), max(self.height(), 600)
+        self.resizeDocks([self.findings_dock], [int(w * (0.27 if w >= 1500 else 0.28))],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks(self.view_docks[:1], [int(h * 0.42)], Qt.Orientation.Vertical)
+        each = int((w * 0.72) / max(len(self.view_docks), 1))
+        self.resizeDocks(self.view_docks, [each] * len(self.view_docks), Qt.Orientation.Horizontal)
+
+    def showEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
+        super().showEvent(event)
+        if not getattr(self, "_sized", False):
+            self._sized = True
+            self._apply_sizes()
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        act = file.addAction("&Open…", self.open_dialog)
+        act.setShortcut(QKeySequence.StandardKey.Open)
+        self.recent_menu = file.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        file.addAction("&Close run", lambda: self.close_run(self.state.current)).setShortcut("Ctrl+W")
+        file.addSeparator()
+        file.addAction("&Quit", self.close).setShortcut(QKeySequence.StandardKey.Quit)
+        exp = bar.addMenu("&Export")
+        act = exp.addAction("Current view to PNG…", self.export_focused_png)
+        act.setShortcut("Ctrl+E")
+        for name, widget in self.exportable().items():
+            exp.addAction(f"{name} to PNG…", lambda w=widget, n=name: self._export_png_dialog(w, n))
+        exp.addSeparator()
+        exp.addAction("Diagnosis report (Markdown)…", lambda: self._export_report_dialog("md"))
+        exp.addAction("Diagnosis report (HTML)…", lambda: self._export_report_dialog("html"))
+        view = bar.addMenu("&View")
+        for dock in [self.findings_dock, *self.view_docks]:
+            view.addAction(dock.toggleViewAction())
+        view.addSeparator()
+        view.addAction("Reset layout", self._apply_sizes)
+        nav = bar.addMenu("&Navigate")
+        self.actions_by_name = shortcuts.install(self, nav)
+
+    def _build_status(self) -> None:
+        self.status_labels: dict[str, QLabel] = {}
+        for key, stretch in (("file", 3), ("step", 1), ("layer", 1), ("live", 1)):
+            label = QLabel("")
+            self.status_labels[key] = label
+            self.statusBar().addPermanentWidget(label, stretch)
+        self._on_runs_changed()
+
+    # ------------------------------------------------------------------ opening
+    def open_dialog(self) -> None:
+        start = str(self.settings.value("last_dir", os.getcwd()))
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open traces", start, TRACE_FILTER)
+        if paths:
+            self.settings.setValue("last_dir", os.path.dirname(paths[0]))
+            self.open_paths(paths)
+
+    def open_paths(self, paths: list[str]) -> None:
+        """Open each path in a worker; results arrive as ``loaded`` / ``failed``."""
+        for path in paths:
+            path = os.path.abspath(os.fspath(path))
+            self.pending.add(path)
+            self.statusBar().showMessage(f"Opening {path}…", 3000)
+            self.loader.open(path)
+
+    def add_run(self, run: Run) -> int:
+        """Show an already opened run (also for in-memory traces) and analyse it."""
+        index = self.state.add_run(run)
+        self.live.watch(run)
+        if run.report is None:
+            self.loader.analyse(run)
+        self.findings_dock.show()
+        self.findings_dock.raise_()
+        return index
+
+    def _on_loaded(self, run: Run) -> None:
+        path = run.trace.path
+        self.pending.discard(path)
+        self.add_recent(path)
+        self.add_run(run)
+
+    def _on_failed(self, path: str, message: str) -> None:
+        self.pending.discard(path)
+        self.statusBar().showMessage(message, 8000)
+        self.error_dialog(path, message)
+
+    def _error_box(self, path: str, message: str) -> QMessageBox:
+        box = QMessageBox(QMessageBox.Icon.Warning, "Cannot open trace", message,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setInformativeText("The file was not opened; everything else keeps working.")
+        box.open()
+        return box
+
+    def _on_analysed(self, run: Run, report: Report | None, extras: dict) -> None:
+        index = next((i for i, r in enumerate(self.state.runs) if r is run), None)
+        if index is None:
+            return
+        if report is None:
+            note = extras.get("error", "analysis failed")
+            if note not in run.notes:
+                run.notes.append(note)
+        else:
+            old = self.state.finding if self.state.run is run else None
+            run.report = report
+            if old is not None:  # live re-analysis: keep the same finding selected, cursor untouched
+                same = next((f for f in report.findings if (f.code, f.layer) == (old.code, old.layer)), None)
+                self.state.finding = same
+        series = getattr(run, "series", None)
+        if series is not None and "events" in extras:
+            series.events["nonfinite_all"] = np.asarray(extras["events"])
+        self.state.runUpdated.emit(index)
+        if report is not None and id(run) not in self._auto_selected:
+            self._auto_selected.add(id(run))
+            top = report.problems()
+            if top and self.state.run is run and self.state.finding is None:
+                self.state.select_finding(top[0])
+
+    # ------------------------------------------------------------------ runs
+    def _on_run_replaced(self, old: Run, new: Run) -> None:
+        if id(old) in self._auto_selected:
+            self._auto_selected.add(id(new))
+
+    def close_run(self, index: int) -> None:
+        if 0 <= index < len(self.state.runs):
+            self.state.select_finding(None)
+            self.state.set_range(None)
+            self.state.close_run(index)
+
+    def _on_runs_changed(self) -> None:
+        self.tabs.blockSignals(True)
+        while self.tabs.count():
+            self.tabs.removeTab(0)
+        for run in self.state.runs:
+            i = self.tabs.addTab(run.name or os.path.basename(run.trace.path))
+            self.tabs.setTabToolTip(i, run.trace.path)
+        self.tabs.setCurrentIndex(self.state.current)
+        self.tabs.setVisible(len(self.state.runs) > 0)
+        self.tabs.blockSignals(False)
+        run = self.state.run
+        self.setWindowTitle(f"Trainwreck — {run.name}" if run is not None else "Trainwreck")
+        if run is None:
+            self.status_labels["file"].setText("no trace open")
+        else:
+            ranks = f" (rank {run.trace.rank_index}/{run.trace.n_ranks})" if run.trace.n_ranks > 1 else ""
+            self.status_labels["file"].setText(f"{run.trace.path}{ranks}")
+        self._on_step(self.state.step)
+        self._on_layer(self.state.layer)
+        self._on_live_status(run, self.live.status(run))
+
+    def _on_step(self, step: int) -> None:
+        run = self.state.run
+        if run is None:
+            self.status_labels["step"].setText("")
+            return
+        steps = run.steps
+        row = int(np.searchsorted(steps, step, side="left"))
+        self.status_labels["step"].setText(f"step {step:,}  (row {row + 1:,}/{len(steps):,})")
+
+    def _on_layer(self, layer: str) -> None:
+        self.status_labels["layer"].setText(f"layer {layer}" if layer else "no layer selected")
+
+    def _on_live_status(self, run: Run | None, text: str) -> None:
+        if run is not self.state.run:
+            return
+        live = self.live.is_live(run)
+        self.status_labels["live"].setText(text if text else ("" if run is None else "closed"))
+        self.findings.set_live_note(text if text and (live or "clean close" not in text
+                                                      or "without" in text) else None)
+
+    def go_last(self) -> None:
+        self.state.last()
+        if self.live.is_live(self.state.run):
+            self.timeline.follow = True
+
+    def clear_selection(self) -> None:
+        self.state.select_finding(None)
+        self.state.set_range(None)
+
+    def select_finding(self, finding: Finding) -> None:
+        self.state.select_finding(finding)
+
+    # ------------------------------------------------------------------ recent files
+    def recent(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def add_recent(self, path: str) -> None:
+        items = [path] + [p for p in self.recent() if p != path]
+        self.settings.setValue("recent", items[:MAX_RECENT])
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent():
+            self.recent_menu.addAction(path, lambda p=path: self.open_paths([p]))
+        if not self.recent():
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    # ------------------------------------------------------------------ drag and drop
+    def dragEnterEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
+        if any(u.toLocalFile().lower().endswith(TRACE_EXTS) for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
+        paths = [u.toLocalFile() for u in event.mimeData().urls()
+                 if u.toLocalFile().lower().endswith(TRACE_EXTS)]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
+
+    # ------------------------------------------------------------------ export
+    def report_views(self) -> dict[str, QWidget]:
+        """The views whose pictures go into a diagnosis report, by file-name key."""
+        out: dict[str, QWidget] = {"timeline": self.timeline}
+        for module, _cls, _title in OTHER_VIEWS:
+            out[module.removesuffix("_view")] = self.views[module]
+        return out
+
+    def exportable(self) -> dict[str, QWidget]:
+        out: dict[str, QWidget] = {"Timeline": self.timeline, "Root cause": self.findings}
+        for (module, _cls, title) in OTHER_VIEWS:
+            out[title] = self.views[module]
+        out["Whole window"] = self
+        return out
+
+    def export_focused_png(self) -> None:
+        focus = QApplication.focusWidget()
+        target: QWidget = self.timeline
+        for widget in self.exportable().values():
+            if focus is not None and widget is not self and (focus is widget or widget.isAncestorOf(focus)):
+                target = widget
+        self._export_png_dialog(target, "view")
+
+    def _export_png_dialog(self, widget: QWidget, name: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {name} to PNG", f"{name.lower()}.png",
+                                              "PNG images (*.png)")
+        if path:
+            export.save_png(widget, path)
+            self.statusBar().showMessage(f"Saved {path}", 5000)
+
+    def _export_report_dialog(self, fmt: str) -> None:
+        run = self.state.run
+        if run is None:
+            return
+        default = f"{run.name}-diagnosis.{fmt}"
+        path, _ = QFileDialog.getSaveFileName(self, "Export diagnosis", default,
+                                              "Markdown (*.md)" if fmt == "md" else "HTML (*.html)")
+        if path:
+            export.write_report(self, path)
+            self.statusBar().showMessage(f"Saved {path}", 5000)
+
+    def show_keys(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts",
+                          shortcuts.key_table(self.actions_by_name), QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    # ------------------------------------------------------------------ threads
+    def workers_idle(self) -> bool:
+        """No worker of any view (or the loader) is running."""
+        return all(p.activeThreadCount() == 0 for p in self.findChildren(QThreadPool))
+
+    def wait_workers(self, msecs: int = 30000) -> None:
+        """Block until every worker pool in the window is idle, then deliver queued results."""
+        for pool in self.findChildren(QThreadPool):
+            pool.waitForDone(msecs)
+        QApplication.processEvents()
+
+    def closeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
+        self.live.stop()
+        self.player.timer.stop()
+        self.wait_workers(10000)
+        for run in list(self.state.runs):
+            run.trace.close()
+        super().closeEvent(event)
+
+
+__all__ = ["MainWindow", "make_view"]

@@ -1,0 +1,173 @@
+"""What the timeline plots, computed once per run off the UI thread (numpy only, no Qt).
+
+``compute_series(trace)`` reads the per-step curves (loss, learning rate, global
+gradient norm, logged scalars); ``nonfinite_events(trace)`` finds every step where
+something in the trace went NaN/Inf. ``ema`` is TensorBoard's debiased smoothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from analysis.trace import Trace
+
+_BLOCK = 8192  # rows per chunk for (N, P) reductions: bounded temporary memory
+
+
+@dataclass
+class Series:
+    """One plotted curve: global steps ``x`` and values ``y`` (float64, NaN/Inf kept)."""
+
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    lane: str
+
+    def value_at(self, step: int) -> tuple[float, float] | None:
+        """Value at the last logged step ≤ ``step`` and its delta from the previous one."""
+        i = int(np.searchsorted(self.x, step, side="right")) - 1
+        if i < 0:
+            return None
+        prev = float(self.y[i - 1]) if i > 0 else float("nan")
+        return float(self.y[i]), float(self.y[i]) - prev
+
+    def nonfinite(self) -> np.ndarray:
+        """Steps where the value is NaN or ±Inf."""
+        return self.x[~np.isfinite(self.y)]
+
+
+@dataclass
+class RunSeries:
+    """Everything the timeline draws for one run, grouped into lanes (lane name → series)."""
+
+    series: list[Series]
+    events: dict[str, np.ndarray] = field(default_factory=dict)  # kind → steps (NaN/Inf…)
+    n_rows: int = 0
+
+    def lanes(self) -> dict[str, list[Series]]:
+        out: dict[str, list[Series]] = {}
+        for s in self.series:
+            out.setdefault(s.lane, []).append(s)
+        return out
+
+    def get(self, name: str) -> Series | None:
+        return next((s for s in self.series if s.name == name), None)
+
+
+def global_grad_norm(g_norm: np.ndarray) -> np.ndarray:
+    """``(N,)`` ‖g‖ over all parameters = sqrt(Σ_p g_norm²), ignoring NaN (no grad); all-NaN → NaN."""
+    n = len(g_norm)
+    out = np.full(n, np.nan)
+    for i in range(0, n, _BLOCK):
+        block = np.array(g_norm[i:i + _BLOCK], dtype=np.float64)
+        if block.ndim == 1:
+            block = block[:, None]
+        nan = np.isnan(block)
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.multiply(block, block, out=block)
+        block[nan] = 0.0
+        has = ~nan.all(axis=1) if block.shape[1] else np.zeros(len(block), bool)
+        out[i:i + len(block)] = np.where(has, np.sqrt(block.sum(axis=1)), np.nan)
+    return out
+
+
+def _grad_norm(trace: Trace, previous: RunSeries | None) -> np.ndarray | None:
+    if not trace.param_names or not trace.has("params/g_norm"):
+        return None
+    old = previous.get("grad norm") if previous is not None else None
+    n = trace.n_steps
+    if old is not None and 0 < len(old.y) <= n:  # live growth: reduce only the new rows
+        if len(old.y) == n:
+            return old.y
+        new = global_grad_norm(trace.stat_block("params", "g_norm", slice(len(old.y), n)))
+        return np.concatenate([old.y, new])
+    return global_grad_norm(trace.param_stat("g_norm"))
+
+
+def compute_series(trace: Trace, previous: RunSeries | None = None) -> RunSeries:
+    """The timeline's curves: loss, LR per param group, global grad norm and logged scalars.
+
+    With ``previous`` (the same run before new rows arrived), only new rows of the
+    ``(N, P)`` gradient norms are read.
+    """
+    steps = np.asarray(trace.steps, dtype=np.int64)
+    out = [Series("loss", steps, trace.loss().astype(np.float64), "loss")]
+    lr = trace.lr()
+    if lr.shape[1] and not np.isnan(lr).all():
+        for g in range(lr.shape[1]):
+            name = "lr" if lr.shape[1] == 1 else f"lr[{g}]"
+            out.append(Series(name, steps, lr[:, g].astype(np.float64), "learning rate"))
+    gn = _grad_norm(trace, previous)
+    if gn is not None and not np.isnan(gn).all():
+        out.append(Series("grad norm", steps, gn, "grad norm"))
+    for name in trace.scalar_names():
+        x, y = trace.scalar(name)
+        order = np.argsort(x, kind="stable")
+        lane = "loss" if "loss" in name.lower() else name
+        out.append(Series(name, x[order], y[order], lane))
+    rs = RunSeries(out, n_rows=trace.n_steps)
+    if previous is not None:
+        rs.events.update(previous.events)
+    rs.events["nonfinite"] = np.unique(np.concatenate([s.nonfinite() for s in out]))
+    return rs
+
+
+def series_of(run: Any) -> RunSeries:
+    """The run's cached ``RunSeries`` (``run.series``), extended when the trace grew."""
+    rs = getattr(run, "series", None)
+    if rs is None or rs.n_rows != run.trace.n_steps:
+        rs = compute_series(run.trace, previous=rs)
+        run.series = rs
+    return rs
+
+
+def nonfinite_events(trace: Trace) -> np.ndarray:
+    """Steps where any parameter, gradient, activation or output held NaN/Inf (O(N·P): a worker job)."""
+    n = trace.n_steps
+    bad = np.zeros(n, bool)
+    sources = [("params", s) for s in ("w_nonfinite", "g_nonfinite")]
+    sources += [("modules", "a_nonfinite")]
+    for group, stat in sources:
+        if not trace.has(f"{group}/{stat}"):
+            continue
+        for i in range(0, n, _BLOCK):
+            block = trace.stat_block(group, stat, slice(i, i + _BLOCK))
+            bad[i:i + len(block)] |= np.nansum(np.asarray(block, np.float64).reshape(len(block), -1), 1) > 0
+    for group in ("outputs", "inputs", "targets"):
+        if trace.has(f"{group}/nonfinite"):
+            bad |= np.nan_to_num(trace.batch(group, "nonfinite").astype(np.float64)) > 0
+    bad |= ~np.isfinite(trace.loss())
+    return np.asarray(trace.steps)[bad]
+
+
+def ema(y: np.ndarray, weight: float) -> np.ndarray:
+    """TensorBoard's debiased EMA: s_k = w·s_{k-1} + (1−w)·v_k over finite values, ÷ (1 − w^k).
+
+    Non-finite values are passed through unchanged and do not enter the average.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    out = y.copy()
+    finite = np.isfinite(y)
+    v = y[finite]
+    if not len(v) or weight <= 0:
+        return out
+    w = min(float(weight), 0.999999)
+    # Chunks short enough that w**-k stays finite: s_t = w^t s_0 + (1-w) Σ_k w^(t-k) v_k.
+    block = max(int(600 / max(-np.log(w), 1e-12)), 1)
+    block = min(block, 65536)
+    res = np.empty_like(v)
+    last = 0.0
+    for i in range(0, len(v), block):
+        chunk = v[i:i + block]
+        k = np.arange(1, len(chunk) + 1, dtype=np.float64)
+        wp = w ** k
+        scaled = np.cumsum(chunk * (1 - w) / wp)
+        res[i:i + len(chunk)] = wp * (last + scaled)
+        last = float(res[i + len(chunk) - 1])
+    count = np.arange(1, len(v) + 1, dtype=np.float64)
+    debias = 1.0 - w ** count
+    out[finite] = res / np.where(debias > 0, debias, 1.0)
+    return out

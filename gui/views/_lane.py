@@ -1,0 +1,250 @@
+"""One lane of the timeline: a plot of one or more series sharing a y axis.
+
+Curves are decimated by pyqtgraph (peak = min/max per pixel column, clipped to
+the view); NaN/Inf never go through the curve but into their own marker layer,
+pinned to the lane's top edge and never decimated (runs of consecutive non-finite
+rows are drawn as a band with a marker at each end, so nothing is dropped).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QPainter, QPen
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsTextItem
+
+from gui import theme
+from gui.series import Series, ema
+
+AXIS_WIDTH = 62
+
+
+class _Readout(QGraphicsTextItem):
+    """Text pinned to a lane's top-left corner, on a translucent plate."""
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:  # noqa: ANN001 - Qt signature
+        painter.fillRect(self.boundingRect(), QColor(22, 24, 29, 190))
+        super().paint(painter, option, widget)
+
+
+def decimate(item: pg.PlotDataItem) -> None:
+    """Min/max per pixel column of the visible range, and a cached picture between data changes.
+
+    Peak decimation at one bin per pixel keeps every spike; the device-coordinate cache
+    means a cursor move repaints a bitmap, not the path (re-rendered on zoom/pan/data only).
+    """
+    item.setDownsampling(auto=True, method="peak")
+    item.setClipToView(True)
+    item.opts["autoDownsampleFactor"] = 1.0
+    item.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
+def redecimate(vb: pg.ViewBox) -> None:
+    """Recompute decimation after a resize (pyqtgraph only does it on range changes)."""
+    for item in vb.addedItems:
+        if isinstance(item, pg.PlotDataItem):
+            item.viewRangeChanged(vb, vb.viewRange(), [True, False])
+
+
+def fmt(v: float) -> str:
+    """A number in at most ~6 characters of significance (NaN/Inf spelled out)."""
+    if not np.isfinite(v):
+        return "NaN" if np.isnan(v) else ("+Inf" if v > 0 else "−Inf")
+    a = abs(v)
+    if a != 0 and (a < 1e-3 or a >= 1e5):
+        return f"{v:.3e}"
+    return f"{v:.4g}"
+
+
+def nonfinite_runs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of consecutive non-finite rows: ``(start_steps, end_steps, is_nan)`` per run."""
+    bad = ~np.isfinite(y)
+    if not bad.any():
+        empty = np.zeros(0)
+        return empty, empty, np.zeros(0, bool)
+    idx = np.flatnonzero(bad)
+    cut = np.flatnonzero(np.diff(idx) > 1)
+    first = idx[np.r_[0, cut + 1]]
+    last = idx[np.r_[cut, len(idx) - 1]]
+    return x[first].astype(float), x[last].astype(float), np.isnan(y[first])
+
+
+class Lane:
+    """A PlotItem with raw + smoothed curves per series, non-finite markers, cursor and range."""
+
+    def __init__(self, plot: pg.PlotItem, name: str) -> None:
+        self.plot = plot
+        self.name = name
+        self.series: list[Series] = []
+        self.colors: list[str] = []
+        self.raw: list[pg.PlotDataItem] = []
+        self.smooth: list[pg.PlotDataItem] = []
+        self.smoothing = 0.0
+        self.overlay: tuple[str, str, Series] | None = None
+        self.overlay_item: pg.PlotDataItem | None = None
+        self._runs: tuple[np.ndarray, np.ndarray, np.ndarray] = nonfinite_runs(np.zeros(0), np.zeros(0))
+        plot.setMenuEnabled(False)
+        plot.setDownsampling(auto=True, mode="peak")
+        plot.setClipToView(True)
+        plot.showGrid(x=True, y=True, alpha=0.15)
+        plot.getAxis("left").setWidth(AXIS_WIDTH)
+        for ax in ("left", "bottom"):
+            plot.getAxis(ax).setTextPen(theme.TEXT_DIM)
+            plot.getAxis(ax).setPen(theme.BORDER)
+            plot.getAxis(ax).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # grid too
+        plot.getViewBox().setDefaultPadding(0.04)
+        plot.setAutoVisible(y=True)
+        self.cursor = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(theme.CURSOR, width=1),
+                                      hoverPen=pg.mkPen(theme.ACCENT, width=2))
+        self.cursor.setZValue(50)
+        plot.addItem(self.cursor, ignoreBounds=True)
+        self.region = pg.LinearRegionItem(movable=False, pen=pg.mkPen(None),
+                                          brush=pg.mkBrush(240, 82, 79, 45))
+        self.region.setZValue(-20)
+        self.region.hide()
+        plot.addItem(self.region, ignoreBounds=True)
+        self.band = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(theme.NAN_COLOR, width=4))
+        self.marks = pg.ScatterPlotItem(symbol="t", size=9, pxMode=True, pen=pg.mkPen(None))
+        for item in (self.band, self.marks):
+            item.setZValue(40)
+            plot.addItem(item, ignoreBounds=True)
+        self.readout = _Readout(plot.getViewBox())
+        self.readout.setZValue(100)
+        self.readout.setPos(2, 0)
+        self.readout.setDefaultTextColor(QColor(theme.TEXT))
+        plot.getViewBox().sigRangeChanged.connect(self._place_markers)
+        plot.getViewBox().sigResized.connect(redecimate)
+
+    # ------------------------------------------------------------------ data
+    def set_series(self, series: list[Series], colors: list[str], smoothing: float) -> None:
+        """Replace the curves (only when the run or its rows change, never on cursor moves)."""
+        for item in self.raw + self.smooth:
+            self.plot.removeItem(item)
+        self.series, self.colors, self.raw, self.smooth = list(series), list(colors), [], []
+        for s, color in zip(self.series, self.colors):
+            sparse = len(s.x) < 200 and s.name != "loss"
+            raw = pg.PlotDataItem(symbol="o" if sparse else None, symbolSize=4, symbolPen=None,
+                                  symbolBrush=color)
+            smooth = pg.PlotDataItem(pen=pg.mkPen(color, width=1.6))
+            for item in (raw, smooth):
+                self.plot.addItem(item)  # PlotItem.addItem applies the plot's decimation settings…
+                decimate(item)  # …so ours go after it
+            self.raw.append(raw)
+            self.smooth.append(smooth)
+        self._set_curve_data()
+        xs = [s.x for s in self.series]
+        ys = [s.y for s in self.series]
+        if xs:
+            self._runs = nonfinite_runs(np.concatenate(xs), np.concatenate(ys))
+            order = np.argsort(self._runs[0], kind="stable")
+            self._runs = tuple(a[order] for a in self._runs)  # type: ignore[assignment]
+        self.set_smoothing(smoothing)
+        self._place_markers()
+
+    def _set_curve_data(self) -> None:
+        for s, raw in zip(self.series, self.raw):
+            y = np.where(np.isfinite(s.y), s.y, np.nan)
+            raw.setData(s.x.astype(np.float64), y, connect="finite")
+
+    def set_smoothing(self, weight: float) -> None:
+        """EMA weight (0 = off): the raw line turns faint and the smoothed line is drawn on top."""
+        self.smoothing = weight
+        for s, color, raw, smooth in zip(self.series, self.colors, self.raw, self.smooth):
+            faint = QColor(color)
+            faint.setAlpha(70 if weight > 0 else 255)
+            raw.setPen(pg.mkPen(faint, width=1 if weight > 0 else 1.4))
+            if weight > 0 and len(s.y) > 2:
+                y = ema(s.y, weight)
+                smooth.setData(s.x.astype(np.float64), np.where(np.isfinite(y), y, np.nan),
+                               connect="finite")
+                smooth.show()
+            else:
+                smooth.hide()
+
+    def set_log(self, on: bool) -> bool:
+        """Log y when every finite value is > 0; returns whether log is now on."""
+        finite = [s.y[np.isfinite(s.y)] for s in self.series]
+        ok = on and any(len(f) for f in finite) and all((f > 0).all() for f in finite if len(f))
+        self.plot.setLogMode(y=bool(ok))
+        self._place_markers()
+        return bool(ok)
+
+    # ------------------------------------------------------------------ cursor, range, readout
+    def set_region(self, step_range: tuple[int, int] | None, color: str) -> None:
+        if step_range is None:
+            self.region.hide()
+            return
+        c = QColor(color)
+        c.setAlpha(50)
+        self.region.setBrush(QBrush(c))
+        a, b = step_range
+        self.region.setRegion((a - 0.5, b + 0.5))
+        self.region.show()
+
+    def set_overlay(self, label: str, series: Series | None, color: str) -> None:
+        """A dashed comparison curve (another run's series), also shown in the readout."""
+        if self.overlay_item is not None:
+            self.plot.removeItem(self.overlay_item)
+            self.overlay_item = None
+        self.overlay = None
+        if series is None:
+            return
+        self.overlay = (label, color, series)
+        item = pg.PlotDataItem(pen=pen(color, 1.3, dash=True))
+        item.setData(series.x.astype(np.float64), np.where(np.isfinite(series.y), series.y, np.nan),
+                     connect="finite")
+        item.setZValue(5)
+        self.plot.addItem(item)
+        decimate(item)
+        self.overlay_item = item
+
+    def update_readout(self, step: int) -> None:
+        """Value at the cursor and delta from the previous logged step, per series (O(log N))."""
+        rows = [(s.name, c, s) for s, c in zip(self.series, self.colors)]
+        if self.overlay is not None:
+            rows.append(self.overlay)
+        parts = []
+        for label, color, s in rows:
+            at = s.value_at(step)
+            if at is None:
+                parts.append(f"<span style='color:{color}'>{label}</span> –")
+                continue
+            v, d = at
+            delta = "" if not np.isfinite(d) else f" <span style='color:{theme.TEXT_DIM}'>Δ {fmt(d)}</span>"
+            parts.append(f"<span style='color:{color}'>{label}</span> <b>{fmt(v)}</b>{delta}")
+        if not parts:
+            parts = [f"<span style='color:{theme.TEXT_DIM}'>{self.name}</span>"]
+        self.readout.setHtml("&nbsp;&nbsp;".join(parts))
+
+    # ------------------------------------------------------------------ non-finite layer
+    def _place_markers(self, *args: object) -> None:
+        start, end, is_nan = self._runs
+        if not len(start):
+            self.band.setData([], [])
+            self.marks.setData([], [])
+            return
+        (_, _), (y0, y1) = self.plot.getViewBox().viewRange()
+        top = y1 - 0.04 * (y1 - y0)
+        span = end > start
+        bx = np.column_stack([start[span], end[span]]).ravel()
+        self.band.setData(bx, np.full(len(bx), top))
+        xs = np.concatenate([start, end[span]])
+        nan = np.concatenate([is_nan, is_nan[span]])
+        brushes = [pg.mkBrush(theme.NAN_COLOR) if n else pg.mkBrush(theme.INF_COLOR) for n in nan[:5000]]
+        if len(nan) > 5000:  # one brush per point only while affordable; the rest in NaN colour
+            brushes += [pg.mkBrush(theme.NAN_COLOR)] * (len(nan) - 5000)
+        self.marks.setData(xs, np.full(len(xs), top), brush=brushes)
+
+    def nonfinite_count(self) -> int:
+        return int(sum((~np.isfinite(s.y)).sum() for s in self.series))
+
+    def view_rect(self) -> QRectF:
+        return self.plot.getViewBox().viewRect()
+
+
+def pen(color: str, width: float = 1.0, dash: bool = False) -> QPen:
+    p = pg.mkPen(color, width=width)
+    if dash:
+        p.setStyle(Qt.PenStyle.DashLine)
+    return p

@@ -1,0 +1,369 @@
+"""Timeline: linked lanes (loss, grad norm, LR, logged scalars) under an overview strip.
+
+Curves are set only when the run or its rows change; a cursor move touches only the
+cursor lines and the readouts (the scrub budget is 16 ms). The overview shows the whole
+run with findings (severity-coloured ticks) and NaN/Inf ticks; a click on a tick jumps there.
+"""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from analysis.findings import Finding
+from gui import theme
+from gui.series import RunSeries, Series, series_of
+from gui.state import RunState
+from gui.views._lane import AXIS_WIDTH, Lane, nonfinite_runs
+from gui.views._overview import Overview
+
+LANE_ORDER = ("loss", "grad norm", "learning rate")
+MAX_DEFAULT_SCALAR_LANES = 3
+
+
+class TimelineView(QWidget):
+    """Stacked lanes sharing one x axis (global step) and one cursor, plus the overview strip."""
+
+    lanesChanged = Signal()
+
+    def __init__(self, state: RunState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.lanes: dict[str, Lane] = {}
+        self.hidden: set[str] = set()
+        self.compare_index: int | None = None
+        self.follow = True
+        self._series: RunSeries | None = None
+        self._moving = False
+        self._shown: object | None = None
+        self._build_ui()
+        state.runsChanged.connect(self.rebuild)
+        state.runUpdated.connect(self._on_run_updated)
+        state.stepChanged.connect(self._on_step)
+        state.rangeChanged.connect(self._on_range)
+        state.findingChanged.connect(self._on_finding)
+        self.rebuild()
+
+    # ------------------------------------------------------------------ construction
+    def _build_ui(self) -> None:
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(6, 2, 6, 0)
+        self.log_box = QCheckBox("Log y  (Y)")
+        self.log_box.toggled.connect(self._apply_log)
+        self.smooth_box = QCheckBox("Smooth  (E)")
+        self.smooth_box.toggled.connect(self._apply_smoothing)
+        self.weight = QDoubleSpinBox()
+        self.weight.setRange(0.0, 0.999)
+        self.weight.setSingleStep(0.05)
+        self.weight.setDecimals(3)
+        self.weight.setValue(0.6)
+        self.weight.setToolTip("EMA weight (debiased, as TensorBoard)")
+        self.weight.valueChanged.connect(lambda _v: self._apply_smoothing(self.smooth_box.isChecked()))
+        self.compare = QComboBox()
+        self.compare.setToolTip("Overlay another open run's loss (one cursor drives both)")
+        self.compare.currentIndexChanged.connect(self._on_compare_box)
+        self.lanes_button = QToolButton()
+        self.lanes_button.setText("Lanes")
+        self.lanes_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.lanes_button.setMenu(QMenu(self.lanes_button))
+        self.info = QLabel("")
+        self.info.setObjectName("muted")
+        for w in (self.log_box, self.smooth_box, self.weight, self.compare, self.lanes_button):
+            w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            bar.addWidget(w)
+        bar.addStretch(1)
+        bar.addWidget(self.info)
+        lay.addLayout(bar)
+        self.glw = pg.GraphicsLayoutWidget()
+        self.glw.setBackground(theme.BACKGROUND)
+        self.glw.ci.layout.setSpacing(0)
+        self.glw.ci.setContentsMargins(2, 2, 8, 2)
+        lay.addWidget(self.glw, 1)
+        self.overview = Overview(self.glw.addPlot(row=0, col=0), self.state)
+        self.overview.windowChanged.connect(self._on_brush)
+        self.glw.scene().sigMouseClicked.connect(self._on_click)
+
+    # ------------------------------------------------------------------ data
+    def _lane_names(self, rs: RunSeries) -> list[str]:
+        present = rs.lanes()
+        names = [n for n in LANE_ORDER if n in present]
+        names += sorted(n for n in present if n not in LANE_ORDER)
+        return names
+
+    def rebuild(self) -> None:
+        """Re-plot every lane for the current run (switched, opened, or reopened while live)."""
+        run = self.state.run
+        self._replot(keep_zoom=run is not None and run is self._shown and bool(self.lanes))
+
+    def _on_run_updated(self, index: int) -> None:
+        if index == self.state.current:
+            self._replot(keep_zoom=True)  # new rows (live) or a new report
+        elif index == self.compare_index:
+            self._apply_compare()
+
+    def _replot(self, keep_zoom: bool) -> None:
+        """Set every curve from the run's series; keep the zoom (and follow the end) when asked."""
+        before = self._view_state() if keep_zoom else None
+        run = self._shown = self.state.run
+        self._refresh_compare_box()
+        if run is None:
+            self._series = None
+            self._set_lanes([])
+            self.overview.set_run(None, None)
+            self.info.setText("")
+            return
+        rs = self._series = series_of(run)
+        names = self._lane_names(rs)
+        scalar_lanes = [n for n in names if n not in LANE_ORDER]
+        if not self.lanes:
+            self.hidden = set(scalar_lanes[MAX_DEFAULT_SCALAR_LANES:])
+        visible = [n for n in names if n not in self.hidden]
+        self._set_lanes(visible)
+        grouped = rs.lanes()
+        color_i = 0
+        for name in visible:
+            series = grouped[name]
+            colors = [theme.series_color(color_i + i) for i in range(len(series))]
+            color_i += len(series)
+            self.lanes[name].set_series(series, colors, self._smoothing())
+        self._apply_compare()
+        self._apply_log(self.log_box.isChecked())
+        self.overview.set_run(run, rs)
+        self._rebuild_lane_menu(names)
+        first, last = float(rs.series[0].x[0]), float(rs.series[0].x[-1])
+        self._restore_view(before, first, last)
+        n_bad = sum(len(s.nonfinite()) for s in rs.series)
+        self.info.setText(f"{rs.n_rows:,} rows · steps {int(first):,}–{int(last):,}"
+                          + (f" · {n_bad:,} non-finite values" if n_bad else ""))
+        self._on_range(self.state.step_range)
+        self._on_step(self.state.step)
+
+    def _view_state(self) -> tuple[float, float, float] | None:
+        lanes = list(self.lanes.values())
+        if not lanes or self._series is None:
+            return None
+        (x0, x1), _ = lanes[0].plot.getViewBox().viewRange()
+        return x0, x1, float(self._series.series[0].x[-1])
+
+    def _restore_view(self, before: tuple[float, float, float] | None, first: float, last: float) -> None:
+        lanes = list(self.lanes.values())
+        if not lanes:
+            return
+        plot = lanes[0].plot
+        if before is None:
+            plot.setXRange(first, last, padding=0.01)
+            return
+        x0, x1, old_last = before
+        if self.follow and x1 >= old_last - 1 and last > old_last:  # was showing the end: follow it
+            plot.setXRange(max(last - (x1 - x0), first), last, padding=0)
+        else:
+            plot.setXRange(x0, x1, padding=0)
+
+    def _set_lanes(self, names: list[str]) -> None:
+        """Create/remove lane plots so that exactly ``names`` exist, in that order."""
+        if list(self.lanes) == names:
+            return
+        for lane in self.lanes.values():
+            self.glw.ci.removeItem(lane.plot)
+        self.lanes = {}
+        first: pg.PlotItem | None = None
+        for i, name in enumerate(names):
+            plot = self.glw.addPlot(row=i + 1, col=0)
+            lane = Lane(plot, name)
+            lane.cursor.sigPositionChanged.connect(self._on_cursor_drag)
+            plot.setMinimumHeight(60)
+            last = i == len(names) - 1
+            plot.getAxis("bottom").setStyle(showValues=last)
+            plot.getAxis("bottom").setHeight(None if last else 4)
+            if first is None:
+                first = plot
+                plot.getViewBox().sigXRangeChanged.connect(self._on_lanes_xrange)
+            else:
+                plot.setXLink(first)
+            self.lanes[name] = lane
+        for i in range(len(names)):
+            self.glw.ci.layout.setRowStretchFactor(i + 1, 3 if i == 0 else 2)
+        self.glw.ci.layout.setRowStretchFactor(0, 0)
+        self.lanesChanged.emit()
+
+    def _rebuild_lane_menu(self, names: list[str]) -> None:
+        menu = self.lanes_button.menu()
+        menu.clear()
+        for name in names:
+            act = menu.addAction(name)
+            act.setCheckable(True)
+            act.setChecked(name not in self.hidden)
+            act.toggled.connect(lambda on, n=name: self.show_lane(n, on))
+
+    def show_lane(self, name: str, on: bool = True) -> None:
+        (self.hidden.discard if on else self.hidden.add)(name)
+        self.rebuild()
+
+    # ------------------------------------------------------------------ compare
+    def _refresh_compare_box(self) -> None:
+        self.compare.blockSignals(True)
+        self.compare.clear()
+        self.compare.addItem("Compare: off", None)
+        for i, run in enumerate(self.state.runs):
+            if i != self.state.current:
+                self.compare.addItem(f"Compare: {run.name or run.trace.path}", i)
+        if self.compare_index is not None and (self.compare_index == self.state.current
+                                               or self.compare_index >= len(self.state.runs)):
+            self.compare_index = None
+        pos = self.compare.findData(self.compare_index) if self.compare_index is not None else 0
+        self.compare.setCurrentIndex(max(pos, 0))
+        self.compare.setVisible(len(self.state.runs) > 1)
+        self.compare.blockSignals(False)
+
+    def _on_compare_box(self, _pos: int) -> None:
+        self.set_compare(self.compare.currentData())
+
+    def set_compare(self, index: int | None) -> None:
+        """Overlay run ``index``'s loss on the loss lane (None: off)."""
+        self.compare_index = index if index is None or 0 <= index < len(self.state.runs) else None
+        self._refresh_compare_box()
+        self._apply_compare()
+        self._on_step(self.state.step)
+
+    def _apply_compare(self) -> None:
+        lane = self.lanes.get("loss")
+        if lane is None:
+            return
+        other: Series | None = None
+        label = ""
+        if self.compare_index is not None and self.compare_index < len(self.state.runs):
+            run = self.state.runs[self.compare_index]
+            other = series_of(run).get("loss")
+            label = f"loss [{run.name or 'B'}]"
+        lane.set_overlay(label, other, theme.COMPARE)
+        lane.update_readout(self.state.step)
+
+    # ------------------------------------------------------------------ display options
+    def _smoothing(self) -> float:
+        return float(self.weight.value()) if self.smooth_box.isChecked() else 0.0
+
+    def _apply_smoothing(self, _on: bool) -> None:
+        for lane in self.lanes.values():
+            lane.set_smoothing(self._smoothing())
+
+    def _apply_log(self, on: bool) -> None:
+        for lane in self.lanes.values():
+            lane.set_log(on)
+
+    def toggle_log(self) -> None:
+        self.log_box.toggle()
+
+    def toggle_smoothing(self) -> None:
+        self.smooth_box.toggle()
+
+    def zoom(self, factor: float) -> None:
+        """Zoom the time axis around the cursor (factor < 1 zooms in)."""
+        lanes = list(self.lanes.values())
+        if lanes:
+            (x0, x1), _ = lanes[0].plot.getViewBox().viewRange()
+            c = float(self.state.step)
+            lanes[0].plot.setXRange(c - (c - x0) * factor, c + (x1 - c) * factor, padding=0)
+
+    def pan(self, fraction: float) -> None:
+        lanes = list(self.lanes.values())
+        if lanes:
+            (x0, x1), _ = lanes[0].plot.getViewBox().viewRange()
+            d = (x1 - x0) * fraction
+            lanes[0].plot.setXRange(x0 + d, x1 + d, padding=0)
+
+    def fit(self) -> None:
+        """Fit the selected finding's range; again (or without one) fits the whole run."""
+        lanes = list(self.lanes.values())
+        if not lanes or self._series is None:
+            return
+        (x0, x1), _ = lanes[0].plot.getViewBox().viewRange()
+        r = self.state.step_range
+        full = (float(self._series.series[0].x[0]), float(self._series.series[0].x[-1]))
+        if r is not None:
+            pad = max((r[1] - r[0]) * 0.25, 5)
+            target = (r[0] - pad, r[1] + pad)
+            if abs(x0 - target[0]) > 1 or abs(x1 - target[1]) > 1:
+                lanes[0].plot.setXRange(*target, padding=0)
+                return
+        lanes[0].plot.setXRange(*full, padding=0.01)
+
+    # ------------------------------------------------------------------ state → view
+    def _on_step(self, step: int) -> None:
+        """Hot path: move the cursor lines and update readouts; no curve is touched."""
+        self._moving = True
+        try:
+            for lane in self.lanes.values():
+                lane.cursor.setValue(step)
+                lane.update_readout(step)
+            self.overview.set_cursor(step)
+        finally:
+            self._moving = False
+        self._keep_visible(step)
+
+    def _keep_visible(self, step: int) -> None:
+        lanes = list(self.lanes.values())
+        if not lanes:
+            return
+        (x0, x1), _ = lanes[0].plot.getViewBox().viewRange()
+        if x0 <= step <= x1:
+            return
+        w = x1 - x0
+        lanes[0].plot.setXRange(step - w / 2, step + w / 2, padding=0)
+
+    def _on_range(self, step_range: tuple[int, int] | None) -> None:
+        finding = self.state.finding
+        color = theme.severity_color(finding.severity) if finding is not None else theme.ACCENT
+        for lane in self.lanes.values():
+            lane.set_region(step_range, color)
+        self.overview.set_region(step_range, color)
+
+    def _on_finding(self, _finding: Finding | None) -> None:
+        self._on_range(self.state.step_range)
+
+    # ------------------------------------------------------------------ view → state
+    def _on_cursor_drag(self, line: pg.InfiniteLine) -> None:
+        if not self._moving:
+            self.state.set_step(int(round(line.value())))
+
+    def _on_click(self, ev) -> None:  # noqa: ANN001 - pyqtgraph MouseClickEvent
+        if ev.button() != Qt.MouseButton.LeftButton or ev.double():
+            return
+        pos = ev.scenePos()
+        if self.overview.contains(pos):
+            self.overview.click(pos)
+            return
+        for lane in self.lanes.values():
+            vb = lane.plot.getViewBox()
+            if vb.sceneBoundingRect().contains(pos):
+                self.state.set_step(int(round(vb.mapSceneToView(pos).x())))
+                return
+
+    def _on_lanes_xrange(self, _vb: object, rng: tuple[float, float]) -> None:
+        self.overview.set_window(rng)
+
+    def _on_brush(self, lo: float, hi: float) -> None:
+        lanes = list(self.lanes.values())
+        if lanes:
+            lanes[0].plot.setXRange(lo, hi, padding=0)
+
+    # ------------------------------------------------------------------ helpers for tests/export
+    def visible_range(self) -> tuple[float, float]:
+        lanes = list(self.lanes.values())
+        return tuple(lanes[0].plot.getViewBox().viewRange()[0]) if lanes else (0.0, 0.0)  # type: ignore
+
+
+__all__ = ["TimelineView", "AXIS_WIDTH", "nonfinite_runs"]
