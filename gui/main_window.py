@@ -70,6 +70,8 @@ class MainWindow(QMainWindow):
         self.error_dialog: ErrorDialog = error_dialog or self._error_box
         self.pending: set[str] = set()
         self._auto_selected: set[int] = set()
+        self._memory: dict[int, tuple[int, str, Finding | None, tuple[int, int] | None]] = {}
+        self._shown_run: Run | None = None
         self._build_central()
         self._build_docks()
         self._build_menus()
@@ -242,13 +244,37 @@ class MainWindow(QMainWindow):
         if report is not None and id(run) not in self._auto_selected:
             self._auto_selected.add(id(run))
             top = report.problems()
-            if top and self.state.run is run and self.state.finding is None:
+            if not top:
+                return
+            if self.state.run is not run:  # shown when the user switches to it
+                self._memory[id(run)] = (top[0].steps[0], top[0].layer or "", top[0], tuple(top[0].steps))
+            elif self.state.finding is None:
                 self.state.select_finding(top[0])
 
     # ------------------------------------------------------------------ runs
     def _on_run_replaced(self, old: Run, new: Run) -> None:
+        """The live follower reopened a file as a new Run object: it is the same run to the user."""
         if id(old) in self._auto_selected:
             self._auto_selected.add(id(new))
+        if id(old) in self._memory:
+            self._memory[id(new)] = self._memory.pop(id(old))
+        if self._shown_run is old:
+            self._shown_run = new
+
+    def _switch_selection(self) -> None:
+        """Each run keeps its own cursor, layer, finding and range across tab switches."""
+        run, old = self.state.run, self._shown_run
+        if run is old:
+            return
+        s = self.state
+        if old is not None and any(r is old for r in s.runs):
+            self._memory[id(old)] = (s.step, s.layer, s.finding, s.step_range)
+        self._shown_run = run
+        step, layer, finding, step_range = self._memory.get(id(run), (s.step, s.layer, None, None))
+        s.select_finding(finding)
+        s.set_range(step_range)
+        s.set_layer(layer)
+        s.set_step(step)
 
     def close_run(self, index: int) -> None:
         if 0 <= index < len(self.state.runs):
@@ -257,6 +283,7 @@ class MainWindow(QMainWindow):
             self.state.close_run(index)
 
     def _on_runs_changed(self) -> None:
+        self._switch_selection()
         self.tabs.blockSignals(True)
         while self.tabs.count():
             self.tabs.removeTab(0)
@@ -293,7 +320,7 @@ class MainWindow(QMainWindow):
         if run is not self.state.run:
             return
         live = self.live.is_live(run)
-        self.status_labels["live"].setText(text if text else ("" if run is None else "closed"))
+        self.status_labels["live"].setText(text if text else ("" if run is None else "complete"))
         self.findings.set_live_note(text if text and (live or "clean close" not in text
                                                       or "without" in text) else None)
 

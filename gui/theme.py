@@ -35,13 +35,10 @@ QListWidget::item {{ border-bottom: 1px solid {BORDER}; }}
 QListWidget::item:selected {{ background: #2b3647; border-left: 3px solid {ACCENT}; }}
 QListWidget::item:hover:!selected {{ background: #232833; }}
 QLabel#banner {{ background: #3a2326; color: #ffd7d5; border: 1px solid #6b3236; border-radius: 4px;
-                padding: 6px 8px; font-weight: 600; }}
-QLabel#bannerOk {{ background: #1f3326; color: #c9f2d3; border: 1px solid #2f5a3a; border-radius: 4px;
-                  padding: 6px 8px; }}
-QLabel#notes {{ background: #2c2a1f; color: #e9dfb0; border: 1px solid #5a5230; border-radius: 4px;
-               padding: 5px 8px; }}
-QLabel#liveBanner {{ background: #3a3020; color: #ffe2a8; border: 1px solid #6b5a30; border-radius: 4px;
-                    padding: 4px 8px; }}
+                font-weight: 600; }}
+QLabel#bannerOk {{ background: #1f3326; color: #c9f2d3; border: 1px solid #2f5a3a; border-radius: 4px; }}
+QLabel#notes {{ background: #2c2a1f; color: #e9dfb0; border: 1px solid #5a5230; border-radius: 4px; }}
+QLabel#liveBanner {{ background: #3a3020; color: #ffe2a8; border: 1px solid #6b5a30; border-radius: 4px; }}
 QLabel#muted {{ color: {TEXT_DIM}; }}
 QCheckBox, QLabel {{ color: {TEXT}; }}
 QToolButton {{ color: {TEXT}; padding: 2px 6px; }}

@@ -18,13 +18,14 @@ from gui import theme
 from gui.series import Series, ema
 
 AXIS_WIDTH = 62
+READOUT_H = 17
 
 
 class _Readout(QGraphicsTextItem):
     """Text pinned to a lane's top-left corner, on a translucent plate."""
 
     def paint(self, painter: QPainter, option, widget=None) -> None:  # noqa: ANN001 - Qt signature
-        painter.fillRect(self.boundingRect(), QColor(22, 24, 29, 190))
+        painter.fillRect(self.boundingRect(), QColor(theme.BACKGROUND))
         super().paint(painter, option, widget)
 
 
@@ -109,9 +110,12 @@ class Lane:
         for item in (self.band, self.marks):
             item.setZValue(40)
             plot.addItem(item, ignoreBounds=True)
-        self.readout = _Readout(plot.getViewBox())
+        plot.setTitle(" ", size="8pt")  # a thin row above the plot holds the readout: no curve under it
+        plot.layout.setRowFixedHeight(0, READOUT_H)
+        plot.titleLabel.setMaximumHeight(READOUT_H)
+        self.readout = _Readout(plot.titleLabel)
         self.readout.setZValue(100)
-        self.readout.setPos(2, 0)
+        self.readout.setPos(0, -3)
         self.readout.setDefaultTextColor(QColor(theme.TEXT))
         plot.getViewBox().sigRangeChanged.connect(self._place_markers)
         plot.getViewBox().sigResized.connect(redecimate)
@@ -167,8 +171,24 @@ class Lane:
         finite = [s.y[np.isfinite(s.y)] for s in self.series]
         ok = on and any(len(f) for f in finite) and all((f > 0).all() for f in finite if len(f))
         self.plot.setLogMode(y=bool(ok))
+        self._fit_constant(bool(ok))
         self._place_markers()
         return bool(ok)
+
+    def _fit_constant(self, log: bool) -> None:
+        """A flat series (constant LR…) gets a sensible fixed y range instead of ±tiny autoscale."""
+        finite = [s.y[np.isfinite(s.y)] for s in self.series]
+        finite = [f for f in finite if len(f)]
+        vb = self.plot.getViewBox()
+        if not finite or any(f.min() != finite[0][0] or f.max() != finite[0][0] for f in finite):
+            vb.enableAutoRange(axis=pg.ViewBox.YAxis)
+            return
+        v = float(finite[0][0])
+        if log and v > 0:
+            self.plot.setYRange(np.log10(v) - 1, np.log10(v) + 1, padding=0)
+        else:
+            d = abs(v) if v else 1.0
+            self.plot.setYRange(v - d, v + d, padding=0)
 
     # ------------------------------------------------------------------ cursor, range, readout
     def set_region(self, step_range: tuple[int, int] | None, color: str) -> None:
@@ -176,8 +196,12 @@ class Lane:
             self.region.hide()
             return
         c = QColor(color)
-        c.setAlpha(50)
+        c.setAlpha(26)
         self.region.setBrush(QBrush(c))
+        edge = QColor(color)
+        edge.setAlpha(160)
+        for line in self.region.lines:
+            line.setPen(pg.mkPen(edge, width=1))
         a, b = step_range
         self.region.setRegion((a - 0.5, b + 0.5))
         self.region.show()

@@ -122,7 +122,7 @@ class Overview(QObject):
             self.region.hide()
             return
         c = QColor(color)
-        c.setAlpha(70)
+        c.setAlpha(45)
         self.region.setBrush(pg.mkBrush(c))
         self.region.setRegion((step_range[0] - 0.5, step_range[1] + 0.5))
         self.region.show()

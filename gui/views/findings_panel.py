@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QEvent, QObject, QSize, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -123,11 +123,14 @@ class FindingsPanel(QWidget):
         self.list.itemClicked.connect(self._on_item)
         self.list.itemActivated.connect(self._on_item)
         self.list.currentItemChanged.connect(lambda cur, _prev: self._on_item(cur))
+        self.list.viewport().installEventFilter(self)  # cards follow the viewport width (scroll bar)
         self.notes = QLabel()
         self.notes.setObjectName("notes")
         self.notes.setWordWrap(True)
         self.notes.setTextFormat(Qt.TextFormat.RichText)
         self.notes.hide()
+        for w in (self.banner, self.live, self.notes):
+            w.setContentsMargins(8, 5, 8, 5)  # padding here, not in the style sheet, or wrapped text clips
         for w in (self.banner, self.live):
             lay.addWidget(w)
         lay.addLayout(row)
@@ -190,9 +193,10 @@ class FindingsPanel(QWidget):
             if card is not None:
                 item.setSizeHint(QSize(width, card.heightForWidth(width) + 2))
 
-    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
-        super().resizeEvent(event)
-        self._resize_cards()
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if obj is self.list.viewport() and event.type() == QEvent.Type.Resize:
+            self._resize_cards()
+        return super().eventFilter(obj, event)
 
     def _set_banner(self, report: Report | None) -> None:
         found = first_bad(report) if report is not None else None

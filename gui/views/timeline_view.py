@@ -7,6 +7,7 @@ run with findings (severity-coloured ticks) and NaN/Inf ticks; a click on a tick
 
 from __future__ import annotations
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -141,6 +142,8 @@ class TimelineView(QWidget):
             color_i += len(series)
             self.lanes[name].set_series(series, colors, self._smoothing())
         self._apply_compare()
+        if before is None and _spans_decades(grouped.get("loss", []), 3):
+            self.log_box.setChecked(True)  # a blown-up loss is unreadable on a linear axis
         self._apply_log(self.log_box.isChecked())
         self.overview.set_run(run, rs)
         self._rebuild_lane_menu(names)
@@ -364,6 +367,16 @@ class TimelineView(QWidget):
     def visible_range(self) -> tuple[float, float]:
         lanes = list(self.lanes.values())
         return tuple(lanes[0].plot.getViewBox().viewRange()[0]) if lanes else (0.0, 0.0)  # type: ignore
+
+
+def _spans_decades(series: list[Series], decades: float) -> bool:
+    """Whether the finite values are all positive and span more than ``decades`` powers of ten."""
+    vals = [s.y[np.isfinite(s.y)] for s in series]
+    vals = [v for v in vals if len(v)]
+    if not vals or any((v <= 0).any() for v in vals):
+        return False
+    lo, hi = min(float(v.min()) for v in vals), max(float(v.max()) for v in vals)
+    return hi / lo > 10 ** decades
 
 
 __all__ = ["TimelineView", "AXIS_WIDTH", "nonfinite_runs"]
