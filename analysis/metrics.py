@@ -190,6 +190,27 @@ def growth(y: Any, frac: float = 0.1) -> float:
 
 
 @quiet
+def decrease_test(y: Any, n_bins: int = 20) -> tuple[float, float]:
+    """Is ``y`` still going down? ``(relative drop, z)`` between the first and second half.
+
+    ``y`` is cut into ``n_bins`` bins; the medians of the first and second half of the bins
+    are compared: drop = (m1 - m2) / |m1|, z = (m1 - m2) / standard error from the bins'
+    spread. NaN with fewer than 4 finite bins.
+    """
+    b = binned(y, n_bins)
+    b = b[np.isfinite(b)]
+    if len(b) < 4:
+        return float("nan"), float("nan")
+    h = len(b) // 2
+    first, second = b[:h], b[-h:]
+    m1, m2 = float(np.mean(first)), float(np.mean(second))
+    se = math.sqrt((np.var(first, ddof=1) + np.var(second, ddof=1)) / h)
+    drop = (m1 - m2) / abs(m1) if m1 != 0 else float("nan")
+    z = (m1 - m2) / se if se > 0 else (math.inf if m1 > m2 else 0.0)
+    return float(drop), float(z)
+
+
+@quiet
 def rankdata(x: Any) -> np.ndarray:
     """Average ranks (1-based) of a 1-D array, ties sharing their mean rank."""
     a = np.asarray(x, dtype=np.float64).ravel()

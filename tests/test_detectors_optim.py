@@ -299,6 +299,8 @@ def test_loss_plateau_only_when_stuck_near_the_constant_prediction_level():
     assert "constant prediction" in f.evidence
     quiet("loss_plateau", make())  # converged far below ln 4
     quiet("loss_plateau", make(steps__loss=np.linspace(LN4, 0.3, N)))  # still improving steadily
+    slow = np.linspace(LN4, 0.93 * LN4, 40) + 0.005 * np.random.default_rng(1).standard_normal(40)
+    quiet("loss_plateau", make(40, steps__loss=slow))  # a short run, still going down steadily
     stuck_after_drop = np.r_[np.linspace(8.0, LN4, 30), flat_loss(N - 30)]  # huge init loss, then chance
     assert fired("loss_plateau", make(steps__loss=stuck_after_drop))
 

@@ -142,3 +142,13 @@ def test_loss_profile_reads_drop_divergence_and_nonfinite():
     assert not r.finite and r.first_nonfinite == 50 and r.diverged
     assert M.loss_profile([1.0]).n == 1
     assert not M.loss_profile([np.nan]).finite
+
+
+def test_decrease_test_separates_a_slow_steady_fall_from_noise():
+    rng = np.random.default_rng(5)
+    noise = 0.05 * rng.standard_normal(2000)
+    drop, z = M.decrease_test(np.linspace(2.3, 2.2, 2000) + noise)
+    assert drop == pytest.approx(0.05 / 2.275, rel=0.2) and z > 3
+    drop, z = M.decrease_test(2.3 + noise)
+    assert abs(drop) < 0.01 and abs(z) < 3
+    assert all(math.isnan(v) for v in M.decrease_test([1.0, 2.0]))

@@ -220,21 +220,6 @@ class OptimContext:
             return float("nan")
         return float(M.nanmedian(self.rel_grad[rows[0], self.weights]))
 
-    @cached_property
-    def init_elasticity(self) -> float:
-        """Median over weight layers of ‖g‖·‖w‖ / |loss| at the first row: the relative change of the
-        loss per relative change of the weights, free of the loss's units (healthy ≈ 0.01-2)."""
-        if not self.weights or self.n == 0:
-            return float("nan")
-        rows = np.flatnonzero(np.isfinite(self.g_norm[:, self.weights]).any(axis=1))
-        if not len(rows) or not np.isfinite(self.loss[self.sub[rows[0]]]):
-            return float("nan")
-        r = rows[0]
-        loss = abs(float(self.loss[self.sub[r]]))
-        if loss == 0:
-            return float("nan")
-        return float(M.nanmedian(self.g_norm[r, self.weights] * self.w_norm[r, self.weights] / loss))
-
     # ------------------------------------------------------------------ update ratios
     @cached_property
     def moving(self) -> list[int]:
@@ -301,6 +286,29 @@ class OptimContext:
         return float(M.constant_predictor_loss(name, target_sample=half.reshape(-1, half.shape[-1])))
 
     @cached_property
+    def init_blowup(self) -> float:
+        """Initial loss / constant-prediction loss: ≫ 1 when the outputs start exploded (NaN if unknown)."""
+        start, base = self.profile.start, self.baseline
+        if np.isfinite(start) and np.isfinite(base) and base > 0:
+            return float(start / base)
+        return float("nan")
+
+    @cached_property
+    def input_scale(self) -> float:
+        """How far the recorded inputs are from unit scale: max(typical feature std, spread of
+        feature stds) as a factor ≥ 1 (1 for standardised inputs, NaN when not recorded)."""
+        if not self.t.has("inputs/feat_std"):
+            return float("nan")
+        std = M.as_float(self.t.batch("inputs", "feat_std")[self.sub[self.sub < self.n]][:2000])
+        per_feature = M.nanmedian(std, axis=0)
+        per_feature = per_feature[np.isfinite(per_feature) & (per_feature > 0)]
+        if not len(per_feature):
+            return float("nan")
+        typical = float(np.median(per_feature))
+        spread = float(per_feature.max() / per_feature.min())
+        return float(max(typical, 1 / typical, spread))
+
+    @cached_property
     def loss_bad(self) -> bool:
         """The loss diverged, went non-finite, or ended near where it started / a constant predictor."""
         p = self.profile
@@ -365,8 +373,11 @@ class OptimContext:
         return float(M.nanmedian(M.ratio(end, start)))
 
     # ------------------------------------------------------------------ activations
-    def module_stat(self, name: str, rows: Any = None) -> np.ndarray:
+    def module_stat(self, name: str, rows: Any = None, col: int | None = None) -> np.ndarray:
+        """A module statistic as float64 (Inf → NaN), sliced before converting (cheap on long runs)."""
         a = self.t.module_stat(name)
+        if col is not None:
+            a = a[:, col]
         return M.as_float(a if rows is None else a[rows])
 
     @cached_property
@@ -439,8 +450,8 @@ class OptimContext:
                     w1 = self.t.snapshot("weight", i, last) if last != first else None
                     out[i] = (spread0, M.row_spread(w1) if w1 is not None else float("nan"), s0, s1)
             return out
-        std = self.stat("w_std")
-        mean = self.stat("w_mean")
+        std = self.stat("w_std", self.sub)
+        mean = self.stat("w_mean", self.sub)
         for i in self.weights:
             if self.info[i]["shape"][0] < 2:
                 continue
@@ -448,7 +459,7 @@ class OptimContext:
             if len(col) and std[col[0], i] <= 1e-7 * max(abs(mean[col[0], i]), 1e-30):
                 last = col[-1]
                 spread_last = 0.0 if std[last, i] <= 1e-7 * max(abs(mean[last, i]), 1e-30) else float("nan")
-                out[i] = (0.0, spread_last, int(col[0]), int(last))
+                out[i] = (0.0, spread_last, int(self.sub[col[0]]), int(self.sub[last]))
         return out
 
     @cached_property

@@ -64,7 +64,7 @@ def detect(trace: Trace) -> Finding | None:
     units = alive.shape[1] if alive is not None and alive.ndim == 2 else None
     pct = f"{fmt(100 * frac)} %"
     count = f"{round(frac * units)}/{units} units ({pct})" if units else f"{pct} of units"
-    per_row = ctx.module_stat("a_dead_frac")[:, j]
+    per_row = ctx.module_stat("a_dead_frac", col=j)
     onset = persistent_onset(np.nan_to_num(per_row, nan=0.0) >= 0.5 * frac, min_frac=0.9)
     onset = onset if onset >= 0 else ctx.n // 2
     window = "in every liveness window of the second half" if source == "windows" else \
@@ -75,8 +75,9 @@ def detect(trace: Trace) -> Finding | None:
     else:
         evidence += f"; already {fmt(100 * start)} % dead at step {ctx.step(0)} (initialisation)"
     if j > 0:
-        mean = nanmedian(ctx.module_stat("a_mean", slice(0, max(1, min(ctx.n, 3))))[:, j - 1])
-        std = nanmedian(ctx.module_stat("a_std", slice(0, max(1, min(ctx.n, 3))))[:, j - 1])
+        head = slice(0, max(1, min(ctx.n, 3)))
+        mean = nanmedian(ctx.module_stat("a_mean", head, col=j - 1))
+        std = nanmedian(ctx.module_stat("a_std", head, col=j - 1))
         if np.isfinite(mean) and np.isfinite(std):
             evidence += f"; its input ({names[j - 1]}) has mean {fmt(mean)} and std {fmt(std)} at the start"
     others = [f"{names[k]} {fmt(100 * dead[k][1])} %" for k in bad[1:4]]

@@ -1,17 +1,17 @@
 """exploding_gradients — gradient norms grow by orders of magnitude, over time or through depth.
 
 Looks at:   the global gradient norm per step (its peak against its start, on the rows
-            before anything went non-finite), ‖g‖·‖w‖/loss at step 0, the relative gradient
-            ‖g‖/‖w‖ of every weight layer through depth, the first step with a non-finite gradient,
-            and competing explanations (missing zero_grad, an oversized learning rate,
-            oversized initial weights).
+            before anything went non-finite), the step-0 loss against a constant
+            predictor's with ‖g‖/‖w‖ at step 0, the relative gradient ‖g‖/‖w‖ of every weight
+            layer through depth, the first step with a non-finite gradient, and competing
+            explanations (missing zero_grad, an oversized learning rate, oversized initial
+            weights, unscaled inputs).
 Fires when: the gradient norm peaks ≥ 100x above its start (error from 10⁴x, or when it
-            then goes non-finite), or at step 0 the loss is ≥ 10x more sensitive to a
-            relative change of the weights than healthy (‖g‖·‖w‖/loss ≥ 10, error from
-            100; free of the loss's units), or the input-side layers get ≥ 100x the
-            relative gradient of the output side; error needs a loss that does not improve.
-            Info when the loss falls well anyway; capped at warning when another cause
-            explains the growth.
+            then goes non-finite), or the forward pass has exploded at step 0 (loss ≥ 10x a
+            constant predictor's, error from 100x, with gradients ≥ the weights), or the
+            input-side layers get ≥ 100x the relative gradient of the output side; error
+            needs a loss that does not improve. Info when the loss falls well anyway;
+            capped at warning when another cause explains the growth.
 Evidence:   start and peak gradient norm with their steps, the growth factor, step-0
             gradient/weight ratios, the depth profile, the first non-finite gradient.
 Fix:        clip the gradient norm (the value quoted is the 99th percentile before the
@@ -34,10 +34,13 @@ def alternatives(ctx) -> list[str]:
     why = []
     if ctx.carry_high:
         why.append("gradients accumulate across steps (missing zero_grad), which grows their norm")
-    if ctx.update_high >= 0.1 and not (ctx.init_elasticity >= 10):
+    if ctx.update_high >= 0.1 and not (ctx.init_blowup >= 10):
         why.append(f"updates of {fmt(ctx.update_high)} of the weights per step (learning rate) came first")
     if ctx.large_init_layers:
         why.append(f"{ctx.name(ctx.large_init_layers[0])} starts far above fan-in scale (large init)")
+    scale = ctx.input_scale
+    if scale >= 10:
+        why.append(f"the input features are not normalised (spread {fmt(scale)}x unit scale)")
     return why
 
 
@@ -67,7 +70,7 @@ def time_growth(ctx, g_bad_row: int) -> tuple[float, int, int, float]:
 @quiet
 def detect(trace: Trace) -> Finding | None:  # noqa: C901 - three signals, one verdict
     ctx = context(trace)
-    g_bad = first_true((np.nan_to_num(trace.param_stat("g_nonfinite"), nan=0.0) > 0).any(axis=1))
+    g_bad = first_true((trace.param_stat("g_nonfinite") > 0).any(axis=1))
     growth, r0, r_peak, clip = time_growth(ctx, g_bad)
     init = ctx.init_rel_grad
     layers = [i for i in ctx.weights if ctx.info[i]["requires_grad"]]
@@ -81,12 +84,13 @@ def detect(trace: Trace) -> Finding | None:  # noqa: C901 - three signals, one v
     if g_bad >= 0 and np.isfinite(growth) and growth >= 1:
         level = max(level, 2)
         signals.append(f"then non-finite gradients from step {ctx.step(g_bad)}")
-    elastic = ctx.init_elasticity
-    if np.isfinite(elastic) and elastic >= 10:
-        level = max(level, 2 if elastic >= 100 else 1)
-        signals.append(f"at step {ctx.step(0)} a 1 % change of the weights would change the loss by "
-                       f"{fmt(elastic)} % (‖g‖·‖w‖/loss, median over weight layers; healthy ≈ 0.01-2); "
-                       f"gradients are {fmt(init)}x the weights they update")
+    blowup = ctx.init_blowup
+    at_init = np.isfinite(blowup) and blowup >= 10 and init >= 1
+    if at_init:
+        level = max(level, 2 if blowup >= 100 else 1)
+        signals.append(f"at step {ctx.step(0)} the forward pass has already exploded: the loss is "
+                       f"{fmt(blowup)}x what a constant prediction scores and gradients are {fmt(init)}x the "
+                       "weights they update (median over weight layers; healthy ≈ 0.01-0.3)")
     if np.isfinite(span) and span <= -2 and rho <= -0.7:
         level = max(level, 2 if span <= -3 else 1)
         signals.append(f"the input-side layers get {fmt(10 ** -span)}x the relative gradient of the "
@@ -101,7 +105,7 @@ def detect(trace: Trace) -> Finding | None:  # noqa: C901 - three signals, one v
     if why:
         conf *= 0.5
         severity = "info" if severity == "info" else "warning"
-    if np.isfinite(elastic) and elastic >= 10 and layers:
+    if at_init and layers:
         head = nanmedian(ctx.rel_grad[:3, layers], axis=0)
         worst = layers[int(np.nanargmax(np.nan_to_num(head, nan=-1)))]
     elif len(rel) and np.isfinite(rel).any():

@@ -37,9 +37,6 @@ def consequences(ctx) -> list[str]:
     if np.isfinite(ctx.baseline) and ctx.baseline > 0 and p.start >= 3 * ctx.baseline:
         out.append(f"the initial loss {fmt(p.start)} is {fmt(p.start / ctx.baseline)}x what a constant "
                    f"prediction scores ({fmt(ctx.baseline)}): the outputs start huge")
-    if np.isfinite(ctx.init_elasticity) and ctx.init_elasticity >= 10:
-        out.append(f"at step 0 the loss reacts {fmt(ctx.init_elasticity)}x to a relative change of the "
-                   "weights (‖g‖·‖w‖/loss; healthy ≈ 0.01-2)")
     std = ctx.module_stat("a_std", slice(0, 1))[0] if ctx.n else np.array([])
     lin = [j for j, t in enumerate(ctx.t.module_types) if t.startswith(("Linear", "Conv")) and j < len(std)
            and np.isfinite(std[j]) and std[j] > 0]

@@ -3,10 +3,11 @@
 Looks at:   the loss per step (bin medians), and the loss a constant prediction would
             score on the recorded targets (class-frequency entropy for cross-entropy,
             target variance for MSE, …) as the "learned nothing" level.
-Fires when: the second half of the run removed < 5 % of the loss while the loss still
-            sits at ≥ 80 % of the constant-prediction level (or, without targets, within
-            15 % of where it started). Not on a converged run (far below the constant
-            level) nor on one still improving steadily.
+Fires when: the second half of the run removed < 5 % of the loss, without a steady
+            decrease (≥ 1 % and 3 standard errors between its two quarters), while the loss
+            still sits at ≥ 80 % of the constant-prediction level (or, without targets,
+            within 15 % of where it started). Not on a converged run (far below the
+            constant level) nor on one still improving steadily.
 Evidence:   start, end and best loss, how much each half of the run removed, the
             constant-prediction level, and the step from which the loss stayed flat.
 Fix:        find the cause ranked above (learning rate, dead or saturated units,
@@ -20,7 +21,7 @@ import numpy as np
 from analysis.detectors._optim import context, fmt
 from analysis.detectors._registry import detector
 from analysis.findings import Finding
-from analysis.metrics import bin_edges, binned, quiet
+from analysis.metrics import bin_edges, binned, decrease_test, quiet
 from analysis.trace import Trace
 
 LATE_DROP = 0.05  # the second half removed less than this fraction of the loss
@@ -51,6 +52,10 @@ def detect(trace: Trace) -> Finding | None:
         return None
     if not (p.late_drop < LATE_DROP):
         return None  # still improving
+    first_bad = p.first_nonfinite if p.first_nonfinite >= 0 else ctx.n
+    drop, z = decrease_test(ctx.loss[first_bad // 2:first_bad])
+    if drop >= 0.01 and z >= 3:
+        return None  # small but steady progress over the second half: not stuck yet
     base = ctx.baseline
     if np.isfinite(base) and base > 0:
         level = p.end / base

@@ -32,8 +32,9 @@ def alternatives(ctx) -> list[str]:
     why = []
     if ctx.carry_high:
         why.append("gradients accumulate across steps (missing zero_grad)")
-    if np.isfinite(ctx.init_elasticity) and ctx.init_elasticity >= 10:
-        why.append(f"gradients were already abnormal at step 0 (‖g‖·‖w‖/loss = {fmt(ctx.init_elasticity)})")
+    if ctx.init_blowup >= 10:
+        why.append(f"the outputs had already exploded at step 0 (loss {fmt(ctx.init_blowup)}x a constant "
+                   "prediction's)")
     if ctx.large_init_layers:
         why.append("the initial weights are far above fan-in scale")
     decay = ctx.weight_decay * ctx.lr_max

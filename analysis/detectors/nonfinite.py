@@ -25,12 +25,11 @@ from analysis.trace import Trace
 
 def _first_row(counts: np.ndarray) -> tuple[int, int]:
     """(first row with a positive count, first column at that row) of an (N, K) count array."""
-    c = np.asarray(counts, dtype=np.float64)
+    c = np.asarray(counts)
     if c.ndim == 1:
         c = c[:, None]
-    bad = np.nan_to_num(c, nan=0.0, posinf=1.0, neginf=1.0) > 0
-    row = first_true(bad.any(axis=1))
-    return (row, int(np.argmax(bad[row]))) if row >= 0 else (-1, -1)
+    row = first_true((c > 0).any(axis=1))  # NaN (not measured) compares False
+    return (row, int(np.argmax(c[row] > 0))) if row >= 0 else (-1, -1)
 
 
 @detector(code="nonfinite", kind="symptom", requires=("steps/loss",))

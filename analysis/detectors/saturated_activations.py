@@ -65,7 +65,7 @@ def detect(trace: Trace) -> Finding | None:
                 "start); "
                 "the derivative there is ~0, so almost no gradient passes")
     if j > 0:
-        pre = nanmedian(ctx.module_stat("a_std", slice(half, ctx.n))[:, j - 1])
+        pre = nanmedian(ctx.module_stat("a_std", ctx.sub[ctx.sub >= half], col=j - 1))
         if np.isfinite(pre):
             evidence += f"; its input ({names[j - 1]}) has std {fmt(pre)} (tanh/sigmoid saturate beyond ~2-3)"
     others = [f"{names[k]} {fmt(100 * sat[k][1])} %" for k in order[1:4]]
