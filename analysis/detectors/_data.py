@@ -336,6 +336,12 @@ def predicted_shares(trace: Trace, rows: slice) -> np.ndarray | None:
     return None
 
 
+def sum_tol(trace: Trace) -> float:
+    """How far from 1 a row of probabilities may sum in the outputs' dtype (half precision is coarse)."""
+    dtype = str(trace.batch_attrs("outputs").get("dtype", "")).lower()
+    return 2e-2 if ("16" in dtype or "half" in dtype) else 1e-3
+
+
 def output_form(trace: Trace) -> str:
     """``"softmax"`` (rows of probabilities), ``"sigmoid"`` (values in [0, 1]) or ``"logits"``."""
     f01 = column(trace, "outputs", "frac_in_01")
@@ -343,7 +349,8 @@ def output_form(trace: Trace) -> str:
     if not valid.any():
         return "logits"
     rsm, rss = column(trace, "outputs", "row_sum_mean"), column(trace, "outputs", "row_sum_std")
-    if columns(trace, "outputs") >= 2 and M.frac(M.softmax_rows(rsm, rss, f01)[valid]) >= 0.98:
+    soft = M.softmax_rows(rsm, rss, f01, sum_tol(trace))
+    if columns(trace, "outputs") >= 2 and M.frac(soft[valid]) >= 0.98:
         return "softmax"
     mn, mx = column(trace, "outputs", "min"), column(trace, "outputs", "max")
     if M.frac(M.unit_interval(f01, mn, mx)[valid]) >= 0.98:

@@ -62,7 +62,7 @@ def _from_outputs(trace: Trace, cls: str | None, last: tuple[str, str] | None) -
     if n_valid == 0:
         return None
     cols = D.columns(trace, "outputs")
-    soft = M.frac(M.softmax_rows(rsm, rss, f01)[valid])
+    soft = M.frac(M.softmax_rows(rsm, rss, f01, D.sum_tol(trace))[valid])
     sig = M.frac(M.unit_interval(f01, mn, mx)[valid])
     if cols >= 2 and soft >= 0.98:
         form, share = "softmax", soft
