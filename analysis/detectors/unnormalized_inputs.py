@@ -79,7 +79,7 @@ def detect(trace: Trace) -> Finding | None:
 def _grade(s_max: float, spread: float, pre: tuple[str, float] | None) -> tuple[str, float]:
     boost = (0.07 if spread >= 100 else 0.0) + (0.08 if pre is not None and pre[1] >= 10 else 0.0)
     if s_max >= 100:
-        return "error", min(0.8 + 0.1 * min(math.log10(s_max / 100), 1.0) + boost, 0.97)
+        return "error", min(0.85 + 0.1 * min(math.log10(s_max / 100), 1.0) + boost, 0.97)
     if s_max >= 20 or boost >= 0.07:
         return "warning", 0.55 + boost
     return "info", 0.3 + boost
