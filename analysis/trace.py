@@ -361,10 +361,17 @@ class Trace:
         return self._rows(path)
 
     def stat_block(self, group: str, stat: str, rows: slice, cols: slice = slice(None)) -> np.ndarray:
-        """An uncached ``rows × cols`` block of a params/modules statistic (for big heatmaps)."""
+        """An uncached ``rows × cols`` block of a row dataset (``params``/``modules`` stats, …)."""
         stop = min(rows.stop if rows.stop is not None else self.n_steps, self.n_steps)
         rows = slice(rows.start, stop, rows.step)
         return self._src.read(f"{group}/{stat}", np.s_[rows, cols])
+
+    def batch_block(self, group: str, field: str, rows: slice) -> np.ndarray:
+        """An uncached block of rows of a batch field (``outputs``/``targets``/``inputs``)."""
+        if not self.has(f"{group}/{field}"):
+            raise KeyError(f"trace has no {group}/{field}")
+        stop = min(rows.stop if rows.stop is not None else self.n_steps, self.n_steps)
+        return self._src.read(f"{group}/{field}", np.s_[slice(rows.start, stop, rows.step)])
 
     # ----------------------------------------------------------------- batch summaries
     def batch(self, group: str, field: str) -> np.ndarray:
