@@ -138,7 +138,7 @@ class LiveFollower(QObject):
         if grew:
             info.last_change, info.rows, info.dirty = now, run.trace.n_steps, True
         if not run.trace.live:
-            self._end(run, f"run closed cleanly at step {self._last(run)}", clean=True)
+            self._end(run, f"run closed cleanly at step {self._last(run)}")
             return
         if alive is False:
             self._end(run, f"run ended at step {self._last(run)} without a clean close "
@@ -195,12 +195,10 @@ class LiveFollower(QObject):
         if entry is not None:
             entry[1].analysing = False
 
-    def _end(self, run: Run, text: str, clean: bool = False, reopen: bool = True) -> None:
+    def _end(self, run: Run, text: str, reopen: bool = True) -> None:
         """Stop following; a final analysis sees every row and the true close state."""
         self.follows.pop(id(run), None)
-        self.messages[id(run)] = text
-        if not clean and text not in run.notes:
-            run.notes.append(text)
+        self.messages[id(run)] = text  # the banner; the final report notes the unclean close itself
         self.statusChanged.emit(run, text)
         if reopen:
             self.loader.analyse(run)

@@ -237,6 +237,8 @@ class MainWindow(QMainWindow):
             if old is not None:  # live re-analysis: keep the same finding selected, cursor untouched
                 same = next((f for f in report.findings if (f.code, f.layer) == (old.code, old.layer)), None)
                 self.state.finding = same
+                if same is not None and self.state.step_range == (old.steps[0], old.steps[1]):
+                    self.state.set_range((same.steps[0], same.steps[1]))
         series = getattr(run, "series", None)
         if series is not None and "events" in extras:
             series.events["nonfinite_all"] = np.asarray(extras["events"])

@@ -220,8 +220,8 @@ def test_live_follow_extends_the_timeline_and_reanalyses(qtbot, tmp_path):
 
 def test_killed_writer_ends_the_run_without_a_crash(qtbot, tmp_path):
     path = str(tmp_path / "dying.h5")
-    writer = Writer(path, total=30, first=30)
-    w = make_window(qtbot, tmp_path)
+    writer = Writer(path, total=80, first=80)
+    w = make_window(qtbot, tmp_path, analyze_fn=None)
     try:
         w.open_paths([path])
         wait_idle(qtbot, w)
@@ -233,11 +233,12 @@ def test_killed_writer_ends_the_run_without_a_crash(qtbot, tmp_path):
         wait_idle(qtbot, w)
         run = w.state.run
         assert not w.live.is_live(run)
-        assert "ended at step 29 without a clean close" in w.findings.live.text()
-        assert any("without a clean close" in n for n in run.notes)
-        assert len(w.timeline.lanes["loss"].series[0].x) == 30
+        assert "ended at step 79 without a clean close" in w.findings.live.text()
+        assert any("ended without a clean close" in n for n in run.report.notes)  # final analysis
+        assert "ended without a clean close" in w.findings.notes.text()
+        assert len(w.timeline.lanes["loss"].series[0].x) == 80
         w.state.last()
-        assert w.state.step == 29
+        assert w.state.step == 79
     finally:
         writer.kill()
         shutdown(w)

@@ -168,8 +168,9 @@ class Lane:
 
     def set_log(self, on: bool) -> bool:
         """Log y when every finite value is > 0; returns whether log is now on."""
-        finite = [s.y[np.isfinite(s.y)] for s in self.series]
-        ok = on and any(len(f) for f in finite) and all((f > 0).all() for f in finite if len(f))
+        finite = [f for f in (s.y[np.isfinite(s.y)] for s in self.series) if len(f)]
+        flat = bool(finite) and all(f.min() == f.max() == finite[0][0] for f in finite)
+        ok = on and bool(finite) and not flat and all((f > 0).all() for f in finite)
         self.plot.setLogMode(y=bool(ok))
         self._fit_constant(bool(ok))
         self._place_markers()
