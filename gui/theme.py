@@ -17,7 +17,7 @@ CURSOR = "#f2f2f2"
 SEVERITY = {"error": "#f0524f", "warning": "#e7a83e", "info": "#5aa6ef"}
 NAN_COLOR = "#e056fd"  # NaN markers everywhere (outside every colormap)
 INF_COLOR = "#ff8c1a"  # ±Inf markers
-SERIES = ("#4cc9f0", "#f2c14e", "#90e39a", "#f78c6b", "#c792ea", "#82aaff", "#ff6b9a", "#b8e986")
+SERIES = ("#4cc9f0", "#f2c14e", "#90e39a", "#c792ea", "#f78c6b", "#82aaff", "#ff6b9a", "#b8e986")
 COMPARE = "#ff9f5a"
 
 _QSS = f"""

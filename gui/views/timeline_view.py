@@ -135,12 +135,9 @@ class TimelineView(QWidget):
         visible = [n for n in names if n not in self.hidden]
         self._set_lanes(visible)
         grouped = rs.lanes()
-        color_i = 0
         for name in visible:
             series = grouped[name]
-            colors = [theme.series_color(color_i + i) for i in range(len(series))]
-            color_i += len(series)
-            self.lanes[name].set_series(series, colors, self._smoothing())
+            self.lanes[name].set_series(series, [self._color(s.name, rs) for s in series], self._smoothing())
         self._apply_compare()
         if before is None and _spans_decades(grouped.get("loss", []), 3):
             self.log_box.setChecked(True)  # a blown-up loss is unreadable on a linear axis
@@ -154,6 +151,15 @@ class TimelineView(QWidget):
                           + (f" · {n_bad:,} non-finite values" if n_bad else ""))
         self._on_range(self.state.step_range)
         self._on_step(self.state.step)
+
+    @staticmethod
+    def _color(name: str, rs: RunSeries) -> str:
+        """Stable colours: loss, grad norm, LR fixed; other series in order of appearance."""
+        fixed = {"loss": 0, "grad norm": 1, "lr": 2}
+        if name in fixed:
+            return theme.series_color(fixed[name])
+        others = [s.name for s in rs.series if s.name not in fixed]
+        return theme.series_color(3 + others.index(name))
 
     def _view_state(self) -> tuple[float, float, float] | None:
         lanes = list(self.lanes.values())
