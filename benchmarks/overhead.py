@@ -5,8 +5,11 @@ a small CNN on 1x28x28 (batch 64) and a 2-layer TransformerEncoder (d_model 128,
 batch 32). The variants run interleaved in segments (A B C A B C ...) after a warm-up, so
 drifts of a shared machine hit all three alike; one recorder and one SummaryWriter live
 through all their segments, so periodic work (snapshots, histograms) is included at its
-real rate. Prints per-step medians and means as ratios to the baseline, and the trace's
-bytes per step.
+real rate. Prints per-step medians and means as ratios to the baseline, the trace's
+bytes per step, and two floors as fractions of a baseline step: the time to read every
+weight and gradient once ("read w+g") and every leaf-module output once ("read acts").
+Exact per-step statistics need several such reads (norm, sum, min/max, zero count), so
+these bound from below what any exact recorder can cost on that workload.
 
     python benchmarks/overhead.py            # ~2-3 minutes
     python benchmarks/overhead.py --quick    # ~30 s, noisier
@@ -65,7 +68,7 @@ WORKLOADS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], str]] = {
 class Variant:
     """One model + optimizer + data, and what (if anything) records it."""
 
-    def __init__(self, kind: str, name: str, tmp: str) -> None:
+    def __init__(self, kind: str, name: str, tmp: str, options: dict | None = None) -> None:
         make, shape, opt = WORKLOADS[name]
         torch.manual_seed(0)
         self.model = make()
@@ -84,7 +87,7 @@ class Variant:
         self.steps = 0
         self.path = os.path.join(tmp, f"{name}.h5")
         if kind == "recorder":
-            self.rec = TraceRecorder(self.path, self.model, self.opt, self.crit)
+            self.rec = TraceRecorder(self.path, self.model, self.opt, self.crit, **(options or {}))
         elif kind == "tensorboard":
             from torch.utils.tensorboard import SummaryWriter
 
@@ -118,9 +121,36 @@ class Variant:
         return 0.0
 
 
-def run(name: str, rounds: int, seg: int, warm: int, tmp: str) -> dict[str, object]:
+def _median_ms(fn: Callable[[], object], n: int = 15) -> float:
+    fn()
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts) * 1e3
+
+
+def read_floors(v: Variant) -> tuple[float, float]:
+    """Milliseconds to read, once, every weight and gradient, and every leaf-module output
+    of one step: the least any exact per-step statistic of them can cost."""
+    outs: list[torch.Tensor] = []
+    leaves = [m for m in v.model.modules() if next(m.children(), None) is None]
+    hooks = [m.register_forward_hook(lambda m, i, o: outs.append(o.detach())) for m in leaves]
+    v.opt.zero_grad()
+    v.crit(v.model(v.x), v.y).backward()
+    for h in hooks:
+        h.remove()
+    ws = [p.detach() for p in v.model.parameters()]
+    gs = [p.grad for p in v.model.parameters() if p.grad is not None]
+    wg = _median_ms(lambda: (torch._foreach_norm(ws), torch._foreach_norm(gs)))
+    acts = _median_ms(lambda: [o.sum() for o in outs if isinstance(o, torch.Tensor)])
+    return wg, acts
+
+
+def run(name: str, rounds: int, seg: int, warm: int, tmp: str, options: dict) -> dict[str, object]:
     kinds = ("baseline", "recorder", "tensorboard")
-    variants = {k: Variant(k, name, tmp) for k in kinds}
+    variants = {k: Variant(k, name, tmp, options) for k in kinds}
     times: dict[str, list[float]] = {k: [] for k in kinds}
     for r in range(rounds + warm):
         for k in kinds:
@@ -133,6 +163,9 @@ def run(name: str, rounds: int, seg: int, warm: int, tmp: str) -> dict[str, obje
     for k in kinds[1:]:
         out[f"{k}_median"] = statistics.median(times[k]) / base_med
         out[f"{k}_mean"] = statistics.fmean(times[k]) / base_mean
+    wg, acts = read_floors(variants["baseline"])
+    out["read_wg"] = wg / (base_med * 1e3)
+    out["read_acts"] = acts / (base_med * 1e3)
     out["bytes_per_step"] = variants["recorder"].close()
     for v in variants.values():
         v.close()
@@ -143,19 +176,25 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer rounds (~30 s)")
     ap.add_argument("--models", default=",".join(WORKLOADS), help="comma-separated subset")
+    ap.add_argument(
+        "--options", default="", help="recorder options instead of the defaults, e.g. every=2,update_every=1"
+    )
     args = ap.parse_args(argv)
+    options = {k: int(v) for k, v in (kv.split("=") for kv in args.options.split(",") if kv)}
     torch.set_num_threads(1)
-    rounds, seg, warm = (4, 10, 1) if args.quick else (12, 20, 2)
+    rounds, seg, warm = (4, 10, 1) if args.quick else (10, 15, 1)
     print(f"torch {torch.__version__}, 1 thread, {rounds} rounds x {seg} steps per variant")
-    print(f"{'model':12s} {'base ms':>8s} {'rec med':>8s} {'rec mean':>9s} "
-          f"{'tb med':>7s} {'tb mean':>8s} {'bytes/step':>11s}")  # fmt: skip
+    print(f"recorder options: {options or 'defaults'}; load average {os.getloadavg()[0]:.1f}")
+    print(f"{'model':12s} {'base ms':>8s} {'rec med':>8s} {'rec mean':>9s} {'tb med':>7s} "
+          f"{'tb mean':>8s} {'bytes/step':>11s} {'read w+g':>9s} {'read acts':>10s}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
-            r = run(name, rounds, seg, warm, tmp)
+            r = run(name, rounds, seg, warm, tmp, options)
             print(
                 f"{name:12s} {r['base_ms']:8.2f} {r['recorder_median']:7.3f}x "
                 f"{r['recorder_mean']:8.3f}x {r['tensorboard_median']:6.2f}x "
-                f"{r['tensorboard_mean']:7.2f}x {r['bytes_per_step']:11.0f}",
+                f"{r['tensorboard_mean']:7.2f}x {r['bytes_per_step']:11.0f} "
+                f"{r['read_wg']:8.1%} {r['read_acts']:10.1%}",
                 flush=True,
             )
 

@@ -100,9 +100,7 @@ class Engine:
         self.scalar_ids: dict[str, int] = {}
         self.scalars_full = False
         self.acts_alive: list[Any] = []
-        self.host = DEVICE_PATH_ON_CPU is False and all(p.device.type == "cpu" for p in self.params)
-        if self.acts is not None:
-            self.acts.host = self.host
+        self.host = True
         self._arm_capture(0)
 
     # ------------------------------------------------------------------ schedule
@@ -117,8 +115,11 @@ class Engine:
         return self.recorded(i) and i // self.opts.hist_every > self.hist_window
 
     def _arm_capture(self, i: int) -> None:
-        """Tell the forward hooks whether step ``i`` (the next forwards) is recorded."""
+        """Tell the forward hooks whether step ``i`` (the next forwards) is recorded, and
+        whether to use the host (numpy) path: the model may have moved since."""
+        self.host = not DEVICE_PATH_ON_CPU and all(p.device.type == "cpu" for p in self.params)
         if self.acts is not None:
+            self.acts.host = self.host
             self.acts.reset()
             self.acts.capturing = self.recorded(i)
             self.acts.want_hist = self._hist_due(i)
@@ -179,6 +180,7 @@ class Engine:
     def _record(self, i: int, loss: Any, outputs: Any, targets: Any, inputs: Any) -> None:
         ws = [p.detach() for p in self.params]
         gs = [p.grad for p in self.params]
+        self.host = not DEVICE_PATH_ON_CPU and all(w.device.type == "cpu" for w in ws)
         if self.host:
             with np.errstate(**_host.QUIET):
                 praw, row = self._host_row(ws, gs, loss, outputs, targets, inputs)
@@ -205,6 +207,8 @@ class Engine:
         mraw, self.acts_alive = self.acts.step_raw() if self.acts is not None else (None, [])
         if mraw is None:
             mraw = np.full(lay.n_modules * NMR, np.nan)
+        elif isinstance(mraw, torch.Tensor):
+            mraw = mraw.cpu().numpy()
         carry = self.probe.measure(host=True) if self.probe is not None else math.nan
         head = np.array([_plan.loss_value(loss), float(carry)])
         parts = [head, praw, mraw.reshape(-1), *self.batch.host_parts(outputs, targets, inputs)]
@@ -219,6 +223,8 @@ class Engine:
         mraw, self.acts_alive = self.acts.step_raw() if self.acts is not None else (None, [])
         if mraw is None:
             mraw = torch.full((lay.n_modules * NMR,), math.nan, dtype=torch.float64, device=dev)
+        elif isinstance(mraw, np.ndarray):  # the model moved to the device during this step
+            mraw = torch.from_numpy(mraw).to(dev)
         carry = self.probe.measure() if self.probe is not None else math.nan
         parts = [
             self._loss_tensor(loss, dev),
