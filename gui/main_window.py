@@ -186,6 +186,13 @@ class MainWindow(WindowIO, QMainWindow):
         """Open each path in a worker; results arrive as ``loaded`` / ``failed``."""
         for path in paths:
             path = os.path.abspath(os.fspath(path))
+            index = next((i for i, r in enumerate(self.state.runs)
+                          if os.path.abspath(r.trace.path) == path), None)
+            if index is not None:  # already open: show it rather than a second copy
+                self.state.set_current(index)
+                continue
+            if path in self.pending:
+                continue
             self.pending.add(path)
             self.statusBar().showMessage(f"Opening {path}…", 3000)
             self.loader.open(path)

@@ -74,6 +74,7 @@ def test_bad_files_show_one_line_errors_and_the_app_keeps_working(qtbot, tmp_pat
         shutdown(w)
 
 
+@pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent:DeprecationWarning")
 def test_drag_and_drop_opens_h5_files(qtbot, tmp_path):
     path = write_trace(str(tmp_path / "dropped.h5"), n=60)
     w = make_window(qtbot, tmp_path)
@@ -89,6 +90,9 @@ def test_drag_and_drop_opens_h5_files(qtbot, tmp_path):
         w.dropEvent(drop)
         wait_idle(qtbot, w)
         assert [r.trace.path for r in w.state.runs] == [path]
+        w.dropEvent(drop)  # the same file again: shown, not opened twice
+        wait_idle(qtbot, w)
+        assert len(w.state.runs) == 1
     finally:
         shutdown(w)
 

@@ -167,10 +167,12 @@ class Lane:
                 smooth.hide()
 
     def set_log(self, on: bool) -> bool:
-        """Log y when every finite value is > 0; returns whether log is now on."""
+        """Log y when every finite value is > 0 and they span a decade or more; returns whether it is on."""
         finite = [f for f in (s.y[np.isfinite(s.y)] for s in self.series) if len(f)]
         flat = bool(finite) and all(f.min() == f.max() == finite[0][0] for f in finite)
         ok = on and bool(finite) and not flat and all((f > 0).all() for f in finite)
+        if ok:  # under one decade a log axis only adds crowded minor labels
+            ok = max(float(f.max()) for f in finite) >= 10 * min(float(f.min()) for f in finite)
         self.plot.setLogMode(y=bool(ok))
         self._fit_constant(bool(ok))
         self._place_markers()
