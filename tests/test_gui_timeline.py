@@ -112,8 +112,9 @@ def test_nonfinite_values_are_markers_at_the_lane_top(win):
     assert {365.0, 600.0, 610.0} <= set(xs.tolist())  # NaN at row 73, Inf run rows 120–122
     (_, _), (y0, y1) = lane.plot.getViewBox().viewRange()
     assert np.all(ys > y0 + 0.9 * (y1 - y0))
-    bx, _ = lane.band.getData()
-    assert list(bx) == [600.0, 610.0]
+    bx, _ = lane.inf_band.getData()
+    assert list(bx) == [600.0, 610.0]  # the Inf run as one band, in the Inf colour
+    assert len(lane.band.getData()[0]) == 0  # a lone NaN is a marker, not a band
     lane.plot.setXRange(0, 1500, padding=0)  # fully zoomed out: still there
     assert 365.0 in lane.marks.getData()[0]
     assert 365 in win.timeline.overview.events

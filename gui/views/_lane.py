@@ -58,17 +58,20 @@ def fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
-def nonfinite_runs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Runs of consecutive non-finite rows: ``(start_steps, end_steps, is_nan)`` per run."""
-    bad = ~np.isfinite(y)
-    if not bad.any():
-        empty = np.zeros(0)
-        return empty, empty, np.zeros(0, bool)
+def _runs(x: np.ndarray, bad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     idx = np.flatnonzero(bad)
+    if not len(idx):
+        return np.zeros(0), np.zeros(0)
     cut = np.flatnonzero(np.diff(idx) > 1)
-    first = idx[np.r_[0, cut + 1]]
-    last = idx[np.r_[cut, len(idx) - 1]]
-    return x[first].astype(float), x[last].astype(float), np.isnan(y[first])
+    return x[idx[np.r_[0, cut + 1]]].astype(float), x[idx[np.r_[cut, len(idx) - 1]]].astype(float)
+
+
+def nonfinite_runs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of consecutive NaN rows and of consecutive ±Inf rows: ``(start_steps, end_steps, is_nan)``."""
+    nan_a, nan_b = _runs(x, np.isnan(y))
+    inf_a, inf_b = _runs(x, np.isinf(y))
+    return (np.concatenate([nan_a, inf_a]), np.concatenate([nan_b, inf_b]),
+            np.r_[np.ones(len(nan_a), bool), np.zeros(len(inf_a), bool)])
 
 
 class Lane:
@@ -106,8 +109,10 @@ class Lane:
         self.region.hide()
         plot.addItem(self.region, ignoreBounds=True)
         self.band = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(theme.NAN_COLOR, width=4))
+        self.inf_band = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(theme.INF_COLOR, width=4))
         self.marks = pg.ScatterPlotItem(symbol="t", size=9, pxMode=True, pen=pg.mkPen(None))
-        for item in (self.band, self.marks):
+        self._brushes = np.array([pg.mkBrush(theme.INF_COLOR), pg.mkBrush(theme.NAN_COLOR)], dtype=object)
+        for item in (self.band, self.inf_band, self.marks):
             item.setZValue(40)
             plot.addItem(item, ignoreBounds=True)
         plot.setTitle(" ", size="8pt")  # a thin row above the plot holds the readout: no curve under it
@@ -246,22 +251,17 @@ class Lane:
 
     # ------------------------------------------------------------------ non-finite layer
     def _place_markers(self, *args: object) -> None:
+        """Pin the non-finite layer to the lane's top edge (called on every range change)."""
         start, end, is_nan = self._runs
-        if not len(start):
-            self.band.setData([], [])
-            self.marks.setData([], [])
-            return
         (_, _), (y0, y1) = self.plot.getViewBox().viewRange()
         top = y1 - 0.04 * (y1 - y0)
         span = end > start
-        bx = np.column_stack([start[span], end[span]]).ravel()
-        self.band.setData(bx, np.full(len(bx), top))
+        for band, kind in ((self.band, is_nan), (self.inf_band, ~is_nan)):
+            bx = np.column_stack([start[span & kind], end[span & kind]]).ravel()
+            band.setData(bx, np.full(len(bx), top))
         xs = np.concatenate([start, end[span]])
-        nan = np.concatenate([is_nan, is_nan[span]])
-        brushes = [pg.mkBrush(theme.NAN_COLOR) if n else pg.mkBrush(theme.INF_COLOR) for n in nan[:5000]]
-        if len(nan) > 5000:  # one brush per point only while affordable; the rest in NaN colour
-            brushes += [pg.mkBrush(theme.NAN_COLOR)] * (len(nan) - 5000)
-        self.marks.setData(xs, np.full(len(xs), top), brush=brushes)
+        nan = np.concatenate([is_nan, is_nan[span]]).astype(int)
+        self.marks.setData(xs, np.full(len(xs), top), brush=list(self._brushes[nan]))
 
     def nonfinite_count(self) -> int:
         return int(sum((~np.isfinite(s.y)).sum() for s in self.series))
