@@ -112,7 +112,13 @@ class TimelineView(QWidget):
 
     def _on_run_updated(self, index: int) -> None:
         if index == self.state.current:
-            self._replot(keep_zoom=True)  # new rows (live) or a new report
+            run = self.state.run
+            if (run is self._shown and self._series is not None and self._series.n_rows == run.trace.n_steps
+                    and getattr(run, "series", None) is self._series):
+                self.overview.set_run(run, self._series)  # a new report, same rows: ticks only
+                self._on_range(self.state.step_range)
+                return
+            self._replot(keep_zoom=True)  # new rows (live)
         elif index == self.compare_index:
             self._apply_compare()
 
