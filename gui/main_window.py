@@ -326,8 +326,7 @@ class MainWindow(WindowIO, QMainWindow):
             return
         live = self.live.is_live(run)
         self.status_labels["live"].setText(text if text else ("" if run is None else "complete"))
-        self.findings.set_live_note(text if text and (live or "clean close" not in text
-                                                      or "without" in text) else None)
+        self.findings.set_live_note(text if text and (live or "closed cleanly" not in text) else None)
 
     def go_last(self) -> None:
         self.state.last()
