@@ -94,6 +94,11 @@ class TimelineView(QWidget):
         self.glw.ci.layout.setSpacing(0)
         self.glw.ci.setContentsMargins(2, 2, 8, 2)
         lay.addWidget(self.glw, 1)
+        self.empty = QLabel("<h3>No trace open</h3><p>File › Open (Ctrl+O), drop .h5 files on this window,"
+                            "<br>or record the demo runs: <code>python main.py demo</code></p>")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setObjectName("muted")
+        lay.addWidget(self.empty, 1)
         self.overview = Overview(self.glw.addPlot(row=0, col=0), self.state)
         self.overview.windowChanged.connect(self._on_brush)
         self.glw.scene().sigMouseClicked.connect(self._on_click)
@@ -127,6 +132,8 @@ class TimelineView(QWidget):
         before = self._view_state() if keep_zoom else None
         run = self._shown = self.state.run
         self._refresh_compare_box()
+        self.glw.setVisible(run is not None)
+        self.empty.setVisible(run is None)
         if run is None:
             self._series = None
             self._set_lanes([])
