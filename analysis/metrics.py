@@ -375,6 +375,8 @@ class LossProfile:
     diverged: bool
     diverge_row: int  # first row of the final rise above 2x best, or of the non-finite loss
     jumpiness: float  # median |log(loss_i / loss_{i-1})|: step-to-step relative noise
+    end_mean: float = float("nan")  # mean of the last tenth: spikes count here, not in ``end``
+    swings: bool = False  # the late mean is ≥ 2x the initial loss although the median may be low
 
     @property
     def finite(self) -> bool:
@@ -421,13 +423,19 @@ def loss_profile(loss: Any) -> LossProfile:
     # initial scale (a loss wobbling at 1e-6 after converging from 2.3 is not diverging).
     margin = end - best >= 0.1 * max(abs(start - best), abs(best), 1e-12)
     grew = (end >= 2 * best) if best > 0 else (rise >= 1.0)
-    diverged = bool((margin and grew) or first_bad >= 0)
+    # Swings: the median may look converged while large spikes make the average late loss
+    # worse than the untrained model's (an optimiser bouncing between huge-margin fits).
+    end_mean = float(np.nanmean(f[-k_tail:]))
+    swings = bool(start > 0 and end_mean >= 2 * start)
+    diverged = bool((margin and grew) or first_bad >= 0 or swings)
     diverge_row = first_bad
     if margin and grew:
         above = f > max(2 * best, best + 0.5 * (end - best)) if best > 0 else f > best + 0.5 * (end - best)
         diverge_row = persistent_onset(above & np.isfinite(f), min_frac=0.8)
         diverge_row = diverge_row if diverge_row >= 0 else best_row
+    elif swings and first_bad < 0:
+        diverge_row = max(first_true(f >= 2 * start), 0)
     pos = f[np.isfinite(f) & (f > 0)]
     jump = float(np.median(np.abs(np.diff(np.log(pos))))) if len(pos) > 2 else float("nan")
     return LossProfile(n, first_bad, start, mid, end, best, best_row, float(drop), float(late_drop),
-                       float(rise), diverged, int(diverge_row), jump)
+                       float(rise), diverged, int(diverge_row), jump, end_mean, swings)

@@ -237,10 +237,14 @@ class OptimContext:
 
     @cached_property
     def update_high(self) -> float:
-        """How large updates got: max(95th pct over the first tenth, 90th pct over the run)."""
+        """How large updates got: the largest of the median over the first 3 measured rows (the
+        first steps, before a blow-up can kill the gradients), the 95th percentile over the
+        first tenth and the 90th percentile over the run."""
         u = self.update_row
+        measured = u[np.isfinite(u)]
+        first = float(np.median(measured[:3])) if len(measured) else np.nan
         early = M.nanpercentile(u[self.sub_early], 95) if len(self.sub_early) else np.nan
-        return float(np.nanmax([early, M.nanpercentile(u, 90), -np.inf]))
+        return float(np.nanmax([first, early, M.nanpercentile(u, 90), -np.inf]))
 
     @cached_property
     def update_layer_median(self) -> dict[int, float]:
@@ -386,6 +390,19 @@ class OptimContext:
         ran = np.isfinite(self.module_stat("a_std", self.sub)).any(axis=0)
         idx = np.flatnonzero(ran)
         return int(idx[-1]) if len(idx) else len(self.t.module_names) - 1
+
+    @cached_property
+    def act_growth(self) -> tuple[float, int, int]:
+        """``(log10 growth, first, last)`` of the output std from the first to the last Linear/Conv
+        module at the first row (NaN with fewer than 2 such modules that ran)."""
+        if self.n == 0:
+            return float("nan"), -1, -1
+        std = self.module_stat("a_std", slice(0, 1))[0]
+        lin = [j for j, t in enumerate(self.t.module_types) if t.startswith(("Linear", "Conv"))
+               and j < len(std) and np.isfinite(std[j]) and std[j] > 0]
+        if len(lin) < 2:
+            return float("nan"), -1, -1
+        return float(np.log10(std[lin[-1]] / std[lin[0]])), lin[0], lin[-1]
 
     @cached_property
     def saturation(self) -> dict[int, tuple[float, float]]:

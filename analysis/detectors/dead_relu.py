@@ -37,6 +37,12 @@ def alternatives(ctx, died_later: bool) -> list[str]:
         why.append(f"weight decay shrank the weights to {fmt(ctx.weight_shrink)} of their size")
     if ctx.symmetric_layers:
         why.append(f"the units of {ctx.name(ctx.symmetric_layers[0])} are identical (constant init)")
+    if not died_later and ctx.input_scale >= 10:
+        why.append(f"the input features are not normalised (spread {fmt(ctx.input_scale)}x unit scale)")
+    if ctx.t.has("inputs/std"):
+        x = ctx.t.batch("inputs", "std")
+        if len(x) and np.nanmax(np.nan_to_num(x, nan=0.0)) == 0:
+            why.append("the inputs are constant")
     return why
 
 

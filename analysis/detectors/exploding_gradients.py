@@ -1,14 +1,14 @@
 """exploding_gradients — gradient norms grow by orders of magnitude, over time or through depth.
 
 Looks at:   the global gradient norm per step (its peak against its start, on the rows
-            before anything went non-finite), the step-0 loss against a constant
-            predictor's with ‖g‖/‖w‖ at step 0, the relative gradient ‖g‖/‖w‖ of every weight
+            before anything went non-finite), the step-0 activation growth through depth and
+            loss against a constant predictor's, the relative gradient ‖g‖/‖w‖ of every weight
             layer through depth, the first step with a non-finite gradient, and competing
             explanations (missing zero_grad, an oversized learning rate, oversized initial
             weights, unscaled inputs).
 Fires when: the gradient norm peaks ≥ 100x above its start (error from 10⁴x, or when it
-            then goes non-finite), or the forward pass has exploded at step 0 (loss ≥ 10x a
-            constant predictor's, error from 100x, with gradients ≥ the weights), or the
+            then goes non-finite), or at step 0 activations grow ≥ 10x through ≥ 3 weight
+            layers with a loss ≥ 10x a constant predictor's (error from 100x), or the
             input-side layers get ≥ 100x the relative gradient of the output side; error
             needs a loss that does not improve. Info when the loss falls well anyway;
             capped at warning when another cause explains the growth.
@@ -84,13 +84,14 @@ def detect(trace: Trace) -> Finding | None:  # noqa: C901 - three signals, one v
     if g_bad >= 0 and np.isfinite(growth) and growth >= 1:
         level = max(level, 2)
         signals.append(f"then non-finite gradients from step {ctx.step(g_bad)}")
-    blowup = ctx.init_blowup
-    at_init = np.isfinite(blowup) and blowup >= 10 and init >= 1
+    blowup, (act, first, last) = ctx.init_blowup, ctx.act_growth
+    at_init = len(layers) >= 3 and act >= 1 and blowup >= 10
     if at_init:
-        level = max(level, 2 if blowup >= 100 else 1)
-        signals.append(f"at step {ctx.step(0)} the forward pass has already exploded: the loss is "
-                       f"{fmt(blowup)}x what a constant prediction scores and gradients are {fmt(init)}x the "
-                       "weights they update (median over weight layers; healthy ≈ 0.01-0.3)")
+        level = max(level, 2 if blowup >= 100 or act >= 2 else 1)
+        names = trace.module_names
+        signals.append(f"at step {ctx.step(0)} activations already grow {fmt(10 ** act)}x through depth "
+                       f"({names[first]} to {names[last]}), the loss is {fmt(blowup)}x what a constant "
+                       f"prediction scores and gradients are {fmt(init)}x the weights they update")
     if np.isfinite(span) and span <= -2 and rho <= -0.7:
         level = max(level, 2 if span <= -3 else 1)
         signals.append(f"the input-side layers get {fmt(10 ** -span)}x the relative gradient of the "

@@ -6,8 +6,8 @@ Looks at:   every weight matrix's std at the first recorded step in units of 1/s
             initial loss far above what a constant prediction scores, gradients as large
             as the weights, activations growing through depth, non-finite values early.
 Fires when: some layer starts at ≥ 4x 1/sqrt(fan_in) (≈7x the default) and at least one of
-            those consequences is visible: error while the loss does not learn well,
-            warning when it does; info without a visible consequence.
+            those consequences is visible: error while the loss does not learn well or
+            with two consequences, else warning; info without a visible consequence.
 Evidence:   the scale of each oversized layer, and the consequences with their numbers.
 Fix:        drop the custom init (or use kaiming_/xavier_ init: std ≈ sqrt(2/fan_in), quoted
             per layer), or scale the weights down by the quoted factor.
@@ -37,13 +37,11 @@ def consequences(ctx) -> list[str]:
     if np.isfinite(ctx.baseline) and ctx.baseline > 0 and p.start >= 3 * ctx.baseline:
         out.append(f"the initial loss {fmt(p.start)} is {fmt(p.start / ctx.baseline)}x what a constant "
                    f"prediction scores ({fmt(ctx.baseline)}): the outputs start huge")
-    std = ctx.module_stat("a_std", slice(0, 1))[0] if ctx.n else np.array([])
-    lin = [j for j, t in enumerate(ctx.t.module_types) if t.startswith(("Linear", "Conv")) and j < len(std)
-           and np.isfinite(std[j]) and std[j] > 0]
-    if len(lin) >= 2 and std[lin[-1]] / std[lin[0]] >= 10:
+    growth, first, last = ctx.act_growth
+    if growth >= 1:
         names = ctx.t.module_names
-        out.append(f"activation std grows {fmt(std[lin[-1]] / std[lin[0]])}x from {names[lin[0]]} "
-                   f"to {names[lin[-1]]} at step 0")
+        out.append(f"activation std grows {fmt(10 ** growth)}x from {names[first]} to {names[last]} at "
+                   "step 0")
     bad = first_true(~np.isfinite(ctx.loss))
     if 0 <= bad < max(ctx.early.stop, 3):
         out.append(f"the loss is non-finite from step {ctx.step(bad)}")
@@ -64,7 +62,7 @@ def detect(trace: Trace) -> Finding | None:
     if not seen:
         severity = "info"
     else:
-        severity = "warning" if ctx.loss_good else "error"
+        severity = "warning" if ctx.loss_good and len(seen) < 2 else "error"
     conf = 0.55 + 0.1 * min(math.log2(q / LARGE_INIT), 2.0) + 0.1 * min(len(seen), 3)
     if severity == "info":
         conf = min(conf, 0.5)

@@ -4,7 +4,8 @@ Looks at:   the loss per step (robust bin medians, so single noisy batches do no
 Fires when: the loss goes non-finite (error), or the median of its last tenth ends at least
             2x above the best level reached earlier (error from 10x), by a margin that
             matters against the initial loss (a converged loss wobbling near zero is not
-            diverging).
+            diverging), or the mean of its last tenth is ≥ 2x the initial loss (spikes that
+            the median hides; error from 10x).
 Evidence:   the best loss and its step, the final loss, the ratio, the step where the
             final rise began or the loss first became non-finite.
 Fix:        find the cause ranked above (learning rate, exploding gradients, missing
@@ -43,6 +44,20 @@ def detect(trace: Trace) -> Finding | None:
                       f"{before}; every later update is computed from non-finite values"),
             fix="fix the cause ranked above; restart from a checkpoint before the step where it "
                 "went non-finite, with a lower learning rate and gradient clipping",
+        )
+    if p.swings and not p.rise >= np.log10(2):
+        factor = p.end_mean / p.start
+        return Finding(
+            code="loss_diverging", kind="symptom", severity="error" if factor >= 10 else "warning",
+            confidence=min(0.95, 0.6 + 0.3 * min(np.log10(factor), 1.0)),
+            steps=ctx.span(p.diverge_row, last), layer=None,
+            title=f"Loss swings to {fmt(factor)}x its starting value",
+            evidence=(f"loss {fmt(p.start)} at the start; over the last tenth of the run it averages "
+                      f"{fmt(p.end_mean)} ({fmt(factor)}x the untrained model's loss) although its median is "
+                      f"{fmt(p.end)}: most batches fit, a few cost orders of magnitude more; it first "
+                      f"exceeded 2x the start at step {ctx.step(p.diverge_row)}"),
+            fix="fix the cause ranked above (usually a learning rate far too high); lower the learning rate "
+                "and clip gradients",
         )
     factor = p.end / p.best if p.best > 0 else float("nan")
     strong = p.rise >= 1.0

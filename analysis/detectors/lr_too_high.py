@@ -4,13 +4,15 @@ Looks at:   the update/weight ratio ‖Δw‖/‖w‖ of every trained weight ma
             ≈ 1e-3), the loss curve (divergence, non-finite values, no progress), and
             competing explanations (gradient accumulation, abnormal gradients or weights
             from step 0, weight decay dominating the step).
-Fires when: updates reach ≥ 0.03 of the weights (median across layers; the 95th percentile
-            over the first tenth of the run, or the 90th over all of it) and the loss
-            diverges or goes non-finite; or updates reach ≥ 0.1 and the loss does not
-            improve (ends near a constant predictor's level). Error from 0.1 with a
-            diverging loss, 0.3 with a stuck loss. Capped at warning when the gradients
-            were already abnormal at step 0, the initial weights were too large, zero_grad
-            is missing or weight decay explains the step size.
+Fires when: updates reach ≥ 0.03 of the weights (median across layers over the first
+            3 measured steps, the 95th percentile over the first tenth of the run, or the
+            90th over all of it) and the loss diverges, swings or goes non-finite; or
+            updates reach ≥ 0.2 and the loss does not improve (ends near a constant
+            predictor's level). Error from 0.1 with a diverging loss, 0.5 with a stuck
+            loss (0.2 when ReLU units alive at the start died). Capped at warning when the
+            outputs had exploded at step 0, the initial weights were too large, zero_grad
+            is missing, weight decay explains the step size, or units were saturated, dead
+            or identical from the first step.
 Evidence:   the update ratio reached, in how many layers, the worst layer, the loss curve.
 Fix:        lower the learning rate by the factor that brings the update ratio to
             ~1e-3-1e-2 (quoted from the run), add warm-up or gradient clipping.
@@ -40,6 +42,14 @@ def alternatives(ctx) -> list[str]:
     decay = ctx.weight_decay * ctx.lr_max
     if decay > 0 and decay >= 0.3 * ctx.update_high:
         why.append(f"weight decay x lr = {fmt(decay)} per step sets the update size")
+    sat0 = [j for j, (s0, _) in ctx.saturation.items() if s0 >= 0.5]
+    if sat0:
+        why.append(f"{ctx.t.module_names[sat0[0]]} is saturated from the first step")
+    dead0 = [j for j, (s0, late, _) in ctx.dead.items() if s0 >= 0.5 and late >= 0.5]
+    if dead0:
+        why.append(f"{ctx.t.module_names[dead0[0]]} is dead from the first step")
+    if ctx.symmetric_layers:
+        why.append(f"the units of {ctx.name(ctx.symmetric_layers[0])} start identical")
     return why
 
 
@@ -54,8 +64,9 @@ def detect(trace: Trace) -> Finding | None:
     diverging = p.diverged or not p.finite
     if diverging and u >= 0.03:
         severity = "error" if u >= 0.1 else "warning"
-    elif ctx.loss_bad and u >= 0.1:
-        severity = "error" if u >= 0.3 else "warning"
+    elif ctx.loss_bad and u >= 0.2:
+        killed = [j for j, (s0, late, _) in ctx.dead.items() if late >= 0.5 and s0 < 0.25]
+        severity = "error" if u >= 0.5 or killed else "warning"
     else:
         return None
     strength = np.log10(u / HEALTHY_UPDATE)  # 1.5 at 0.03, 2 at 0.1, 3 at 1

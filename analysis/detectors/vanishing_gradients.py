@@ -6,7 +6,7 @@ Looks at:   the relative gradient ‖g‖/‖w‖ of every weight layer in model
             units, identical units from a constant init, weights decayed to zero).
 Fires when: at least 3 weight layers and the relative gradient falls ≥ 100x from the last
             layer to the first with a consistent trend through depth (Spearman ρ ≥ 0.7);
-            error from 1000x when the loss is not improving. Info only when the loss falls
+            error from 1000x (300x with ρ ≥ 0.9) when the loss is not improving. Info only when the loss falls
             well anyway; capped at warning when another cause above explains it.
 Evidence:   the relative gradient of the output-side and input-side layers, the factor
             across depth, the first layer's update ratio, the loss curve.
@@ -52,7 +52,7 @@ def detect(trace: Trace) -> Finding | None:
         return None
     if ctx.loss_good:
         severity = "info"
-    elif span >= 3 and ctx.loss_bad:
+    elif ctx.loss_bad and (span >= 3 or (span >= 2.5 and rho >= 0.9)):
         severity = "error"
     else:
         severity = "warning"
