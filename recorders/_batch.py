@@ -16,6 +16,7 @@ import torch
 
 from recorders import _host, schema
 from recorders._hooks import first_tensor
+from recorders._host import as_2d, as_rows
 from recorders._layout import Layout
 from recorders._stats import count_nonfinite, dev_scalar
 
@@ -28,15 +29,6 @@ def as_tensor(obj: Any) -> torch.Tensor | None:
         obj = list(obj.values())
     t = first_tensor(obj)
     return None if t is None else t.detach()
-
-
-def as_2d(t: torch.Tensor) -> torch.Tensor:
-    """Leading dims folded into rows, the last dim as columns: ``(B,)`` -> ``(B, 1)``."""
-    if t.dim() == 0:
-        return t.reshape(1, 1)
-    if t.dim() == 1:
-        return t.reshape(-1, 1)
-    return t.reshape(-1, t.shape[-1])
 
 
 def _float(t: torch.Tensor) -> torch.Tensor:
@@ -148,7 +140,7 @@ class BatchSummaries:
         self.plans[g] = _Plan(layout.width - start, cols=c, k=k, kind=kind)
 
     def _plan_inputs(self, layout: Layout, x: torch.Tensor) -> None:
-        d = x.reshape(x.shape[0], -1).shape[1] if x.dim() >= 1 and x.shape[0] else 1
+        d = as_rows(x).shape[1]
         f = min(d, self.max_features)
         index = torch.div(torch.arange(f) * d, f, rounding_mode="floor")
         start = layout.width
@@ -242,7 +234,7 @@ class BatchSummaries:
         return [sample, hist, _scalars(mean, std, mn, mx, count_nonfinite(tf))]
 
     def _inputs(self, x: torch.Tensor, plan: _Plan) -> list[torch.Tensor]:
-        x2 = _float(x.reshape(x.shape[0], -1) if x.dim() >= 1 else x.reshape(1, 1))
+        x2 = _float(as_rows(x))
         f = plan.cols
         if x2.shape[1] == plan.width:
             sel = x2 if f == plan.width else x2.index_select(1, plan.feature_index)

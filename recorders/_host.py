@@ -30,6 +30,22 @@ def as_numpy(t: torch.Tensor) -> np.ndarray:
     return t.numpy()
 
 
+def as_2d(t: torch.Tensor) -> torch.Tensor:
+    """Leading dims folded into rows, the last dim as columns: ``(B,)`` -> ``(B, 1)``."""
+    if t.dim() == 0:
+        return t.reshape(1, 1)
+    if t.dim() == 1:
+        return t.reshape(-1, 1)
+    return t.reshape(math.prod(t.shape[:-1]), t.shape[-1])
+
+
+def as_rows(t: torch.Tensor) -> torch.Tensor:
+    """A batch flattened to ``(B, D)`` (a scalar to ``(1, 1)``)."""
+    if t.dim() == 0:
+        return t.reshape(1, 1)
+    return t.reshape(t.shape[0], math.prod(t.shape[1:]))
+
+
 def _sum(t: torch.Tensor, a: np.ndarray) -> float:
     return float(a.sum(dtype=np.float64)) if a.size < SMALL else float(t.sum())
 
@@ -218,13 +234,7 @@ def _mean_std(a: np.ndarray, axis: int | None = None) -> tuple[np.ndarray, np.nd
 
 def _float2d(t: torch.Tensor, rows_first: bool) -> np.ndarray:
     """``t`` as a 2-D float numpy array: inputs ``(B, D)`` or outputs/targets ``(rows, C)``."""
-    if t.dim() == 0:
-        t = t.reshape(1, 1)
-    elif rows_first:
-        t = t.reshape(t.shape[0], -1)
-    else:
-        t = t.reshape(-1, 1) if t.dim() == 1 else t.reshape(-1, t.shape[-1])
-    a = as_numpy(t)
+    a = as_numpy(as_rows(t) if rows_first else as_2d(t))
     return a if a.dtype.kind == "f" else a.astype(np.float64)
 
 
@@ -249,7 +259,7 @@ def outputs(o: torch.Tensor, rows: int, c: int) -> list[np.ndarray]:
 
 def targets(t: torch.Tensor, rows: int, c: int, kind: str, k: int) -> list[np.ndarray]:
     """Host version of ``BatchSummaries._targets``."""
-    raw = as_numpy(t.reshape(-1, 1) if t.dim() <= 1 else t.reshape(-1, t.shape[-1]))
+    raw = as_numpy(as_2d(t))
     tf = raw if raw.dtype.kind == "f" else raw.astype(np.float64)
     if kind == "index":
         if raw.dtype.kind in "iu":

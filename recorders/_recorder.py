@@ -121,10 +121,12 @@ class TraceRecorder:
     @_guarded
     def close(self) -> None:
         """Flush everything and mark the trace closed cleanly. Idempotent."""
-        engine, self._alive = self._engine, False
         _unregister(self)
+        engine = self._engine
         if engine is not None:
             engine.close(clean=True)
+            engine.writer.check()  # a failure while writing the last rows
+        self._alive = False
 
     def __enter__(self) -> TraceRecorder:
         return self
@@ -232,9 +234,13 @@ def _after_fork_child() -> None:
 
 
 def _close_all() -> None:
+    """At interpreter exit: close every recorder this process opened (never raises)."""
     for rec in list(_LIVE.values()):
         if rec._pid == os.getpid():
-            rec.close()
+            try:
+                rec.close()
+            except Exception:  # strict mode re-raises; at exit there is no one to tell
+                pass
 
 
 os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child)

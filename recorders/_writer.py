@@ -279,8 +279,12 @@ class TraceWriter:
 
     def _create_growable(self, g: Growable) -> None:
         assert self._file is not None
+        # HDF5 chunks must be positive: an empty trailing dim (no parameters, no columns)
+        # gets a chunk of 1 and an unlimited maximum.
+        chunks = tuple(max(1, c) for c in g.chunks())
+        maxshape = (None, *(d if d else None for d in g.tail))
         ds = self._file.create_dataset(
-            g.path, shape=(0, *g.tail), maxshape=(None, *g.tail), chunks=g.chunks(), dtype=g.dtype
+            g.path, shape=(0, *g.tail), maxshape=maxshape, chunks=chunks, dtype=g.dtype
         )
         ds.dims[0].label = "step"
         for key, value in g.attrs.items():

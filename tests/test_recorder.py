@@ -559,3 +559,18 @@ def test_host_and_device_statistics_agree(case):
     with np.errstate(all="ignore"):
         h = _host.param_raw(ws, gs)
     np.testing.assert_allclose(h, _stats.param_raw(ws, gs).numpy(), rtol=1e-5, equal_nan=True)
+
+
+def test_parameterless_model_and_empty_batches(tmp_path):
+    model = nn.ReLU()
+    rec = TraceRecorder(tmp_path / "r.h5", model)
+    x = torch.randn(4, 3, requires_grad=True)
+    out = model(x)
+    loss = out.sum()
+    loss.backward()
+    rec.step(loss, outputs=out, targets=torch.zeros(4, 0), inputs=x[:0])
+    rec.close()
+    d = read(tmp_path / "r.h5")
+    assert d["params/w_norm"].shape == (1, 0) and d["targets/sample"].shape == (1, 16, 0)
+    assert d["modules/a_mean"][0, 0] == pytest.approx(float(out.detach().mean()))
+    assert np.isnan(d["inputs/mean"]).all()
