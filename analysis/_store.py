@@ -84,7 +84,8 @@ class H5Store:
         self._path = path
         self._datasets: dict[str, Any] = {}
         # Opened only because the file is still flagged open for write (see trace._open_h5).
-        self.live = path is not None
+        # (or shares, in this process, a handle already opened that way).
+        self.live = path is not None or bool(getattr(handle, "swmr_mode", False))
 
     def seconds_since_write(self) -> float:
         """Seconds since the file was last modified on disk."""
@@ -100,6 +101,8 @@ class H5Store:
         ds = self._datasets.get(path)
         if ds is None:
             ds = self._datasets[path] = self._f[path]
+            if self.live and getattr(self._f, "swmr_mode", False):
+                ds.refresh()  # another handle in this process may hold stale metadata
         return ds
 
     def exists(self, path: str) -> bool:

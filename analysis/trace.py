@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import socket
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
@@ -215,8 +216,10 @@ class Trace:
             if not self._src.exists(S.STEP) or not self._src.exists(S.LOSS):
                 raise errors.TraceCorrupt(self.path, NO_STEP)
             n = min(self._src.shape(p)[0] for p in self._row_datasets())
+            # A SWMR reader in another process does not see attribute updates, and SWMR only
+            # exposes complete writes, so steps_written caps rows only in files not read live.
             written = decode(self._src.attrs("").get(S.ATTR_STEPS_WRITTEN))
-            if isinstance(written, int) and 0 < written < n:
+            if not self._src.live and isinstance(written, int) and 0 < written < n:
                 n = written
             if n == 0:
                 raise errors.TraceCorrupt(self.path, "no complete step was flushed to disk")
@@ -234,8 +237,21 @@ class Trace:
 
     @property
     def writer_active(self) -> bool:
-        """Open for write and touched within ``STALE_SECS``: a writer is probably still running."""
-        return self.live and self._src.seconds_since_write() < STALE_SECS
+        """Whether a writer is still at work: its recorded process is alive (same host), or,
+        where that cannot be checked, the file was touched within ``STALE_SECS``."""
+        if not self.live:
+            return False
+        env = self.meta.get("env") or {}
+        pid, host = env.get("pid"), env.get("hostname")
+        if isinstance(pid, int) and pid > 0 and host == socket.gethostname():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            except OSError:
+                return True
+            return True
+        return self._src.seconds_since_write() < STALE_SECS
 
     def refresh(self) -> bool:
         """Re-read a live file; True when new rows arrived."""

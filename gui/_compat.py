@@ -25,6 +25,12 @@ def install() -> bool:
     """Raise the singletons' reference counts far out of reach; True when applied (idempotent)."""
     if sys.implementation.name != "cpython" or sys.version_info >= (3, 12):
         return False
+    try:
+        import PySide6
+    except ImportError:
+        return False
+    if not PySide6.__version__.startswith("6.12."):  # pyproject pins <6.12; guard other installs
+        return False
     for obj in (None, True, False):
         count = ctypes.c_ssize_t.from_address(id(obj))
         if count.value < _EXTRA // 2:

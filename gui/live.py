@@ -120,23 +120,24 @@ class LiveFollower(QObject):
                            f"({type(exc).__name__})", reopen=False)
             return
         alive = writer_alive(run)
+        if grew:
+            info.last_change, info.rows, info.dirty = now, run.trace.n_steps, True
+            series_of(run)
+            self._emit_updated(run)
         quiet = now - info.last_change
-        if not grew and (alive is False or (quiet >= self.reopen_after_s
-                                             and now - info.last_reopen >= self.reopen_after_s)):
-            if not self.idle():  # a worker reading the file would keep the stale view alive
-                return
+        # A reader never sees the writer's close (attributes are invisible across processes
+        # under SWMR): once rows stop for reopen_after_s, reopen the file to learn how it ended.
+        if (alive is False or (quiet >= self.reopen_after_s and now - info.last_reopen >= self.reopen_after_s)) \
+                and self.idle():  # a worker reading the file would keep the stale view alive
             info.last_reopen = now
             try:
-                run, grew = self._reopen(run, info)
+                run, regrew = self._reopen(run, info)
             except Exception as exc:  # noqa: BLE001 - the file vanished between two polls
                 self._end(run, f"run ended at step {self._last(run)}: the file can no longer be "
                                f"read ({type(exc).__name__})", reopen=False)
                 return
-        elif grew:
-            series_of(run)
-            self._emit_updated(run)
-        if grew:
-            info.last_change, info.rows, info.dirty = now, run.trace.n_steps, True
+            if regrew:
+                info.last_change, info.rows, info.dirty = now, run.trace.n_steps, True
         if not run.trace.live:
             self._end(run, f"run closed cleanly at step {self._last(run)}")
             return

@@ -108,7 +108,9 @@ class Loader(QObject):
     def analyse(self, run: Run) -> None:
         """Run every detector in a worker on its own handle: emits ``analysed(run, report, extras)``."""
         paths = list(run.trace.paths)
-        trace = run.trace if not os.path.isfile(paths[0]) else None  # in-memory traces are read-only
+        # In-memory traces, and live files: HDF5 cannot hold two SWMR handles to one file in a
+        # process ("can't insert duplicate key"), so a live run is analysed on its own handle.
+        trace = run.trace if not os.path.isfile(paths[0]) or run.trace.live else None
         fn = self.analyze_fn
         self._submit(lambda: _analyse_job(paths[0], trace, fn), lambda r: self.analysed.emit(run, *r))
 

@@ -210,7 +210,9 @@ def test_live_follow_extends_the_timeline_and_reanalyses(qtbot, tmp_path):
         assert w.state.step == 99
         writer.send("grow 60")
         writer.send("close")
-        w.live.poll()
+        w.live.poll()  # takes the new rows; views read them
+        wait_idle(qtbot, w)
+        w.live.poll()  # the next poll, idle, reopens the file and sees the clean close
         wait_idle(qtbot, w)
         run = w.state.run
         assert not w.live.is_live(run)

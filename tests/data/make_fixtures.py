@@ -23,8 +23,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 RECORD = r"""
-import os, signal, sys, time
+import os, signal, socket, sys, time
 sys.path.insert(0, {root!r})
+socket.gethostname = lambda: "fixture-host"  # no reader host will mistake it for a live writer
 import torch
 from recorders import TraceRecorder
 torch.manual_seed(0)
