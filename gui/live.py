@@ -127,8 +127,8 @@ class LiveFollower(QObject):
         quiet = now - info.last_change
         # A reader never sees the writer's close (attributes are invisible across processes
         # under SWMR): once rows stop for reopen_after_s, reopen the file to learn how it ended.
-        if (alive is False or (quiet >= self.reopen_after_s and now - info.last_reopen >= self.reopen_after_s)) \
-                and self.idle():  # a worker reading the file would keep the stale view alive
+        silent = quiet >= self.reopen_after_s and now - info.last_reopen >= self.reopen_after_s
+        if (alive is False or silent) and self.idle():  # a busy worker would keep the stale view
             info.last_reopen = now
             try:
                 run, regrew = self._reopen(run, info)
