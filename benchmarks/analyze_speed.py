@@ -24,8 +24,10 @@ def build(path: str, steps: int, layers: int) -> None:
     modules, params = [], []
     for i in range(layers // 2):
         modules += [(f"block{i}.fc", "Linear"), (f"block{i}.act", "ReLU")]
-        params += [(f"block{i}.fc.weight", f"block{i}.fc", (64, 64)), (f"block{i}.fc.bias", f"block{i}.fc", (64,))]
-    data, attrs = synthetic_arrays(steps, params=params, modules=modules, classes=10, rows=16, features=16)
+        params += [(f"block{i}.fc.weight", f"block{i}.fc", (64, 64)),
+                   (f"block{i}.fc.bias", f"block{i}.fc", (64,))]
+    data, attrs = synthetic_arrays(steps, params=params, modules=modules, classes=10, rows=16,
+                                   features=16)
     save_arrays(path, data, attrs)
 
 
