@@ -283,6 +283,15 @@ def test_missing_zero_grad_fires_on_carried_gradients_only():
     quiet("missing_zero_grad", make(steps__grad_carry=np.full(N, np.nan, np.float32)))
 
 
+def test_missing_zero_grad_tells_accumulation_from_zeroing_once_per_epoch():
+    k = np.arange(N)
+    accumulate = np.where(k % 4 == 0, 0.0, 1 - 1 / (k % 4 + 1)).astype(np.float32)  # zero every 4
+    quiet("missing_zero_grad", make(steps__grad_carry=accumulate))
+    per_epoch = np.where(k % 50 == 0, 0.0, 1 - 1 / (k % 50 + 1)).astype(np.float32)
+    f = fired("missing_zero_grad", make(steps__grad_carry=per_epoch), "warning")
+    assert "every ~50 steps" in f.evidence
+
+
 # ----------------------------------------------------------------------------- loss symptoms
 def test_loss_diverging_on_a_rise_and_on_nan_but_not_on_a_converged_wobble():
     assert fired("loss_diverging", make(steps__loss=rising_loss())).severity == "error"

@@ -354,9 +354,22 @@ class OptimContext:
         return float(np.median(c)), float(np.mean(c >= 0.5))
 
     @cached_property
+    def carry_period(self) -> float:
+        """Median number of rows between gradient resets (grad_carry < 0.1 after a high value);
+        NaN with fewer than 2 resets. Deliberate accumulation over k micro-batches gives k."""
+        c = M.as_float(self.t.grad_carry())
+        ok = np.isfinite(c)
+        low = ok & (c < 0.1)
+        resets = np.flatnonzero(low[1:] & (ok[:-1] & (c[:-1] >= 0.1))) + 1
+        if len(resets) < 2:
+            return float("nan")
+        return float(np.median(np.diff(resets)))
+
+    @cached_property
     def carry_high(self) -> bool:
+        """Gradients pile up across steps, not as short deliberate accumulation (period > 16)."""
         med, frac = self.carry
-        return bool(np.isfinite(med) and med >= 0.5 and frac >= 0.6)
+        return bool(np.isfinite(med) and med >= 0.5 and frac >= 0.6 and not self.carry_period <= 16)
 
     @cached_property
     def grad_global(self) -> np.ndarray:
@@ -367,14 +380,34 @@ class OptimContext:
     # ------------------------------------------------------------------ weights over time
     @cached_property
     def weight_shrink(self) -> float:
-        """Median over trainable weight layers of ‖w‖ at the end / at the start."""
+        """Median over trainable weight layers of ‖w‖ at the end / at the first row (weight norms
+        are not noisy: the first row is the initialisation, before decay could act)."""
         idx = [i for i in self.weights if self.trainable[i]]
         if not idx or self.n < 2:
             return float("nan")
         w = self.w_norm[:, idx]
         k = max(1, len(w) // 20)
-        start, end = M.nanmedian(w[:k], axis=0), M.nanmedian(w[-k:], axis=0)
+        start, end = w[0], M.nanmedian(w[-k:], axis=0)
         return float(M.nanmedian(M.ratio(end, start)))
+
+    @cached_property
+    def decay_share(self) -> float:
+        """How much weight decay weighs in each step (≥ 1: it dominates; NaN without decay).
+
+        SGD and AdamW shrink every weight by lr·wd per step: compared with the median update
+        ratio. Adam-style L2 adds wd·w to the gradient: wd·‖w‖ compared with ‖g‖ at the start.
+        """
+        wd, lr = self.weight_decay, self.lr_max
+        if not wd > 0 or not self.moving:
+            return float("nan")
+        if self.opt_class in ("SGD", "AdamW") and np.isfinite(lr):
+            u = float(M.nanmedian(self.update_row))
+            return float(lr * wd / u) if u > 0 else float("nan")
+        rows = np.flatnonzero(np.isfinite(self.g_norm[:, self.moving]).all(axis=1))
+        if not len(rows):
+            return float("nan")
+        r = rows[0]
+        return float(M.nanmedian(M.ratio(wd * self.w_norm[r, self.moving], self.g_norm[r, self.moving])))
 
     # ------------------------------------------------------------------ activations
     def module_stat(self, name: str, rows: Any = None, col: int | None = None) -> np.ndarray:

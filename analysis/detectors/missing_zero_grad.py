@@ -4,8 +4,10 @@ Looks at:   ``grad_carry`` per step (the part of a probe parameter's gradient no
             this step's backward passes: ≈0 when gradients are zeroed, ≈1 when they pile up)
             and the growth of the global gradient norm with the step count (∝ step when
             stale gradients keep adding up). Without ``grad_carry``, only the growth.
-Fires when: grad_carry ≥ 0.5 on ≥ 60 % of the steps after the first (error), or on ≥ 30 %
-            (warning: zeroed only some of the time). Without grad_carry: the gradient norm
+Fires when: grad_carry ≥ 0.5 on ≥ 60 % of the steps after the first and never reset
+            (error), or reset only every > 16 steps (warning: zero_grad once per epoch?),
+            or ≥ 0.5 on ≥ 30 % of the steps (warning). Resets every ≤ 16 steps are
+            deliberate gradient accumulation and stay quiet. Without grad_carry: the gradient norm
             grows as a power ≥ 0.6 of the step count, steadily (Spearman ≥ 0.9) and ≥ 10x,
             while the loss does not learn well (warning).
 Evidence:   the median grad_carry and the share of steps it is high, the gradient norm
@@ -55,9 +57,13 @@ def detect(trace: Trace) -> Finding | None:
     if np.isfinite(growth):
         growth_text = (f"; the global gradient norm grew {fmt(10 ** growth)}x from the first to the last "
                        f"tenth of the run (~ step^{fmt(power)})")
+    period = ctx.carry_period
     if np.isfinite(med):
+        if period <= 16:
+            return None  # zeroed every few micro-batches: deliberate gradient accumulation
         if med >= 0.5 and frac >= 0.6:
-            severity, conf = "error", 0.85 + 0.1 * min((frac - 0.6) / 0.4, 1.0)
+            severity = "warning" if np.isfinite(period) else "error"
+            conf = 0.85 + 0.1 * min((frac - 0.6) / 0.4, 1.0) - (0.2 if np.isfinite(period) else 0.0)
         elif frac >= 0.3:
             severity, conf = "warning", 0.5 + 0.3 * frac
         else:
@@ -65,6 +71,9 @@ def detect(trace: Trace) -> Finding | None:
         evidence = (f"grad_carry is {fmt(med)} (median) and ≥ 0.5 on {fmt(100 * frac)} % of the steps after "
                     "the first (≈0 when gradients are zeroed every step): each step's gradient still holds "
                     f"the previous steps'{growth_text}; {ctx.loss_text()}")
+        if np.isfinite(period):
+            evidence += (f"; gradients are reset only every ~{fmt(period)} steps (zero_grad outside the "
+                         "batch loop?)")
     else:
         if not (np.isfinite(power) and power >= 0.6 and rho >= 0.9 and growth >= 1) or ctx.loss_good:
             return None

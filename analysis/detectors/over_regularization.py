@@ -5,9 +5,11 @@ Looks at:   the optimiser's weight_decay and learning rate, the weight norms of 
             modules, and the loss against a constant predictor's level.
 Fires when: the loss does not learn (ends near a constant predictor's level, or barely below
             its start) and either weight decay is on and the weights shrank to ≤ 50 % of
-            their initial norm (error from ≤ 10 %), or a dropout probability is ≥ 0.7
-            (error from 0.85). Capped at warning when dead ReLUs from the first step explain
-            why the weights only decayed.
+            their initial norm (error from ≤ 10 %, or ≤ 50 % when the decay term outweighs
+            the data in each update: lr·wd vs the update ratio for SGD/AdamW, wd·‖w‖ vs ‖g‖
+            for Adam-style L2; then ≤ 80 % is enough for a warning), or a dropout
+            probability is ≥ 0.7 (error from 0.85). Capped at warning when dead ReLUs from
+            the first step explain why the weights only decayed.
 Evidence:   weight_decay, lr, shrink per step, the weight-norm shrink factor, dropout p, the
             loss against the constant-prediction level.
 Fix:        lower weight_decay (typically 1e-5-1e-2; AdamW for Adam) and dropout
@@ -47,9 +49,11 @@ def detect(trace: Trace) -> Finding | None:  # noqa: C901 - two regularisers, on
     drops = dropouts(trace)
     p_name, p_max = max(drops, key=lambda d: d[1]) if drops else (None, 0.0)
     parts, fixes, level, conf = [], [], 0, 0.0
-    if wd > 0 and np.isfinite(shrink) and shrink <= 0.5:
-        level = 2 if shrink <= 0.1 else 1
-        conf = 0.6 + 0.3 * min(np.log10(1 / max(shrink, 1e-30)) / 2, 1.0)
+    share = ctx.decay_share
+    dominant = share >= (0.5 if ctx.opt_class in ("SGD", "AdamW") else 1.0)
+    if wd > 0 and np.isfinite(shrink) and (shrink <= 0.5 or (dominant and shrink <= 0.8)):
+        level = 2 if shrink <= 0.1 or (dominant and shrink <= 0.5) else 1
+        conf = 0.6 + 0.3 * min(np.log10(1 / max(shrink, 1e-30)) / 2, 1.0) + (0.1 if dominant else 0.0)
         opt = ctx.opt_class or "the optimiser"
         if opt in ("SGD", "AdamW") and np.isfinite(lr) and lr > 0:
             per_step = f"; {opt} at lr {fmt(lr)} removes ~{fmt(100 * lr * wd)} % of every weight per step"
@@ -58,6 +62,8 @@ def detect(trace: Trace) -> Finding | None:  # noqa: C901 - two regularisers, on
         n_layers = sum(1 for i in ctx.weights if ctx.trainable[i])
         parts.append(f"weight_decay {fmt(wd)}{per_step}; the weight matrices shrank to {fmt(shrink)} of "
                      f"their initial norm (median over {n_layers} layers)")
+        if dominant:
+            parts.append(f"the decay term is {fmt(share)}x the data's share of each update")
         fixes.append(f"lower weight_decay from {fmt(wd)} to ~1e-4 (1e-5-1e-2 is the usual range"
                      + ("; use AdamW for decoupled decay" if ctx.opt_class == "Adam" else "") + ")")
     if p_max >= 0.7:
@@ -70,7 +76,7 @@ def detect(trace: Trace) -> Finding | None:  # noqa: C901 - two regularisers, on
     if level == 0:
         return None
     severity = "error" if level == 2 else "warning"
-    by_decay = wd > 0 and shrink <= 0.5
+    by_decay = wd > 0 and (shrink <= 0.5 or (dominant and shrink <= 0.8))
     dead0 = [j for j, (s, late, _) in ctx.dead.items() if s >= 0.9 and late >= 0.9]
     if dead0 and p_max < 0.7:
         conf *= 0.6
