@@ -266,6 +266,18 @@ def test_frozen_weights_fire_when_nothing_is_in_the_optimizer():
     assert "model.parameters()" in f.fix
 
 
+def test_without_a_known_optimizer_in_optimizer_flags_mean_nothing():
+    drift = 1 + 1e-3 * np.arange(N)[:, None]
+    t = make(meta={"optimizer": None}, params__in_optimizer=np.zeros(4, bool),
+             params__w_norm=lambda d: d["params/w_norm"] * drift)
+    for code in MINE:
+        quiet(code, t)
+    t = make(meta={"optimizer": None}, params__in_optimizer=np.zeros(4, bool),
+             params__update_ratio=np.zeros((N, 4), np.float32), steps__loss=flat_loss())
+    f = fired("frozen_weights", t, "error")
+    assert "optimizer param group" not in f.evidence and "never updated" in f.evidence
+
+
 def test_frozen_backbone_with_a_learning_head_is_only_info():
     upd = np.tile(np.float32([0, 0, 1e-3, 1e-3]), (N, 1))
     t = make(params__update_ratio=upd, params__requires_grad=np.array([False, False, True, True]),

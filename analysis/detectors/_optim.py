@@ -145,9 +145,15 @@ class OptimContext:
         return out
 
     @cached_property
+    def has_optimizer(self) -> bool:
+        """Whether the recorder knew the optimizer (else ``in_optimizer`` says nothing)."""
+        return bool(self.groups) or any(p["in_optimizer"] for p in self.info)
+
+    @cached_property
     def trainable(self) -> np.ndarray:
-        """Per parameter: requires_grad and in an optimizer group."""
-        return np.array([p["requires_grad"] and p["in_optimizer"] for p in self.info], bool)
+        """Per parameter: requires_grad and in an optimizer group (when the optimizer is known)."""
+        return np.array([p["requires_grad"] and (p["in_optimizer"] or not self.has_optimizer)
+                         for p in self.info], bool)
 
     def name(self, i: int) -> str:
         return self.info[i]["name"]

@@ -63,7 +63,7 @@ def frozen_params(ctx) -> dict[int, str]:
         has_grad = bool(np.any(np.isfinite(grads) & (grads > 1e-6 * ref)))
         if not p["requires_grad"]:
             out[i] = "no_grad"
-        elif not p["in_optimizer"]:
+        elif not p["in_optimizer"] and ctx.has_optimizer:
             out[i] = "not_in_opt"
         elif has_grad or lr_zero:
             out[i] = "no_step"
