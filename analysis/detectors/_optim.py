@@ -23,6 +23,9 @@ from analysis.trace import Trace
 EMBEDDING_TYPES = ("Embedding", "EmbeddingBag")
 RECURRENT_TYPES = ("RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell")
 RELU_TYPES = ("ReLU", "ReLU6")
+# Squashing activations whose gradient vanishes at the bounds (ReLU6 is a Hardtanh subclass
+# with bounds (0, 6), but its lower bound is a ReLU's zero: dead_relu's business).
+SQUASH_TYPES = ("Tanh", "Sigmoid", "Hardtanh", "Hardsigmoid", "Softsign", "LogSigmoid", "Tanhshrink")
 HEALTHY_UPDATE = 1e-3  # update/weight ratio of a well-tuned step (rule of thumb)
 LARGE_INIT = 4.0  # weight std x sqrt(fan_in); PyTorch's default init gives 0.58, Kaiming 1.41
 MAX_ROWS = 3000
@@ -449,8 +452,11 @@ class OptimContext:
         sat = self.module_stat("a_sat_frac", self.sub)
         out = {}
         half = len(self.sub) // 2
+        types = self.t.module_types
         for j in range(sat.shape[1]):
             if j == self.output_module or not np.isfinite(sat[:, j]).any():
+                continue
+            if j < len(types) and types[j] not in SQUASH_TYPES:
                 continue
             out[j] = (float(M.nanmedian(sat[:3, j])), float(M.nanmedian(sat[half:, j])))
         return out
