@@ -7,9 +7,11 @@ Looks at:   per ReLU module (hidden ones; an output ReLU is bounded_output's bus
             of the module feeding it; competing causes (huge early updates, decayed or
             identical weights).
 Fires when: ≥ 50 % of a layer's units are persistently dead (healthy ReLU nets have a few);
-            error from 90 %. Info when the loss falls well anyway (warning if ≥ 90 %).
-            Capped at warning when the units died after huge updates (learning rate), when
-            weight decay shrank the weights to nothing or when the units are identical.
+            error from 90 %, or from 70 % when dead from step 0 and the loss does not learn.
+            Info when the loss falls well anyway (warning if ≥ 90 %). Capped at warning when
+            the units died after huge updates (learning rate), when weight decay shrank the
+            weights to nothing, when the units are identical, or the inputs are constant or
+            unscaled.
 Evidence:   dead units / total, the window of steps, whether they were dead from step 0,
             the pre-activation mean and std, other affected layers.
 Fix:        dead from the start: fix the bias/weight init (biases 0, Kaiming init); died
@@ -57,11 +59,11 @@ def detect(trace: Trace) -> Finding | None:
     j = bad[0]
     start, frac, source = dead[j]
     names, types = trace.module_names, trace.module_types
-    severity = "error" if frac >= 0.9 else "warning"
+    died_later = not (start >= 0.5 * frac)
+    severity = "error" if frac >= 0.9 or (frac >= 0.7 and ctx.loss_bad and not died_later) else "warning"
     if ctx.loss_good:
         severity = "warning" if frac >= 0.9 else "info"
     conf = 0.5 + 0.45 * min((frac - 0.5) / 0.5, 1.0) + 0.03 * min(len(bad) - 1, 2)
-    died_later = not (start >= 0.5 * frac)
     why = alternatives(ctx, died_later)
     if why:
         conf *= 0.55
