@@ -48,7 +48,7 @@ def fmt(x: float, digits: int = 2) -> str:
         return "nan" if x is None or np.isnan(x) else ("inf" if x > 0 else "-inf")
     ax = abs(x)
     if ax != 0 and (ax < 1e-3 or ax >= 1e4):
-        return f"{x:.{max(digits - 1, 0)}e}"
+        return f"{x:.{digits}g}"
     return f"{x:.{digits}g}" if ax < 1 else f"{x:.{digits + 1}g}"
 
 
@@ -346,6 +346,8 @@ class OptimContext:
     def loss_text(self) -> str:
         p = self.profile
         text = f"loss {fmt(p.start)} at the start, {fmt(p.end)} at the end (best {fmt(p.best)})"
+        if p.swings:
+            text += f", but its mean over the last tenth is {fmt(p.end_mean)} (large spikes)"
         if np.isfinite(self.baseline):
             text += f"; a constant prediction scores {fmt(self.baseline)}"
         if not p.finite:

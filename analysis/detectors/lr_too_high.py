@@ -97,7 +97,7 @@ def detect(trace: Trace) -> Finding | None:
     onset = p.first_nonfinite if not p.finite else (p.diverge_row if p.diverged else 0)
     return Finding(
         code="lr_too_high", kind="cause", severity=severity, confidence=clamp01(conf),
-        steps=ctx.span(0, max(onset, 0) if diverging else ctx.n - 1),
+        steps=ctx.span(0, max(onset, 0) if diverging and not p.swings else ctx.n - 1),
         layer=ctx.info[worst]["module"] or ctx.name(worst),
         title=f"Learning rate too high: updates move weights by {fmt(100 * u)} % per step",
         evidence=evidence, fix=fix,
