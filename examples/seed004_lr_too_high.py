@@ -17,6 +17,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 from examples import _common as C
 from examples.seed004_label_leakage import noisy_rule_data
 from recorders import TraceRecorder
