@@ -383,3 +383,30 @@ def stat_at(trace: Trace, group: str, stat: str, row: int, col: int) -> float:
         arr = trace.param_stat(stat) if group == "params" else trace.module_stat(stat)
         return float(arr[row, col])
     return float(np.asarray(trace.stat_block(group, stat, slice(row, row + 1), slice(col, col + 1))).flat[0])
+
+
+def drop_padding_rows(out: np.ndarray, tgt: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Drop sampled rows that are padding (batch smaller than the sample): NaN in outputs and targets.
+
+    A row whose outputs are NaN but whose target is known is a real non-finite output and stays.
+    """
+    empty = ~np.isfinite(out).any(axis=-1)
+    if tgt is not None:
+        empty &= ~np.isfinite(tgt.reshape(len(tgt), -1)).any(axis=-1)
+    if not empty.any() or empty.all():
+        return out, tgt
+    keep = ~empty
+    return out[keep], None if tgt is None else tgt[keep]
+
+
+def to_probabilities(out: np.ndarray) -> np.ndarray:
+    """Rows as probabilities: as they are when they already are (in [0, 1], summing to 1), else softmax.
+
+    Outputs recorded after a Softmax layer must not be squashed a second time for display.
+    """
+    finite = out[np.isfinite(out)]
+    if finite.size and finite.min() >= 0.0 and finite.max() <= 1.0:
+        sums = np.nansum(out, axis=-1)
+        if np.all(np.abs(sums[np.isfinite(out).any(axis=-1)] - 1.0) < 1e-3):
+            return out
+    return softmax(out)

@@ -76,7 +76,7 @@ class LayerView(QWidget):
     def _build_ui(self) -> None:
         self.title = QLabel("no run open", self)
         self.title.setWordWrap(True)
-        self.title.setFixedHeight(2 * self.title.fontMetrics().height() + 4)
+        self.title.setFixedHeight(3 * self.title.fontMetrics().height() + 4)
         self.title.setStyleSheet("font-weight: bold")
         self.mode_box = QComboBox(self)
         for key, label in MODES.items():

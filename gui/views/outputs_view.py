@@ -176,6 +176,7 @@ class OutputsView(QWidget):
         tgt = data.get(("targets", "sample"))
         tgt = None if tgt is None else np.asarray(tgt[row], dtype=np.float64)
         step = int(run.trace.steps[row])
+        out, tgt = vd.drop_padding_rows(out, tgt)
         if out.shape[-1] == 1:
             self._draw_regression(out, tgt, step)
         else:
@@ -193,7 +194,7 @@ class OutputsView(QWidget):
         self.pages.setCurrentWidget(self.glw)
         self.scale_box.show()
         rows, classes = out.shape
-        probs = vd.softmax(out)
+        probs = vd.to_probabilities(out)
         shown = probs if self.probabilities else out
         if self.probabilities:
             levels, cmap = (0.0, 1.0), "viridis"
