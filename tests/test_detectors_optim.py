@@ -147,6 +147,18 @@ def test_exploding_gradients_quiet_on_steady_gradients():
     quiet("exploding_gradients", make(steps__loss=rising_loss()))
 
 
+def test_exploding_gradient_spikes_count_only_when_the_loss_does_not_learn():
+    spiky = np.ones((N, 1))
+    spiky[[100, 180, 250]] = 500.0
+
+    def spike(d):
+        return d["params/g_norm"] * spiky
+
+    f = fired("exploding_gradients", make(params__g_norm=spike, steps__loss=flat_loss()), "warning")
+    assert "spikes" in f.evidence
+    quiet("exploding_gradients", make(params__g_norm=spike))
+
+
 def deep_grads(decay_per_layer: float) -> np.ndarray:
     w = np.tile([np.sqrt(32 * 32) / np.sqrt(32), 1.0], 6)
     depth = np.repeat(np.arange(6), 2)

@@ -7,11 +7,13 @@ Looks at:   the global gradient norm per step (its peak against its start, on th
             explanations (missing zero_grad, an oversized learning rate, oversized initial
             weights, unscaled inputs).
 Fires when: the gradient norm peaks ≥ 100x above its start (error from 10⁴x, or when it
-            then goes non-finite), or at step 0 activations grow ≥ 10x through ≥ 3 weight
-            layers with a loss ≥ 10x a constant predictor's (error from 100x), or the
-            input-side layers get ≥ 100x the relative gradient of the output side; error
-            needs a loss that does not improve. Info when the loss falls well anyway;
-            capped at warning when another cause explains the growth.
+            then goes non-finite), or single steps spike ≥ 100x above its median (after the
+            first 5 % of the run) while the loss does not learn (error from 1000x), or at
+            step 0 activations grow ≥ 10x through ≥ 3 weight layers with a loss ≥ 10x a
+            constant predictor's (error from 100x), or the input-side layers get ≥ 100x the
+            relative gradient of the output side; error needs a loss that does not improve.
+            Info when the loss falls well anyway; capped at warning when another cause
+            explains the growth.
 Evidence:   start and peak gradient norm with their steps, the growth factor, step-0
             gradient/weight ratios, the depth profile, the first non-finite gradient.
 Fix:        clip the gradient norm (the value quoted is the 99th percentile before the
@@ -26,7 +28,7 @@ import numpy as np
 from analysis.detectors._optim import clamp01, context, fmt
 from analysis.detectors._registry import detector
 from analysis.findings import Finding
-from analysis.metrics import binned, depth_profile, first_true, nanmedian, nanpercentile, quiet
+from analysis.metrics import binned, depth_profile, first_true, global_norm, nanmedian, nanpercentile, quiet
 from analysis.trace import Trace
 
 
@@ -66,6 +68,25 @@ def time_growth(ctx, g_bad_row: int) -> tuple[float, int, int, float]:
     return growth, int(rows[0]), peak_row, clip
 
 
+def spikes(ctx, g_bad: int) -> tuple[float, int, float]:
+    """(largest global gradient norm over its median after the first 5 % of rows, its row, the
+    99th percentile before the first 30x spike), on every row: spikes are single steps."""
+    idx = [i for i, p in enumerate(ctx.info) if p["requires_grad"]]
+    if not idx or ctx.n < 20:
+        return float("nan"), -1, float("nan")
+    g = global_norm(ctx.t.param_stat("g_norm")[:, idx])
+    g = g[: g_bad] if g_bad >= 0 else g
+    g = np.where(g > 0, g, np.nan)
+    med = nanmedian(g)
+    skip = max(1, ctx.n // 20)
+    if not np.isfinite(med) or len(g) <= skip or not np.isfinite(g[skip:]).any():
+        return float("nan"), -1, float("nan")
+    row = skip + int(np.nanargmax(g[skip:]))
+    first = first_true(np.nan_to_num(g, nan=0.0) > 30 * med)
+    clip = float(nanpercentile(g[: max(first, skip)], 99))
+    return float(g[row] / med), row, clip
+
+
 @detector(code="exploding_gradients", kind="cause", requires=("params/g_norm", "params/w_norm"))
 @quiet
 def detect(trace: Trace) -> Finding | None:  # noqa: C901 - three signals, one verdict
@@ -96,6 +117,12 @@ def detect(trace: Trace) -> Finding | None:  # noqa: C901 - three signals, one v
         level = max(level, 2 if span <= -3 else 1)
         signals.append(f"the input-side layers get {fmt(10 ** -span)}x the relative gradient of the "
                        f"output layer (Spearman ρ = {fmt(rho)} with depth)")
+    spike, spike_row, spike_clip = spikes(ctx, g_bad)
+    if spike >= 100 and ctx.loss_bad:
+        level = max(level, 2 if spike >= 1000 else 1)
+        signals.append(f"the gradient norm spikes to {fmt(spike)}x its median (step {ctx.step(spike_row)})")
+        if len(signals) == 1:
+            clip = spike_clip
     if level == 0:
         return None
     severity = "error" if level == 2 and ctx.loss_bad else "warning"
