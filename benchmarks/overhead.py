@@ -2,14 +2,15 @@
 
 Three CPU workloads (one torch thread, random data): an MLP 784-1024-1024-10 (batch 128),
 a small CNN on 1x28x28 (batch 64) and a 2-layer TransformerEncoder (d_model 128, seq 64,
-batch 32). The variants run interleaved in segments (A B C A B C ...) after a warm-up, so
-drifts of a shared machine hit all three alike; one recorder and one SummaryWriter live
-through all their segments, so periodic work (snapshots, histograms) is included at its
-real rate. Prints per-step medians and means as ratios to the baseline, the trace's
-bytes per step, and two floors as fractions of a baseline step: the time to read every
-weight and gradient once ("read w+g") and every leaf-module output once ("read acts").
-Exact per-step statistics need several such reads (norm, sum, min/max, zero count), so
-these bound from below what any exact recorder can cost on that workload.
+batch 32). Each variant runs interleaved with the baseline in short segments of
+alternating order (AB BA AB ...) after a warm-up, so drifts of a shared machine hit both
+alike; the recorder and the SummaryWriter live through all their segments, so periodic
+work (snapshots, histograms) is included at its real rate. Prints per-step medians and
+means as ratios to the baseline, the trace's bytes per step, and two floors as fractions
+of a baseline step: the time to read every weight and gradient once ("read w+g") and
+every leaf-module output once ("read acts"). Exact per-step statistics need several such
+reads (norm, sum, min/max, zero count), so these bound from below what any exact
+recorder can cost on that workload.
 
     python benchmarks/overhead.py            # ~2-3 minutes
     python benchmarks/overhead.py --quick    # ~30 s, noisier
@@ -148,27 +149,36 @@ def read_floors(v: Variant) -> tuple[float, float]:
     return wg, acts
 
 
-def run(name: str, rounds: int, seg: int, warm: int, tmp: str, options: dict) -> dict[str, object]:
-    kinds = ("baseline", "recorder", "tensorboard")
-    variants = {k: Variant(k, name, tmp, options) for k in kinds}
-    times: dict[str, list[float]] = {k: [] for k in kinds}
+def interleave(a: Variant, b: Variant, rounds: int, seg: int, warm: int) -> tuple[list[float], list[float]]:
+    """Per-step times of ``a`` and ``b`` run in alternating segments (AB, BA, AB, ...)."""
+    ta: list[float] = []
+    tb: list[float] = []
     for r in range(rounds + warm):
-        for k in kinds:
-            ts = [variants[k].step() for _ in range(seg)]
+        for v, out in ((a, ta), (b, tb)) if r % 2 == 0 else ((b, tb), (a, ta)):
+            ts = [v.step() for _ in range(seg)]
             if r >= warm:
-                times[k] += ts
-    base_med = statistics.median(times["baseline"])
-    base_mean = statistics.fmean(times["baseline"])
-    out: dict[str, object] = {"model": name, "base_ms": base_med * 1e3}
-    for k in kinds[1:]:
-        out[f"{k}_median"] = statistics.median(times[k]) / base_med
-        out[f"{k}_mean"] = statistics.fmean(times[k]) / base_mean
-    wg, acts = read_floors(variants["baseline"])
-    out["read_wg"] = wg / (base_med * 1e3)
-    out["read_acts"] = acts / (base_med * 1e3)
-    out["bytes_per_step"] = variants["recorder"].close()
-    for v in variants.values():
-        v.close()
+                out += ts
+    return ta, tb
+
+
+def run(name: str, rounds: int, seg: int, warm: int, tmp: str, options: dict) -> dict[str, object]:
+    """Recorder vs baseline, then TensorBoard vs baseline (kept apart: the histogram variant's
+    memory churn slows whatever runs right after it)."""
+    base = Variant("baseline", name, tmp)
+    rec = Variant("recorder", name, tmp, options)
+    t_base, t_rec = interleave(base, rec, rounds, seg, warm)
+    out: dict[str, object] = {"model": name, "base_ms": statistics.median(t_base) * 1e3}
+    out["recorder_median"] = statistics.median(t_rec) / statistics.median(t_base)
+    out["recorder_mean"] = statistics.fmean(t_rec) / statistics.fmean(t_base)
+    out["bytes_per_step"] = rec.close()
+    tb = Variant("tensorboard", name, tmp)
+    t_base2, t_tb = interleave(base, tb, max(rounds // 3, 2), seg, 1)
+    out["tensorboard_median"] = statistics.median(t_tb) / statistics.median(t_base2)
+    out["tensorboard_mean"] = statistics.fmean(t_tb) / statistics.fmean(t_base2)
+    tb.close()
+    wg, acts = read_floors(base)
+    out["read_wg"] = wg / (out["base_ms"])  # type: ignore[operator]
+    out["read_acts"] = acts / (out["base_ms"])  # type: ignore[operator]
     return out
 
 
@@ -182,8 +192,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     options = {k: int(v) for k, v in (kv.split("=") for kv in args.options.split(",") if kv)}
     torch.set_num_threads(1)
-    rounds, seg, warm = (4, 10, 1) if args.quick else (10, 15, 1)
-    print(f"torch {torch.__version__}, 1 thread, {rounds} rounds x {seg} steps per variant")
+    rounds, seg, warm = (10, 5, 1) if args.quick else (40, 5, 2)
+    print(f"torch {torch.__version__}, 1 thread, {rounds} rounds x {seg} steps per variant and baseline")
     print(f"recorder options: {options or 'defaults'}; load average {os.getloadavg()[0]:.1f}")
     print(f"{'model':12s} {'base ms':>8s} {'rec med':>8s} {'rec mean':>9s} {'tb med':>7s} "
           f"{'tb mean':>8s} {'bytes/step':>11s} {'read w+g':>9s} {'read acts':>10s}")  # fmt: skip

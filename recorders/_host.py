@@ -125,24 +125,28 @@ def act_call_raw(
     n = a.size
     s = _sum(xf, a)
     q = _sumsq(xf, a)
+    zeros = count_zeros(a) if n else 0
     alive = None
     units = dead = math.nan
     if unit_dim is not None and a.ndim >= 2 and n:
-        if unit_dim == 1 and a.ndim >= 3:
-            umax, umin = _unit_extrema(xf, (a.shape[0], a.shape[1], -1), nonneg, channel=True)
+        width = a.shape[1] if unit_dim == 1 and a.ndim >= 3 else a.shape[-1]
+        if zeros == 0:  # no zero anywhere: every unit is alive, and one aminmax is enough
+            alive = np.ones(width, dtype=bool)
+            mn, mx = (0.0, float(xf.max())) if nonneg else _minmax(xf, a)
         else:
-            umax, umin = _unit_extrema(xf, (-1, a.shape[-1]), nonneg, channel=False)
-        alive = umax != 0 if umin is None else (umax != 0) | (umin != 0)
-        mx = float(umax.max())
-        mn = 0.0 if umin is None else float(umin.min())
+            if unit_dim == 1 and a.ndim >= 3:
+                umax, umin = _unit_extrema(xf, (a.shape[0], a.shape[1], -1), nonneg, channel=True)
+            else:
+                umax, umin = _unit_extrema(xf, (-1, a.shape[-1]), nonneg, channel=False)
+            alive = umax != 0 if umin is None else (umax != 0) | (umin != 0)
+            mx = float(umax.max())
+            mn = 0.0 if umin is None else float(umin.min())
         units, dead = alive.size, alive.size - int(np.count_nonzero(alive))
     elif n:
         mn, mx = _minmax(xf, a)
     else:
         mn = mx = math.nan
     finite = math.isfinite(s) and math.isfinite(q)
-    # Extremes on one side of 0 (or of both saturation bands) spare a pass over the data.
-    zeros = 0 if finite and (mn > 0 or mx < 0) else count_zeros(a)
     sat = math.nan if bounds is None else _count_saturated(a, bounds, mn, mx, finite)
     nonfinite = 0 if finite else count_nonfinite(a)
     raw = np.array([n, s, q, mn, mx, zeros, sat, nonfinite, units, dead], np.float64)
