@@ -64,8 +64,9 @@ class TraceRecorder:
             first recorded step of every window of k calls; also the liveness window.
         activations (True): leaf-module output statistics via forward hooks.
         update_every (10): measure ``update_ratio`` on every k-th recorded row (NaN on
-            the others). It copies every weight once, about as much work as all the other
-            per-step statistics together: 10 keeps it under 1 % of a step (benchmarks/).
+            the others). A measurement copies every weight and reads it three more times
+            (~7 passes): ~20 % of a step of the CPU MLP in ``benchmarks/overhead.py``, so
+            10 adds ~2 % there (< 0.5 % on its CNN and transformer).
         sample_rows (16): batch rows kept as samples of outputs, targets, inputs.
         max_features (64): input features kept (evenly strided).
         max_columns (256): output / target columns kept.
