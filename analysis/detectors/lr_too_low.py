@@ -22,10 +22,31 @@ from analysis.findings import Finding
 from analysis.metrics import depth_profile, nanmedian, quiet
 from analysis.trace import Trace
 
+ADAPTIVE = ("Adam", "AdamW", "NAdam", "RAdam", "Adamax", "RMSprop", "Adagrad", "Adadelta")
+
+
+def adaptive_shortfall(ctx) -> float:
+    """For Adam-like optimizers, the median update ratio over lr/rms(w), the step they take for
+    any non-zero gradient (≈1 normally, ≪ 1 when the gradients are ~0). NaN otherwise."""
+    if ctx.opt_class not in ADAPTIVE or not np.isfinite(ctx.lr_max) or ctx.lr_max <= 0:
+        return float("nan")
+    ratios = []
+    for i, u in ctx.update_layer_median.items():
+        rms = nanmedian(ctx.w_norm[:, i]) / np.sqrt(max(ctx.info[i]["numel"], 1))
+        if rms > 0 and np.isfinite(u):
+            ratios.append(u / (ctx.lr_max / rms))
+    return float(np.median(ratios)) if ratios else float("nan")
+
 
 def gradient_problem(ctx) -> str | None:
     """Why the gradient, not the step size, may be what is small (None when it looks healthy)."""
     rel = nanmedian(ctx.rel_grad[:, ctx.weights], axis=0) if ctx.weights else np.array([])
+    if len(rel) and np.all(np.nan_to_num(rel, nan=0.0) == 0):
+        return "the gradients are exactly zero"
+    short = adaptive_shortfall(ctx)
+    if short < 0.1:
+        return (f"{ctx.opt_class} steps only {fmt(short)} of lr/|w|, the size it takes for any non-zero "
+                "gradient: the gradients are ~0")
     span, rho = depth_profile(rel)
     if len(rel) >= 3 and np.isfinite(span) and span >= 2 and rho >= 0.6:
         return f"gradients shrink {fmt(10 ** span)}x from the output layer to the input layer"
@@ -34,7 +55,7 @@ def gradient_problem(ctx) -> str | None:
         return f"ReLU module {ctx.t.module_names[dead[0]]} is dead"
     if ctx.saturated_modules:
         return f"module {ctx.t.module_names[ctx.saturated_modules[0]]} is saturated"
-    if "sgd" in ctx.opt_class.lower() and len(rel) and np.isfinite(rel[-1]) and rel[-1] < 1e-4:
+    if ctx.opt_class not in ADAPTIVE and len(rel) and np.isfinite(rel[-1]) and rel[-1] < 1e-3:
         return f"the output layer's gradient is only {fmt(rel[-1])} of its weights"
     return None
 
@@ -62,7 +83,7 @@ def detect(trace: Trace) -> Finding | None:
         return None
     other = gradient_problem(ctx)
     if other:
-        severity, conf = "warning", conf * 0.5
+        severity, conf = ("info" if "~0" in other or "zero" in other else "warning"), conf * 0.5
     lr = ctx.lr_max
     typical = float(nanmedian(np.array(list(med.values()))))
     evidence = (f"median update/weight ratio at most {fmt(top)} ({ctx.name(top_layer)}) and typically "
