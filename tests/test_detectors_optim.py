@@ -124,10 +124,21 @@ def test_lr_too_high_defers_to_missing_zero_grad():
 
 
 # ----------------------------------------------------------------------------- lr_too_low
+SGD_1E5 = {"optimizer": {"class": "SGD", "param_groups": [{"lr": 1e-5, "weight_decay": 0.0, "params": []}]}}
+
+
 def test_lr_too_low_fires_on_negligible_updates_and_a_flat_loss():
-    f = fired("lr_too_low", make(params__update_ratio=np.full((N, 4), 2e-7, np.float32),
+    f = fired("lr_too_low", make(meta=SGD_1E5, steps__lr=np.full((N, 1), 1e-5),
+                                 params__update_ratio=np.full((N, 4), 2e-7, np.float32),
                                  steps__loss=flat_loss()), "error")
-    assert "raise the learning rate" in f.fix
+    assert "raise the learning rate from 1e-05" in f.fix
+
+
+def test_lr_too_low_is_not_claimed_when_adam_steps_are_small_because_gradients_are_zero():
+    # Adam at lr 1e-3 moves weights of rms 0.25 by ~4e-3 for any non-zero gradient
+    f = fired("lr_too_low", make(params__update_ratio=np.full((N, 4), 2e-7, np.float32),
+                                 steps__loss=flat_loss()), "info")
+    assert "gradients are ~0" in f.evidence
 
 
 def test_lr_too_low_quiet_when_the_loss_learns_or_updates_are_normal():
