@@ -8,7 +8,8 @@ Fires when: the loss does not learn (ends near a constant predictor's level, or 
             their initial norm (error from ≤ 10 %, or ≤ 50 % when the decay term outweighs
             the data in each update: lr·wd vs the update ratio for SGD/AdamW, wd·‖w‖ vs ‖g‖
             for Adam-style L2; then ≤ 80 % is enough for a warning), or a dropout
-            probability is ≥ 0.7 (error from 0.85). Capped at warning when dead ReLUs from
+            probability is ≥ 0.7 (error from 0.85); dropout ≥ 0.8 also when the loss learns
+            but stays far from good (warning). Capped at warning when dead ReLUs from
             the first step explain why the weights only decayed.
 Evidence:   weight_decay, lr, shrink per step, the weight-norm shrink factor, dropout p, the
             loss against the constant-prediction level.
@@ -42,8 +43,9 @@ def dropouts(trace: Trace) -> list[tuple[str, float]]:
 @quiet
 def detect(trace: Trace) -> Finding | None:  # noqa: C901 - two regularisers, one verdict
     ctx = context(trace)
-    if ctx.loss_good or not ctx.loss_bad or not ctx.profile.finite or ctx.profile.diverged:
+    if ctx.loss_good or not ctx.profile.finite or ctx.profile.diverged:
         return None
+    stuck = ctx.loss_bad
     wd, lr = ctx.weight_decay, ctx.lr_max
     shrink = ctx.weight_shrink
     drops = dropouts(trace)
@@ -51,7 +53,7 @@ def detect(trace: Trace) -> Finding | None:  # noqa: C901 - two regularisers, on
     parts, fixes, level, conf = [], [], 0, 0.0
     share = ctx.decay_share
     dominant = share >= (0.5 if ctx.opt_class in ("SGD", "AdamW") else 1.0)
-    if wd > 0 and np.isfinite(shrink) and (shrink <= 0.5 or (dominant and shrink <= 0.8)):
+    if stuck and wd > 0 and np.isfinite(shrink) and (shrink <= 0.5 or (dominant and shrink <= 0.8)):
         level = 2 if shrink <= 0.1 or (dominant and shrink <= 0.5) else 1
         conf = 0.6 + 0.3 * min(np.log10(1 / max(shrink, 1e-30)) / 2, 1.0) + (0.1 if dominant else 0.0)
         opt = ctx.opt_class or "the optimiser"
@@ -66,8 +68,8 @@ def detect(trace: Trace) -> Finding | None:  # noqa: C901 - two regularisers, on
             parts.append(f"the decay term is {fmt(share)}x the data's share of each update")
         fixes.append(f"lower weight_decay from {fmt(wd)} to ~1e-4 (1e-5-1e-2 is the usual range"
                      + ("; use AdamW for decoupled decay" if ctx.opt_class == "Adam" else "") + ")")
-    if p_max >= 0.7:
-        dl = 2 if p_max >= 0.85 else 1
+    if p_max >= (0.7 if stuck else 0.8):
+        dl = 2 if p_max >= 0.85 and stuck else 1
         level = max(level, dl)
         conf = max(conf, 0.5 + 0.4 * min((p_max - 0.7) / 0.2, 1.0))
         parts.append(f"{p_name} drops {fmt(100 * p_max)} % of activations in training "
@@ -76,7 +78,7 @@ def detect(trace: Trace) -> Finding | None:  # noqa: C901 - two regularisers, on
     if level == 0:
         return None
     severity = "error" if level == 2 else "warning"
-    by_decay = wd > 0 and (shrink <= 0.5 or (dominant and shrink <= 0.8))
+    by_decay = stuck and wd > 0 and (shrink <= 0.5 or (dominant and shrink <= 0.8))
     dead0 = [j for j, (s, late, _) in ctx.dead.items() if s >= 0.9 and late >= 0.9]
     if dead0 and p_max < 0.7:
         conf *= 0.6
