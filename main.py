@@ -123,25 +123,34 @@ def cmd_demo(argv: Sequence[str]) -> int:
         _err(f"unknown scenario(s): {', '.join(unknown)}; see examples/")
         return EXIT_USAGE
     os.makedirs(args.out, exist_ok=True)
-    paths = []
-    for i, name in enumerate(names, 1):
-        path = os.path.join(args.out, f"{name}.h5")
-        print(f"[{i}/{len(names)}] recording {name} → {path}", flush=True)
-        examples.run_scenario(name, path, quick=args.quick)
-        paths.append(path)
+
+    def record(progress=None):
+        """Record each scenario, yielding its trace as soon as it is written."""
+        for i, name in enumerate(names):
+            path = os.path.join(args.out, f"{name}.h5")
+            label = f"[{i + 1}/{len(names)}] recording {name} → {path}"
+            print(label, flush=True)
+            if progress:
+                progress(i, len(names), label)
+            examples.run_scenario(name, path, quick=args.quick)
+            yield path
+        if progress:
+            progress(len(names), len(names), "all demo traces written")
+
     if args.no_gui:
-        return cmd_analyze(paths)
-    return _run_app(paths)
+        return cmd_analyze(list(record()))
+    # The window opens at once; each trace opens in it as soon as it is recorded.
+    return _run_app([], demo_progress=record)
 
 
 # --------------------------------------------------------------------------- app
-def _run_app(paths: Sequence[str]) -> int:
+def _run_app(paths: Sequence[str], demo_progress=None) -> int:
     try:
         from gui.app import run_app
     except ImportError as exc:
         _err(f"the desktop app needs PySide6 and pyqtgraph ({exc}); `pip install -e .`")
         return EXIT_USAGE
-    return int(run_app(list(paths)) or 0)
+    return int(run_app(list(paths), demo_progress=demo_progress) or 0)
 
 
 def cmd_detectors(argv: Sequence[str]) -> int:

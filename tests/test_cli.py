@@ -1,0 +1,45 @@
+"""`main.py` as a user runs it: subprocesses, exit codes, output shapes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_demo_headless_records_and_diagnoses(tmp_path):
+    out = run("demo", "--no-gui", "--quick", "--out", str(tmp_path),
+              "--scenarios", "seed003_double_softmax_binary")
+    assert out.returncode == 0, out.stderr
+    assert "[1/1] recording seed003_double_softmax_binary" in out.stdout
+    assert "1. ERROR   double_softmax (cause" in out.stdout
+    trace = tmp_path / "seed003_double_softmax_binary.h5"
+    report = json.loads(run("analyze", str(trace), "--json").stdout)
+    assert report["findings"][0]["code"] == "double_softmax" and report["steps"] > 0
+
+
+def test_analyze_several_traces_one_bad_exits_2_but_reports_the_good(tmp_path):
+    good = os.path.join(ROOT, "tests", "data", "good.h5")
+    out = run("analyze", good, str(tmp_path / "nope.h5"), "--json")
+    assert out.returncode == 2
+    assert [json.loads(line)["steps"] for line in out.stdout.splitlines()] == [12]
+    assert out.stderr.strip() == f"trainwreck: {tmp_path / 'nope.h5'}: no such file"
+
+
+def test_unknown_demo_scenario_is_a_usage_error():
+    out = run("demo", "--no-gui", "--scenarios", "no_such_example")
+    assert out.returncode == 1 and "unknown scenario" in out.stderr
+
+
+def test_detectors_lists_every_code_with_its_documentation():
+    out = run("detectors")
+    assert out.returncode == 0
+    assert "double_softmax (cause)" in out.stdout and "Fires when:" in out.stdout
