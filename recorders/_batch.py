@@ -142,7 +142,9 @@ class BatchSummaries:
     def _plan_inputs(self, layout: Layout, x: torch.Tensor) -> None:
         d = as_rows(x).shape[1]
         f = min(d, self.max_features)
-        index = torch.div(torch.arange(f) * d, f, rounding_mode="floor")
+        # Evenly spread over [0, d - 1], both ends included: a label appended as the last
+        # feature (leakage) is then always among the kept ones.
+        index = torch.div(torch.arange(f) * (d - 1), max(f - 1, 1), rounding_mode="floor")
         start = layout.width
         g = schema.INPUTS
         layout.add_field(f"{g}/sample", (self.rows, f), "float32")

@@ -41,7 +41,7 @@ def bounds_of(module: nn.Module) -> tuple[float, float] | None:
         return (-1.0, 1.0)
     if isinstance(module, (nn.Sigmoid, nn.Hardsigmoid)):
         return (0.0, 1.0)
-    if isinstance(module, nn.Hardtanh):
+    if isinstance(module, nn.Hardtanh) and not isinstance(module, nn.ReLU6):  # ReLU6's 0 is no saturation
         return (float(module.min_val), float(module.max_val))
     return None
 

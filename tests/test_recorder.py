@@ -455,7 +455,8 @@ def test_batch_shapes(tmp_path):
     assert d["attrs:targets"]["kind"] == "dense" and d["targets/class_hist"].dtype == np.float32
     np.testing.assert_allclose(d["targets/class_hist"][0], target.reshape(6, 7)[:, :5].sum(0), rtol=1e-5)
     idx = d["attrs:inputs"]["feature_index"]
-    np.testing.assert_array_equal(idx, np.arange(10) * 20)
+    np.testing.assert_array_equal(idx, np.arange(10) * 199 // 9)  # both ends kept
+    assert idx[0] == 0 and idx[-1] == 199
     np.testing.assert_allclose(
         d["inputs/feat_mean"][0], x.reshape(3, 200)[:, idx].mean(0), rtol=1e-5, atol=1e-6
     )
