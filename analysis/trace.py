@@ -376,18 +376,21 @@ class Trace:
             return np.full((self.n_steps, len(self.module_names)), np.nan, np.float32)
         return self._rows(path)
 
-    def stat_block(self, group: str, stat: str, rows: slice, cols: slice = slice(None)) -> np.ndarray:
-        """An uncached ``rows × cols`` block of a row dataset (``params``/``modules`` stats, …)."""
+    def _block(self, path: str, rows: slice, cols: slice | None = None) -> np.ndarray:
+        """Uncached rows (clipped to the complete ones) of a row dataset."""
         stop = min(rows.stop if rows.stop is not None else self.n_steps, self.n_steps)
         rows = slice(rows.start, stop, rows.step)
-        return self._src.read(f"{group}/{stat}", np.s_[rows, cols])
+        return self._src.read(path, np.s_[rows] if cols is None else np.s_[rows, cols])
+
+    def stat_block(self, group: str, stat: str, rows: slice, cols: slice = slice(None)) -> np.ndarray:
+        """An uncached ``rows × cols`` block of a ``params``/``modules`` statistic (for big heatmaps)."""
+        return self._block(f"{group}/{stat}", rows, cols)
 
     def batch_block(self, group: str, field: str, rows: slice) -> np.ndarray:
         """An uncached block of rows of a batch field (``outputs``/``targets``/``inputs``)."""
         if not self.has(f"{group}/{field}"):
             raise KeyError(f"trace has no {group}/{field}")
-        stop = min(rows.stop if rows.stop is not None else self.n_steps, self.n_steps)
-        return self._src.read(f"{group}/{field}", np.s_[slice(rows.start, stop, rows.step)])
+        return self._block(f"{group}/{field}", rows)
 
     # ----------------------------------------------------------------- batch summaries
     def batch(self, group: str, field: str) -> np.ndarray:
