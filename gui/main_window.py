@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from analysis.findings import Finding, Report
 from gui import shortcuts
 from gui._window_io import OTHER_VIEWS, WindowIO
+from gui.compare import CompareSplit, MirrorState
 from gui.live import LiveFollower
 from gui.loader import AnalyzeFn, Loader
 from gui.state import Run, RunState
@@ -125,6 +126,27 @@ class MainWindow(WindowIO, QMainWindow):
             if self.view_docks:
                 self.splitDockWidget(self.view_docks[-1], dock, Qt.Orientation.Horizontal)
             self.view_docks.append(dock)
+        self._build_compare()
+
+    def _build_compare(self) -> None:
+        """A second heatmap on the run picked in the timeline's Compare box, beside the first."""
+        main_view = self.views.get("heatmap_view")
+        if main_view is None or type(main_view).__name__ != "HeatmapView":
+            self.compare_split = None
+            return
+        self.mirror = MirrorState(self.state, self)
+        compare_view = type(main_view)(self.mirror, self)
+        self.compare_split = CompareSplit(main_view, compare_view, self.mirror, self)
+        self.view_docks[0].setWidget(self.compare_split)
+        self.timeline.compareChanged.connect(lambda _i: self._sync_compare())
+        self.state.runsChanged.connect(self._sync_compare)
+
+    def _sync_compare(self) -> None:
+        if self.compare_split is None:
+            return
+        index = self.timeline.compare_index
+        other = self.state.runs[index] if index is not None and index < len(self.state.runs) else None
+        self.compare_split.set_runs(self.state.run, other if other is not self.state.run else None)
 
     def _apply_sizes(self) -> None:
         w, h = max(self.width(), 800), max(self.height(), 600)

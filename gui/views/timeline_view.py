@@ -37,6 +37,7 @@ class TimelineView(QWidget):
     """Stacked lanes sharing one x axis (global step) and one cursor, plus the overview strip."""
 
     lanesChanged = Signal()
+    compareChanged = Signal(object)  # index of the run compared with the current one, or None
 
     def __init__(self, state: RunState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -260,6 +261,7 @@ class TimelineView(QWidget):
         self._refresh_compare_box()
         self._apply_compare()
         self._on_step(self.state.step)
+        self.compareChanged.emit(self.compare_index)
 
     def _apply_compare(self) -> None:
         lane = self.lanes.get("loss")
