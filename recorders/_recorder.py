@@ -245,4 +245,8 @@ def _close_all() -> None:
 
 
 os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child)
+# atexit runs handlers last-registered-first, and h5py's own handler unregisters its type
+# converters: a trace closed after it fails or crashes. Importing h5py first makes ours run first.
+import h5py  # noqa: E402, F401
+
 atexit.register(_close_all)
