@@ -113,7 +113,13 @@ def cmd_demo(argv: Sequence[str]) -> int:
     parser.add_argument("--scenarios", nargs="*", help="example names (default: a classic selection)")
     args = parser.parse_args(argv)
 
-    import examples
+    try:
+        import sklearn  # noqa: F401 - the examples train on scikit-learn's bundled datasets
+
+        import examples
+    except ImportError as exc:
+        _err(f"the demo needs the example dependencies ({exc.name}): pip install -e '.[demo]'")
+        return EXIT_USAGE
 
     names = args.scenarios or [n for n in DEMO_SCENARIOS if n in examples.SCENARIOS]
     if not names:
