@@ -16,6 +16,19 @@ class Finding:
     ``steps`` is ``[first, last]`` global step of the evidence; ``layer`` names a
     module or parameter (or None). ``related`` lists codes this finding explains or
     is explained by; it is for the app and the text report, not the JSON.
+
+    ``marks`` is how the evidence is drawn (plain JSON-able data, produced here in
+    ``analysis``, drawn by every view that can; every key optional):
+
+    - ``"onset"``: int, the step the evidence departs from earlier behaviour (= steps[0]);
+    - ``"events"``: list[int], specific steps (the spikes, the bad batches, the NaN step);
+    - ``"hlines"``: list of ``{"lane": "loss" | "grad_norm" | "lr" | <scalar name>,
+      "y": float, "label": str}`` (e.g. the loss floor of a double softmax);
+    - ``"layers"``: list[str], module or parameter names involved (heatmap rows to outline);
+    - ``"metric"``: str, the heatmap metric that shows it (a key of ``views_data`` metrics);
+    - ``"lane"``: str, the timeline lane that shows it;
+    - ``"views"``: list of ``"timeline" | "heatmap" | "layer" | "outputs"`` that show the
+      evidence (the report renders only these).
     """
 
     code: str
@@ -28,6 +41,7 @@ class Finding:
     evidence: str
     fix: str
     related: list[str] = field(default_factory=list)
+    marks: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -43,6 +57,7 @@ class Finding:
         """The CONTRACT §3 record: exactly these keys."""
         out = asdict(self)
         out.pop("related")
+        out.pop("marks")
         out["confidence"] = round(self.confidence, 3)
         return out
 

@@ -24,6 +24,7 @@ class Detector:
     requires: tuple[str, ...]
     fn: DetectFn
     doc: str
+    produces: tuple[str, ...] = ()
 
     def missing(self, trace: Trace) -> list[str]:
         """The required paths this trace lacks."""
@@ -41,8 +42,14 @@ class Detector:
 REGISTRY: dict[str, Detector] = {}
 
 
-def detector(code: str, kind: str, requires: tuple[str, ...] = ()) -> Callable[[DetectFn], DetectFn]:
-    """Register ``fn`` under ``code``; its module docstring is its documentation."""
+def detector(
+    code: str, kind: str, requires: tuple[str, ...] = (), produces: tuple[str, ...] = ()
+) -> Callable[[DetectFn], DetectFn]:
+    """Register ``fn`` under ``code``; its module docstring is its documentation.
+
+    ``produces`` declares the codes (causes or symptoms) this finding's mechanism can
+    bring about; ranking reads it to put a cause before its consequences.
+    """
 
     def wrap(fn: DetectFn) -> DetectFn:
         import sys
@@ -50,7 +57,7 @@ def detector(code: str, kind: str, requires: tuple[str, ...] = ()) -> Callable[[
         if code in REGISTRY:
             raise ValueError(f"detector {code!r} registered twice")
         module_doc = sys.modules[fn.__module__].__doc__ or ""
-        REGISTRY[code] = Detector(code, kind, tuple(requires), fn, module_doc.strip())
+        REGISTRY[code] = Detector(code, kind, tuple(requires), fn, module_doc.strip(), tuple(produces))
         return fn
 
     return wrap
