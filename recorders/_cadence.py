@@ -38,6 +38,7 @@ class Cadence:
         self.flight_steps = flight_steps
         self.update_every = update_every
         self.credit = 0.0
+        self.flight_credit = 0.0  # a second budget, for flights set off by finite values
         self.measure_cost: float | None = None  # seconds a measured step adds (EMA)
         self.cheap_cost: float | None = None  # seconds of an unmeasured step (EMA)
         self.flight_until = -1
@@ -102,12 +103,14 @@ class Cadence:
             self.start_flight(i)
 
     def start_flight(self, i: int, forced: bool = False) -> bool:
-        """Measure steps ``i .. i + flight_steps`` in full. A flight is charged to the budget;
-        one set off by a finite value is refused while the debt exceeds a flight's cost (a
-        noisy loss cannot keep the recorder in full detail). Non-finite values always fly."""
+        """Measure steps ``i .. i + flight_steps`` in full. A flight is charged to the budget
+        (later steps pay it back). One set off by a finite value also needs the flight credit,
+        which earns the budget's rate up to one flight's cost: a noisy loss cannot keep the
+        recorder in full detail. Non-finite values always fly."""
         if not forced and self.measure_cost is not None and not self.full:
-            if self.credit < -self.flight_steps * self.measure_cost:
+            if self.flight_credit < 0:
                 return False
+            self.flight_credit -= self.flight_steps * self.measure_cost
         if i > self.flight_until:
             self.flights += 1
         self.flight_until = max(self.flight_until, i + self.flight_steps)
@@ -120,19 +123,28 @@ class Cadence:
         if self._last_in is not None:
             train = max(now - self._last_in - self._last_cost, 0.0)
             self.credit += self.budget * train
+            cap = self.flight_steps * (self.measure_cost or 0.0)
+            self.flight_credit = min(self.flight_credit + self.budget * train, cap)
             if self._last_charged:
                 self.credit -= self._last_cost
             if self.measure_cost is not None:
                 self.credit = min(self.credit, 2.0 * self.measure_cost)
         self._last_in = now
 
-    def leave(self, i: int, cost: float, flags: int) -> None:
-        """At the end of step ``i``'s call: what it cost (hooks included) and what it measured."""
+    def leave(self, i: int, cost: float, flags: int, typical: bool = True, setup: bool = False) -> None:
+        """At the end of step ``i``'s call: what it cost (hooks included) and what it measured.
+        A step that is not ``typical`` (it took histograms) is charged but does not teach the
+        cost estimates; the ``setup`` step (it created the file's layout) is neither: its
+        cost belongs with opening the recorder."""
         self._last_cost = cost
+        if flags & (PARAMS | MODULES):
+            self.measured_rows += 1
+        if setup or not typical:
+            self._last_charged = not (setup or self.full or i < self.dense_start)
+            return
         # The dense start is outside the budget; flights are paid back by later steps.
         self._last_charged = not (self.full or i < self.dense_start)
         if flags & (PARAMS | MODULES):
-            self.measured_rows += 1
             extra = cost - (self.cheap_cost or 0.0)
             old = self.measure_cost
             self.measure_cost = extra if old is None else (1 - EMA) * old + EMA * extra

@@ -110,8 +110,8 @@ class Engine:
         self.unit_alive: dict[int, torch.Tensor] = {}
         self.hook_secs = 0.0
         self.last_flags = 0
-        self.warned_compiled = False
-        self.no_forward = 0  # measured steps in a row with a loss but no forward seen
+        self.acts_ever = False  # the forward hooks captured something once
+        self.no_forward = 0  # measured steps with a loss but no forward seen
         self.scalar_ids: dict[str, int] = {}
         self.scalars_full = False
         self.acts_alive: list[Any] = []
@@ -201,6 +201,7 @@ class Engine:
         self.last_step = i
         self._release_held()
         flags = self.flags
+        setup, typical = self.layout is None, not self._hist_due(i)
         if self.recorded(i):
             if self.layout is None:
                 self._create_layout(outputs, targets, inputs)
@@ -213,7 +214,7 @@ class Engine:
         hooks = self.acts.take_seconds() if self.acts is not None else 0.0
         hooks += self.hook_secs
         self.hook_secs = 0.0
-        self.cadence.leave(i, time.perf_counter() - t_in + hooks, flags)
+        self.cadence.leave(i, time.perf_counter() - t_in + hooks, flags, typical, setup)
         self._arm_capture(i + 1)
         if self.opt_hooks is None and self.flags & _cadence.UPDATE:
             self.tracker.take_before()  # the weights before the next step's change
@@ -265,27 +266,34 @@ class Engine:
 
     def _forward_seen(self, loss: Any, flags: int) -> int:
         """Drop the modules flag when the hooks saw no forward (a compiled graph, or none)."""
-        if self.acts is None or not flags & _cadence.MODULES:
+        if self.acts is None:
+            return flags & ~_cadence.MODULES
+        if not flags & _cadence.MODULES:
             return flags
         if self.acts.ran:
-            self.no_forward = 0
+            self.acts_ever = True
             return flags
         self._warn_no_forward(loss)
         return flags & ~_cadence.MODULES
 
     def _warn_no_forward(self, loss: Any) -> None:
-        """A loss with a graph but no module forward seen, three measured steps in a row: the
-        model runs compiled."""
-        if self.warned_compiled or getattr(loss, "grad_fn", None) is None:
+        """Two measured steps with a loss that has a graph but no module forward seen, and
+        none ever: the model runs compiled (given to the recorder before torch.compile).
+        Activation capture is then switched off for good, so that its global hook no
+        longer makes torch warn or recompile."""
+        if self.acts_ever or getattr(loss, "grad_fn", None) is None:
             return
         self.no_forward += 1
-        if self.no_forward < 3:
+        if self.no_forward < 2 or self.acts is None:
             return
-        self.warned_compiled = True
+        self.acts.remove()
+        self.acts = None
         warnings.warn(
-            "Trainwreck saw a loss but no module forward: the model seems to run under "
-            "torch.compile, whose graphs run without module hooks. Activation statistics "
-            "(modules/) stay NaN and steps/measured says so; everything else is recorded.",
+            "Trainwreck saw a loss but no module forward: the model runs under torch.compile, "
+            "whose graphs run without module hooks. Activation statistics (modules/) stay NaN "
+            "and steps/measured says so; everything else is recorded. Give TraceRecorder the "
+            "compiled model (or compile in place, model.compile()) to skip the module hook "
+            "altogether.",
             TrainwreckWarning,
             stacklevel=5,
         )

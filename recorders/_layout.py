@@ -33,6 +33,7 @@ class Growable:
     tail: tuple[int, ...] = ()
     attrs: dict[str, Any] = field(default_factory=dict)
     rows: int | None = None  # chunk rows; None = from CHUNK_BYTES
+    compress: bool = False  # lzf: the NaN of unmeasured rows costs almost nothing on disk
 
     def chunks(self) -> tuple[int, ...]:
         n = self.rows or chunk_rows(self.tail, np.dtype(self.dtype).itemsize)
@@ -98,7 +99,13 @@ class Layout:
             Growable(schema.GRAD_CARRY, "float32"),
             Growable(schema.MEASURED, "uint8"),
         ]
-        out += [Growable(f"{schema.PARAMS}/{n}", "float32", (self.n_params,)) for n in schema.PARAM_STATS]
-        out += [Growable(f"{schema.MODULES}/{n}", "float32", (self.n_modules,)) for n in schema.MODULE_STATS]
+        out += [
+            Growable(f"{schema.PARAMS}/{n}", "float32", (self.n_params,), compress=True)
+            for n in schema.PARAM_STATS
+        ]
+        out += [
+            Growable(f"{schema.MODULES}/{n}", "float32", (self.n_modules,), compress=True)
+            for n in schema.MODULE_STATS
+        ]
         out += [Growable(f.path, f.dtype, f.tail) for f in self.fields]
         return out

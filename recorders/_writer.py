@@ -319,7 +319,8 @@ class TraceWriter:
         chunks = tuple(max(1, c) for c in g.chunks())
         maxshape = (None, *(d if d else None for d in g.tail))
         ds = self._file.create_dataset(
-            g.path, shape=(0, *g.tail), maxshape=maxshape, chunks=chunks, dtype=g.dtype
+            g.path, shape=(0, *g.tail), maxshape=maxshape, chunks=chunks, dtype=g.dtype,
+            compression="lzf" if g.compress else None,
         )
         ds.dims[0].label = "step"
         for key, value in g.attrs.items():

@@ -72,9 +72,9 @@ def detect(trace: Trace) -> Finding | None:
     units = alive.shape[1] if alive is not None and alive.ndim == 2 else None
     pct = f"{fmt(100 * frac)} %"
     count = f"{round(frac * units)}/{units} units ({pct})" if units else f"{pct} of units"
-    per_row = ctx.module_stat("a_dead_frac", col=j)
+    per_row = ctx.module_stat("a_dead_frac", ctx.mrows, col=j)  # measured rows only
     onset = persistent_onset(np.nan_to_num(per_row, nan=0.0) >= 0.5 * frac, min_frac=0.9)
-    onset = onset if onset >= 0 else ctx.n // 2
+    onset = int(ctx.mrows[onset]) if onset >= 0 else ctx.n // 2
     window = "in every liveness window of the second half" if source == "windows" else \
         "in every batch (median over the second half)"
     evidence = f"{count} of {names[j]} ({types[j]}) output zero for every input {window}"
