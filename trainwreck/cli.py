@@ -116,6 +116,19 @@ def cmd_analyze(argv: Sequence[str]) -> int:
 
 
 # --------------------------------------------------------------------------- demo
+def _scenarios():
+    """The demo scenarios: the checkout's ``examples`` package (it is not installed)."""
+    try:
+        import examples
+    except ImportError:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        if not os.path.isfile(os.path.join(root, "examples", "__init__.py")):
+            raise
+        sys.path.insert(0, root)
+        import examples
+    return examples
+
+
 def cmd_demo(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog=f"{PROG} demo",
                                      description="Record traces of classic failures and open them.")
@@ -129,7 +142,7 @@ def cmd_demo(argv: Sequence[str]) -> int:
     try:
         import sklearn  # noqa: F401 - the examples train on scikit-learn's bundled datasets
 
-        import examples
+        examples = _scenarios()
     except ImportError as exc:
         _err(f"the demo needs its extra dependencies ({exc.name}): pip install 'trainwreck[demo]'")
         return EXIT_USAGE
