@@ -127,6 +127,11 @@ class TimelineView(QWidget):
         run = self.state.run
         self._replot(keep_zoom=run is not None and run is self._shown and bool(self.lanes))
 
+    def replace_run(self, old: object, new: object) -> None:
+        """A live file was reopened as a new Run: it is the same run, so zoom and Follow carry over."""
+        if self._shown is old:
+            self._shown = new
+
     def _on_run_updated(self, index: int) -> None:
         if index == self.state.current:
             run = self.state.run
