@@ -48,7 +48,8 @@ class RunFacts:
         return max(3, self.n_steps // 100)
 
     def trained_well(self, s0: int, s1: int) -> bool:
-        """Whether steps ``[s0, s1)`` are a long healthy stretch: finite loss, no worse at the end."""
+        """Whether steps ``[s0, s1)`` are a long healthy stretch: a finite loss that fell (or had
+        already fallen to half the run's first loss) and is no worse at the end."""
         if s1 - s0 < max(HEALTHY_MIN_STEPS, HEALTHY_FRAC * self.n_steps) or not len(self.steps):
             return False
         lo, hi = np.searchsorted(self.steps, [s0, s1])
@@ -57,7 +58,11 @@ class RunFacts:
             return False
         seg = seg[np.isfinite(seg)]
         k = max(3, len(seg) // 10)
-        return bool(np.median(seg[-k:]) <= np.median(seg[:k]) * 1.05 + 1e-12)
+        first, last = float(np.median(seg[:k])), float(np.median(seg[-k:]))
+        head = self.loss[: max(3, len(self.loss) // 100)]
+        start = float(np.nanmedian(head)) if np.isfinite(head).any() else np.nan
+        learnt = last <= 0.9 * first or (np.isfinite(start) and first <= 0.5 * start)
+        return bool(learnt and last <= first * 1.05 + 1e-12)
 
 
 def weight(f: Finding) -> float:
