@@ -69,9 +69,10 @@ def _format_report(report) -> str:
         lines.append(f"     {f.title}")
         lines.append(f"     evidence: {f.evidence}")
         lines.append(f"     fix: {f.fix}")
-        if f.related:
-            rel = "explains" if f.kind == "cause" else "explained by"
-            lines.append(f"     {rel}: {', '.join(f.related)}")
+        if f.explains:
+            lines.append(f"     explains: {', '.join(f.explains)}")
+        if f.explained_by:
+            lines.append(f"     explained by: {', '.join(f.explained_by)}")
     for note in report.notes:
         lines.append(f"  note: {note}")
     return "\n".join(lines)
