@@ -15,6 +15,7 @@ TRACE_EXTS = (".h5", ".hdf5")
 MAX_RECENT = 10
 OTHER_VIEWS = (("heatmap_view", "HeatmapView", "Layer × step heatmap"),
                ("layer_view", "LayerView", "Layer detail"),
+               ("histogram_view", "HistogramView", "Histograms"),
                ("outputs_view", "OutputsView", "Outputs vs targets"))
 
 
