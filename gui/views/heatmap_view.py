@@ -208,6 +208,7 @@ class HeatmapView(QWidget):
     def _on_user_levels(self, bar: pg.ColorBarItem) -> None:
         """Limits dragged by the user stay locked (live updates, filtering) until the metric changes."""
         self._user_levels = tuple(bar.levels())
+        self.state.set_levels(self.metric_key, self._user_levels)  # kept in the sidecar
         self._update_window(force=True)
 
     def _load_metric(self) -> None:
@@ -216,6 +217,9 @@ class HeatmapView(QWidget):
         if not getattr(self, "_keep_levels", False):
             self._user_levels = None
         self._keep_levels = False
+        saved = run.sidecar.levels.get(self.metric_key) if run is not None else None
+        if saved is not None and self._user_levels is None:
+            self._user_levels = (float(saved[0]), float(saved[1]))
         if run is None:
             self._pyr, self._names, self._labels = None, [], []
             self.image.clear()

@@ -59,6 +59,7 @@ class TimelineView(QWidget):
         state.rangeChanged.connect(self._on_range)
         state.findingChanged.connect(self._on_finding)
         state.viewRangeChanged.connect(self._on_view_range)
+        state.annotationsChanged.connect(self._on_annotations)
         self.rebuild()
 
     # ------------------------------------------------------------------ construction
@@ -181,6 +182,7 @@ class TimelineView(QWidget):
                           + (f" · {n_bad:,} non-finite values" if n_bad else ""))
         self._on_range(self.state.step_range)
         self._draw_marks()
+        self._on_annotations()
         self._on_step(self.state.step)
 
     @staticmethod
@@ -375,6 +377,11 @@ class TimelineView(QWidget):
     def _on_finding(self, _finding: Finding | None) -> None:
         self._on_range(self.state.step_range)
         self._draw_marks()
+
+    def _on_annotations(self) -> None:
+        run = self.state.run
+        sc = run.sidecar if run is not None else None
+        self.overview.set_bookmarks(sc.bookmarks if sc else [], [n["step"] for n in sc.notes] if sc else [])
 
     def _draw_marks(self) -> None:
         """The selected finding's ``marks``: hlines on their lanes, event ticks on lanes and overview."""
