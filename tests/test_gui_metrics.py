@@ -4,7 +4,6 @@ and the heatmap's "only rows with findings" / sort by value."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from _gui_helpers import make_window, shutdown, wait_idle
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
