@@ -120,6 +120,10 @@ class ColumnPyramid:
         self.levels: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # levels[k-1]: factor**k
         self.extend(n_rows)
 
+    def rebind(self, read: Callable[[int, int], np.ndarray]) -> None:
+        """Read raw rows through ``read`` from now on (the same data, reopened)."""
+        self._read = read
+
     @property
     def n_levels(self) -> int:
         """Levels available, raw included."""

@@ -91,6 +91,7 @@ class Engine:
         self.pattern: str | None = None  # "before" / "after" optimizer.step
         self.held: tuple[torch.Tensor, int, float, list[float]] | None = None
         self.pending_update: tuple[int, torch.Tensor] | None = None
+        self.in_opt_step = False
         self.upd_target: int | None = None
         self.nonfinite_done = False
         self.hist_window = -1
@@ -127,6 +128,7 @@ class Engine:
     # ------------------------------------------------------------------ optimizer hooks
 
     def _pre_opt(self) -> None:
+        self.in_opt_step = True  # until the post hook: a rec.step now runs inside optimizer.step(closure)
         if self.pattern is None:
             self.pattern = "after" if self.calls == 0 else "before"
         target = self.calls - 1 if self.pattern == "before" else self.calls
@@ -136,13 +138,14 @@ class Engine:
             self.upd_target = target
 
     def _post_opt(self) -> None:
+        self.in_opt_step = False
         target, self.upd_target = self.upd_target, None
         if target is None:
             return
         ratios = self.tracker.ratios()
         if ratios is None:
             return
-        if self.pattern == "before":
+        if self.pattern == "before" or (self.held is not None and self.held[1] == target):
             if self.held is not None and self.held[1] == target:
                 self._put_update(self.held[0], ratios)
         else:
@@ -194,7 +197,7 @@ class Engine:
         if self._hist_due(i):
             self._histograms(i, ws, gs, praw)
         self._units(i, alive)
-        if self.opt_hooks is not None and self.pattern != "after":
+        if self.opt_hooks is not None and (self.pattern != "after" or self.in_opt_step):
             self.held = (row, i, t, lrs)  # its update comes with the next optimizer.step
         else:
             self.writer.add_row(row, i, t, lrs)

@@ -136,3 +136,53 @@ def test_a_findings_marks_are_drawn_in_every_view(win):
     assert list(loss.event_marks.data["x"]) == dead.marks["events"]
     assert list(win.timeline.overview.event_ticks.data["x"]) == dead.marks["events"]
     assert win.timeline.overview.onset.value() == dead.steps[0]
+
+
+def test_live_growth_keeps_heatmap_status_bar_and_follow_current(qtbot, tmp_path):
+    from test_gui_app import Writer
+
+    path = str(tmp_path / "live.h5")
+    writer = Writer(path, total=200, first=40)
+    w = make_window(qtbot, tmp_path, analyze_fn=None)
+    try:
+        w.live.reopen_after_s = 0.0
+        w.open_paths([path])
+        wait_idle(qtbot, w)
+        hm = w.views["heatmap_view"]
+        hm.wait()
+        w.go_last()  # End: cursor on the last row, Follow on
+        assert w.state.step == 39 and "row 40/40" in w.status_labels["step"].text()
+        hm.bar.setLevels((-3.0, 1.0))
+        hm._on_user_levels(hm.bar)  # colour limits locked by the user
+        writer.send("grow 60")
+        w.live.poll()
+        wait_idle(qtbot, w, analysed=False)
+        hm.wait()
+        QApplication.processEvents()
+        assert w.state.run.trace.n_steps == 100
+        assert w.state.step == 99 and "row 100/100" in w.status_labels["step"].text()  # followed
+        (x0, x1), _ = hm.vb.viewRange()
+        assert x1 == pytest.approx(99.5, abs=1.0)  # the heatmap shows the new rows
+        assert "× 100 steps" in hm.readout.text()
+        w.live.poll()  # idle and quiet: the follower reopens the file (a new Run object)
+        wait_idle(qtbot, w, analysed=False)
+        hm.wait()
+        assert hm._user_levels == (-3.0, 1.0)  # the lock survives the reopen
+        writer.send("grow 100")
+        w.live.poll()
+        wait_idle(qtbot, w, analysed=False)
+        hm.wait()
+        QApplication.processEvents()
+        assert w.state.step == 199 and "row 200/200" in w.status_labels["step"].text()
+        assert "× 200 steps" in hm.readout.text() and hm.vb.viewRange()[0][1] == pytest.approx(199.5, abs=1)
+        want = float(w.state.run.trace.param_stat("g_norm")[150, 0])
+        assert hm._pyr.value_at(150, 0) == pytest.approx(want)
+        writer.kill()  # the writer dies: the run ends, the banner says so
+        w.live.poll()
+        wait_idle(qtbot, w, analysed=False)
+        assert not w.live.is_live(w.state.run)
+        assert "without a clean close" in w.findings.live.text()
+        assert "still being written" not in w.findings.notes.text()
+    finally:
+        writer.kill()
+        shutdown(w)

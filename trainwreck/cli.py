@@ -15,6 +15,8 @@ USAGE = """\
 usage: trainwreck [TRACE ...]           open the desktop app (with those traces)
        trainwreck analyze TRACE [TRACE ...] [--json]
                                         diagnose recorded runs in the terminal
+       trainwreck report TRACE [-o REPORT.html]
+                                        the diagnosis with its evidence figures (no display needed)
        trainwreck demo [--quick] [--no-gui] [--out DIR]
                                         record traces of classic failures and open them
        trainwreck detectors             every finding code and what it looks at
@@ -78,6 +80,17 @@ def _format_report(report) -> str:
     return "\n".join(lines)
 
 
+def _analyze_path(path: str, progress=None):
+    """``analyze(path)``, every reader failure turned into one ``TraceError`` line."""
+    from analysis import analyze
+    from analysis.errors import TraceCorrupt
+
+    try:
+        return analyze(path, progress=progress)
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise TraceCorrupt(path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+
+
 def cmd_analyze(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog=f"{PROG} analyze",
@@ -93,17 +106,12 @@ def cmd_analyze(argv: Sequence[str]) -> int:
                         '"kind", "severity", "confidence", "steps", "layer", "title", "evidence", "fix"}…]}')
     args = parser.parse_args(argv)
 
-    from analysis import analyze
-    from analysis.errors import TraceCorrupt, TraceError
+    from analysis.errors import TraceError
 
     status = EXIT_OK
     for path in args.traces:
         try:
-            try:
-                report = analyze(path, progress=None if args.json else _progress_printer(path))
-            except (OSError, KeyError, ValueError, RuntimeError) as exc:
-                raise TraceCorrupt(path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__) \
-                    from None
+            report = _analyze_path(path, progress=None if args.json else _progress_printer(path))
         except TraceError as exc:
             _err(str(exc))
             status = EXIT_BAD_FILE
@@ -114,6 +122,51 @@ def cmd_analyze(argv: Sequence[str]) -> int:
             print(_format_report(report))
         sys.stdout.flush()
     return status
+
+
+# --------------------------------------------------------------------------- report
+def _default_report(trace: str) -> str:
+    stem = os.path.splitext(os.path.basename(trace))[0]
+    return os.path.join(os.path.dirname(os.path.abspath(trace)), f"{stem}-diagnosis.html")
+
+
+def cmd_report(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} report",
+        description="Write the diagnosis of a recorded run with the figures that show each finding's "
+        "evidence, as one HTML page (figures embedded) or Markdown. Needs no display.",
+        epilog="Exit 0 when written, 2 with one line on stderr when the trace cannot be read or the "
+        "report cannot be written.")
+    parser.add_argument("trace", metavar="TRACE",
+                        help="a trace file (or any rank's file of a multi-process run)")
+    parser.add_argument("-o", "--out", metavar="REPORT",
+                        help="report file, .html or .md (default: <trace>-diagnosis.html beside the trace); "
+                        "figures go to <REPORT>_files/")
+    args = parser.parse_args(argv)
+    out = args.out or _default_report(args.trace)
+    if not out.lower().endswith((".html", ".htm", ".md")):
+        _err(f"{out}: the report is written as .html or .md")
+        return EXIT_BAD_FILE
+    from analysis.errors import TraceError
+
+    try:
+        report = _analyze_path(args.trace, progress=_progress_printer(args.trace))
+    except TraceError as exc:
+        _err(str(exc))
+        return EXIT_BAD_FILE
+    try:
+        from gui.report import write_headless
+    except ImportError as exc:
+        _err(f"the report's figures need PySide6 and pyqtgraph ({exc.name}): pip install 'trainwreck[app]'")
+        return EXIT_BAD_FILE
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        path = write_headless(args.trace, out, report)
+    except (TraceError, OSError) as exc:
+        _err(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return EXIT_BAD_FILE
+    print(f"wrote {path} ({len(report.findings)} finding(s))")
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------- demo
@@ -172,12 +225,29 @@ def cmd_demo(argv: Sequence[str]) -> int:
 
     if args.no_gui:
         return cmd_analyze(list(record()))
+    if _no_display():
+        _err(NO_DISPLAY + f"; or only record the demo traces: `{PROG} demo --no-gui`")
+        return EXIT_BAD_FILE
     # The window opens at once; each trace opens in it as soon as it is recorded.
     return _run_app([], demo_progress=record)
 
 
 # --------------------------------------------------------------------------- app
+NO_DISPLAY = (f"no display to open the app on (DISPLAY and WAYLAND_DISPLAY are unset); diagnose in the "
+              f"terminal with `{PROG} analyze TRACE`, or write `{PROG} report TRACE -o report.html`")
+
+
+def _no_display() -> bool:
+    """Whether Qt would abort for want of a display (X11/Wayland systems with neither set)."""
+    if sys.platform.startswith(("win", "darwin")):
+        return False
+    return not any(os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+
+
 def _run_app(paths: Sequence[str], demo_progress=None) -> int:
+    if _no_display():
+        _err(NO_DISPLAY)
+        return EXIT_BAD_FILE
     try:
         from gui.app import run_app
     except ImportError as exc:
@@ -201,7 +271,7 @@ def cmd_detectors(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"analyze": cmd_analyze, "demo": cmd_demo, "detectors": cmd_detectors}
+COMMANDS = {"analyze": cmd_analyze, "report": cmd_report, "demo": cmd_demo, "detectors": cmd_detectors}
 
 
 def _dispatch(argv: list[str]) -> int:

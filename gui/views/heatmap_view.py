@@ -59,6 +59,7 @@ class HeatmapView(QWidget):
         self._rows = np.zeros(0, np.int64)  # indices of the displayed rows into ``_names``
         self._shown: tuple[int, float, float] | None = None  # level, first row, end row drawn
         self._user_levels: tuple[float, float] | None = None
+        self._keep_levels = False  # a live reopen keeps the locked colour limits
         self.linked = True  # the step window follows ``state.view_range`` (and drives it)
         self._applying = False  # setting the view from the state: do not echo it back
         self._sort_step: int | None = None  # rows sorted by value at this step, or None
@@ -178,6 +179,15 @@ class HeatmapView(QWidget):
         self._pyramids = {k: v for k, v in self._pyramids.items() if k[0] in alive}
         self._load_metric()
 
+    def replace_run(self, old: object, new: object) -> None:
+        """A live file was reopened as a new Run: keep its pyramids (extended, not rebuilt)."""
+        for key in [k for k in self._pyramids if k[0] == id(old)]:
+            pyr = self._pyramids.pop(key)
+            m = METRICS[key[1]]
+            pyr.rebind(vd.stat_reader(new.trace, m.group, m.stats, m.companion))
+            self._pyramids[(id(new), key[1])] = pyr
+        self._keep_levels = True
+
     def _on_run_updated(self, index: int) -> None:
         """New rows (live) or a new report: extend the pyramids; a view showing the end follows it."""
         if index != self.state.current or self.state.run is None:
@@ -198,12 +208,18 @@ class HeatmapView(QWidget):
     def _on_user_levels(self, bar: pg.ColorBarItem) -> None:
         """Limits dragged by the user stay locked (live updates, filtering) until the metric changes."""
         self._user_levels = tuple(bar.levels())
+        self.state.set_levels(self.metric_key, self._user_levels)  # kept in the sidecar
         self._update_window(force=True)
 
     def _load_metric(self) -> None:
         run = self.state.run
         self._lane.cancel()
-        self._user_levels = None
+        if not getattr(self, "_keep_levels", False):
+            self._user_levels = None
+        self._keep_levels = False
+        saved = run.sidecar.levels.get(self.metric_key) if run is not None else None
+        if saved is not None and self._user_levels is None:
+            self._user_levels = (float(saved[0]), float(saved[1]))
         if run is None:
             self._pyr, self._names, self._labels = None, [], []
             self.image.clear()

@@ -59,6 +59,7 @@ class TimelineView(QWidget):
         state.rangeChanged.connect(self._on_range)
         state.findingChanged.connect(self._on_finding)
         state.viewRangeChanged.connect(self._on_view_range)
+        state.annotationsChanged.connect(self._on_annotations)
         self.rebuild()
 
     # ------------------------------------------------------------------ construction
@@ -127,6 +128,11 @@ class TimelineView(QWidget):
         run = self.state.run
         self._replot(keep_zoom=run is not None and run is self._shown and bool(self.lanes))
 
+    def replace_run(self, old: object, new: object) -> None:
+        """A live file was reopened as a new Run: it is the same run, so zoom and Follow carry over."""
+        if self._shown is old:
+            self._shown = new
+
     def _on_run_updated(self, index: int) -> None:
         if index == self.state.current:
             run = self.state.run
@@ -176,6 +182,7 @@ class TimelineView(QWidget):
                           + (f" · {n_bad:,} non-finite values" if n_bad else ""))
         self._on_range(self.state.step_range)
         self._draw_marks()
+        self._on_annotations()
         self._on_step(self.state.step)
 
     @staticmethod
@@ -370,6 +377,11 @@ class TimelineView(QWidget):
     def _on_finding(self, _finding: Finding | None) -> None:
         self._on_range(self.state.step_range)
         self._draw_marks()
+
+    def _on_annotations(self) -> None:
+        run = self.state.run
+        sc = run.sidecar if run is not None else None
+        self.overview.set_bookmarks(sc.bookmarks if sc else [], [n["step"] for n in sc.notes] if sc else [])
 
     def _draw_marks(self) -> None:
         """The selected finding's ``marks``: hlines on their lanes, event ticks on lanes and overview."""
