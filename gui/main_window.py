@@ -27,13 +27,14 @@ from PySide6.QtWidgets import (
 )
 
 from analysis.findings import Finding, Report
-from gui import shortcuts
+from gui import finder, shortcuts, sidecar
 from gui._window_io import OTHER_VIEWS, WindowIO
 from gui.compare import CompareSplit, MirrorState
 from gui.live import LiveFollower
 from gui.loader import AnalyzeFn, Loader
 from gui.state import Run, RunState
 from gui.views.findings_panel import FindingsPanel
+from gui.views.metric_tree import MetricTree
 from gui.views.timeline_view import TimelineView
 
 TRACE_FILTER = "Trainwreck traces (*.h5 *.hdf5);;All files (*)"
@@ -82,6 +83,9 @@ class MainWindow(WindowIO, QMainWindow):
         self.state.runsChanged.connect(self._on_runs_changed)
         self.state.stepChanged.connect(self._on_step)
         self.state.layerChanged.connect(self._on_layer)
+        self.state.runUpdated.connect(self._on_run_grew)
+        self.state.annotationsChanged.connect(self.save_sidecar)
+        self._last_rows: dict[int, int] = {}
         self.resize(1600, 1000)
 
     # ------------------------------------------------------------------ layout
@@ -117,6 +121,11 @@ class MainWindow(WindowIO, QMainWindow):
         self.findings = FindingsPanel(self.state, self)
         self.findings_dock = self._dock("Root cause", self.findings, Qt.DockWidgetArea.LeftDockWidgetArea,
                                         "rootcause")
+        self.metric_tree = MetricTree(self.state, self.timeline, self)
+        self.metrics_dock = self._dock("Metrics", self.metric_tree, Qt.DockWidgetArea.LeftDockWidgetArea,
+                                       "metrics")
+        self.tabifyDockWidget(self.findings_dock, self.metrics_dock)
+        self.findings_dock.raise_()
         self.views: dict[str, QWidget] = {}
         self.view_docks: list[QDockWidget] = []
         for module, cls, title in OTHER_VIEWS:
@@ -181,12 +190,14 @@ class MainWindow(WindowIO, QMainWindow):
         exp.addAction("Diagnosis report (Markdown)…", lambda: self._export_report_dialog("md"))
         exp.addAction("Diagnosis report (HTML)…", lambda: self._export_report_dialog("html"))
         view = bar.addMenu("&View")
-        for dock in [self.findings_dock, *self.view_docks]:
+        for dock in [self.findings_dock, self.metrics_dock, *self.view_docks]:
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
         view.addAction("Reset layout", self._apply_sizes)
         nav = bar.addMenu("&Navigate")
         self.actions_by_name = shortcuts.install(self, nav)
+        nav.addSeparator()
+        self.actions_by_name |= finder.install(self, nav)
 
     def _build_status(self) -> None:
         self.status_labels: dict[str, QLabel] = {}
@@ -221,6 +232,11 @@ class MainWindow(WindowIO, QMainWindow):
 
     def add_run(self, run: Run) -> int:
         """Show an already opened run (also for in-memory traces) and analyse it."""
+        if run.trace.path and os.path.exists(run.trace.path):
+            run.sidecar, message = sidecar.load(run.trace.path)
+            if message:  # a corrupt or hostile sidecar is ignored, never fatal
+                run.notes.append(message)
+                self.statusBar().showMessage(message, 8000)
         index = self.state.add_run(run)
         self.live.watch(run)
         if run.report is None:
@@ -270,7 +286,7 @@ class MainWindow(WindowIO, QMainWindow):
         self.state.runUpdated.emit(index)
         if report is not None and id(run) not in self._auto_selected:
             self._auto_selected.add(id(run))
-            top = report.problems()
+            top = [f for f in report.problems() if sidecar.finding_key(f) not in run.sidecar.suppressed]
             if not top:
                 return
             if self.state.run is not run:  # shown when the user switches to it
@@ -287,6 +303,23 @@ class MainWindow(WindowIO, QMainWindow):
             self._memory[id(new)] = self._memory.pop(id(old))
         if self._shown_run is old:
             self._shown_run = new
+        new.sidecar = old.sidecar
+        for view in (self.timeline, *self.views.values()):
+            if hasattr(view, "replace_run"):
+                view.replace_run(old, new)
+        self._last_rows[id(new)] = self._last_rows.pop(id(old), new.trace.n_steps)
+
+    def _on_run_grew(self, index: int) -> None:
+        """New rows: the status bar counts them; with Follow on, a cursor on the last row stays on it."""
+        if index != self.state.current or self.state.run is None:
+            return
+        run = self.state.run
+        n, before = run.trace.n_steps, self._last_rows.get(id(run))
+        self._last_rows[id(run)] = n
+        if (before is not None and n > before and self.timeline.follow and self.live.is_live(run)
+                and self.state.step == int(run.steps[before - 1])):
+            self.state.last()
+        self._on_step(self.state.step)
 
     def _switch_selection(self) -> None:
         """Each run keeps its own cursor, layer, finding and range across tab switches."""
@@ -349,6 +382,14 @@ class MainWindow(WindowIO, QMainWindow):
         live = self.live.is_live(run)
         self.status_labels["live"].setText(text if text else ("" if run is None else "complete"))
         self.findings.set_live_note(text if text and (live or "closed cleanly" not in text) else None)
+
+    def save_sidecar(self) -> None:
+        """Write the current run's bookmarks, notes, suppressed findings and limits beside its trace."""
+        run = self.state.run
+        if run is not None and run.trace.path and os.path.exists(run.trace.path):
+            message = sidecar.save(run.trace.path, run.sidecar)
+            if message:
+                self.statusBar().showMessage(message, 8000)
 
     def go_last(self) -> None:
         self.state.last()

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from recorders import _host, _meta, _plan, _stats, schema
+from recorders import _dist, _host, _meta, _plan, _stats, schema
 from recorders._batch import BatchSummaries
 from recorders._hooks import (
     ActivationCapture,
@@ -56,7 +56,7 @@ class Engine:
         self.path = schema.rank_path(path, self.rank) if self.world > 1 else path
         named = list(self.model.named_parameters())
         self.names = [n for n, _ in named]
-        self.params = [p for _, p in named]
+        self.params = _dist.local_params([p for _, p in named])  # FSDP: this rank's shards
         self.leaves = leaf_modules(self.model)
         attrs = {
             schema.ATTR_FORMAT: schema.FORMAT_NAME,
@@ -92,6 +92,7 @@ class Engine:
         self.pattern: str | None = None  # "before" / "after" optimizer.step
         self.held: tuple[torch.Tensor, int, float, list[float]] | None = None
         self.pending_update: tuple[int, torch.Tensor] | None = None
+        self.in_opt_step = False
         self.upd_target: int | None = None
         self.nonfinite_done = False
         self.hist_window = -1
@@ -146,6 +147,7 @@ class Engine:
 
     def _pre_opt(self) -> None:
         self._count_calls()
+        self.in_opt_step = True  # until the post hook: a rec.step now runs inside optimizer.step(closure)
         if self.pattern is None:
             self.pattern = "after" if self.calls == 0 else "before"
         target = self.calls - 1 if self.pattern == "before" else self.calls
@@ -155,13 +157,14 @@ class Engine:
             self.upd_target = target
 
     def _post_opt(self) -> None:
+        self.in_opt_step = False
         target, self.upd_target = self.upd_target, None
         if target is None:
             return
         ratios = self.tracker.ratios()
         if ratios is None:
             return
-        if self.pattern == "before":
+        if self.pattern == "before" or (self.held is not None and self.held[1] == target):
             if self.held is not None and self.held[1] == target:
                 self._put_update(self.held[0], ratios)
         else:
@@ -215,7 +218,7 @@ class Engine:
         if self._hist_due(i):
             self._histograms(i, ws, gs, praw)
         self._units(i, alive)
-        if self.opt_hooks is not None and self.pattern != "after":
+        if self.opt_hooks is not None and (self.pattern != "after" or self.in_opt_step):
             self.held = (row, i, t, lrs)  # its update comes with the next optimizer.step
         else:
             self.writer.add_row(row, i, t, lrs)
@@ -414,8 +417,9 @@ class Engine:
         lay, self.strides = _plan.build_layout(
             self.model, self.names, self.params, self.leaves, groups, self.acts, self.opts
         )
+        _dist.annotate(lay.static, lay.group_attrs, self.params)
         self.batch.plan(lay, outputs, targets, inputs)
-        names_by_id = {id(q): n for n, q in zip(self.names, self.params)}
+        names_by_id = {id(_dist.original(q)): n for n, q in zip(self.names, self.params)}
         lay.meta = _meta.all_meta(
             self.model, self.optimizer, self.loss_fn, asdict(self.opts), self.rank, self.world, names_by_id
         )
