@@ -149,11 +149,13 @@ def test_status_record_after_kill_9(tmp_path):
         rows = 0
         while rows < 50 and time.monotonic() < deadline:
             time.sleep(0.2)
-            if path.exists():
+            try:
                 with h5py.File(path, "r", libver="latest", swmr=True) as f:
                     rows = status(f)["steps_written"] if "status" in f else 0
-        os.kill(proc.pid, signal.SIGKILL)
+            except OSError:  # not there yet, or still locked before SWMR writing starts
+                pass
     finally:
+        os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
     with h5py.File(path, "r", libver="latest", swmr=True) as f:
         st = status(f)

@@ -218,6 +218,8 @@ def cmd_demo(argv: Sequence[str]) -> int:
             print(label, flush=True)
             if progress:
                 progress(i, len(names), label)
+            if os.path.isfile(path):  # the demo's own trace of an earlier demo: re-recorded, not kept
+                os.remove(path)
             examples.run_scenario(name, path, quick=args.quick)
             yield path
         if progress:
