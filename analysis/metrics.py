@@ -410,8 +410,11 @@ def loss_profile(loss: Any) -> LossProfile:
     bi = int(np.nanargmin(b)) if np.isfinite(b).any() else 0
     best = float(b[bi]) if np.isfinite(b).any() else end
     seg = f[edges[bi]:edges[bi + 1]]
-    best_row = int(edges[bi] + (np.nanargmin(seg) if np.isfinite(seg).any() else 0))
+    # The quoted best is a loss the run really had: the row of the best bin nearest its median.
+    best_row = int(edges[bi] + (np.nanargmin(np.abs(seg - best)) if np.isfinite(seg).any() else 0))
     best = min(best, end)
+    if np.isfinite(start) and start < best:
+        best, best_row = start, 0
     drop = (start - end) / abs(start) if start != 0 else float("nan")
     late_drop = (mid - end) / abs(mid) if mid != 0 else float("nan")
     if best > 0 and end > 0:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis import errors
+from analysis import errors, shards
 from analysis._store import H5Store, MemoryStore, decode, decode_json
 from recorders import schema as S
 
@@ -365,7 +365,35 @@ class Trace:
         path = f"{S.PARAMS}/{stat}"
         if not self.has(path):
             return np.full((self.n_steps, len(self.param_names)), np.nan, np.float32)
+        if self.sharded.any() and self.n_ranks > 1:
+            return self._merged_param_stat(stat)
         return self._rows(path)
+
+    @cached_property
+    def sharded(self) -> np.ndarray:
+        """``(P,)`` bool: parameters sharded across ranks (FSDP); their statistics read merged."""
+        flags = self._static(S.PARAM_SHARDED)
+        out = np.zeros(len(self.param_names), dtype=bool)
+        out[: len(flags)] = np.asarray(flags, dtype=bool)[: len(out)]
+        return out
+
+    def _merged_param_stat(self, stat: str) -> np.ndarray:
+        """Sharded parameters' statistic over every rank's shard (``analysis.shards``); the
+        others (replicated) are this rank's own. Rows past the shortest rank's are NaN."""
+        key = ("merged", stat)
+        if key in self._cache:
+            return self._cache[key]
+        views = [self if r == self.rank_index else self.rank(r) for r in range(self.n_ranks)]
+        n = min(v.n_steps for v in views)
+        raw = {name: np.stack([v._rows(f"{S.PARAMS}/{name}")[:n] for v in views])
+               for name in shards.NEEDS[stat]}
+        local = np.stack([np.asarray(v._static(S.PARAM_LOCAL_NUMEL), dtype=np.int64) for v in views])
+        out = np.array(self._rows(f"{S.PARAMS}/{stat}"), dtype=np.float32, copy=True)
+        cols = self.sharded
+        out[:, cols] = np.nan
+        out[:n, cols] = shards.merge(stat, {k: v[:, :, cols] for k, v in raw.items()}, local[:, cols])
+        self._cache[key] = out
+        return out
 
     def module_stat(self, stat: str) -> np.ndarray:
         """``(N, M)`` float32 activation statistic per row and leaf module."""
@@ -384,6 +412,8 @@ class Trace:
 
     def stat_block(self, group: str, stat: str, rows: slice, cols: slice = slice(None)) -> np.ndarray:
         """An uncached ``rows × cols`` block of a ``params``/``modules`` statistic (for big heatmaps)."""
+        if group == S.PARAMS and self.n_ranks > 1 and self.sharded.any():
+            return self.param_stat(stat)[rows, cols]
         return self._block(f"{group}/{stat}", rows, cols)
 
     def batch_block(self, group: str, field: str, rows: slice) -> np.ndarray:

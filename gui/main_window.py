@@ -34,6 +34,7 @@ from gui.live import LiveFollower
 from gui.loader import AnalyzeFn, Loader
 from gui.state import Run, RunState
 from gui.views.findings_panel import FindingsPanel
+from gui.views.metric_tree import MetricTree
 from gui.views.timeline_view import TimelineView
 
 TRACE_FILTER = "Trainwreck traces (*.h5 *.hdf5);;All files (*)"
@@ -121,6 +122,11 @@ class MainWindow(WindowIO, QMainWindow):
         self.findings = FindingsPanel(self.state, self)
         self.findings_dock = self._dock("Root cause", self.findings, Qt.DockWidgetArea.LeftDockWidgetArea,
                                         "rootcause")
+        self.metric_tree = MetricTree(self.state, self.timeline, self)
+        self.metrics_dock = self._dock("Metrics", self.metric_tree, Qt.DockWidgetArea.LeftDockWidgetArea,
+                                       "metrics")
+        self.tabifyDockWidget(self.findings_dock, self.metrics_dock)
+        self.findings_dock.raise_()
         self.views: dict[str, QWidget] = {}
         self.view_docks: list[QDockWidget] = []
         for module, cls, title in OTHER_VIEWS:
@@ -185,7 +191,7 @@ class MainWindow(WindowIO, QMainWindow):
         exp.addAction("Diagnosis report (Markdown)…", lambda: self._export_report_dialog("md"))
         exp.addAction("Diagnosis report (HTML)…", lambda: self._export_report_dialog("html"))
         view = bar.addMenu("&View")
-        for dock in [self.findings_dock, *self.view_docks]:
+        for dock in [self.findings_dock, self.metrics_dock, *self.view_docks]:
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
         view.addAction("Reset layout", self._apply_sizes)

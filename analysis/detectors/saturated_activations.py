@@ -21,6 +21,7 @@ from analysis.detectors._optim import clamp01, context, fmt
 from analysis.detectors._registry import detector
 from analysis.findings import Finding
 from analysis.metrics import nanmedian, quiet
+from analysis.onset import from_start, mask_onset
 from analysis.trace import Trace
 
 
@@ -37,6 +38,15 @@ def alternatives(ctx, j: int) -> list[str]:
         if np.isfinite(x) and x >= 10 and j == first_bounded:
             why.append(f"the inputs have std {fmt(x)} (not normalised)")
     return why
+
+
+def _onset(ctx, j: int, s0: float, s1: float) -> int:
+    """First row from which the module stays near its late saturated level (0 when from the start)."""
+    if s0 >= 0.5:
+        return 0
+    per_row = ctx.module_stat("a_sat_frac", col=j)
+    row = mask_onset(per_row >= 0.8 * s1, np.isfinite(per_row))
+    return 0 if row < 0 or from_start(row, ctx.n) else row
 
 
 @detector(code="saturated_activations", kind="cause", requires=("modules/a_sat_frac",))
@@ -60,6 +70,7 @@ def detect(trace: Trace) -> Finding | None:
         conf *= 0.6
         severity = "info" if severity == "info" else "warning"
     half = ctx.n // 2
+    onset = _onset(ctx, j, s0, s1)
     evidence = (f"{fmt(100 * s1)} % of {names[j]} ({types[j]}) outputs sit within 1 % of their bounds "
                 f"(median over steps {ctx.step(half)}-{ctx.step(ctx.n - 1)}; {fmt(100 * s0)} % at the "
                 "start); "
@@ -76,7 +87,7 @@ def detect(trace: Trace) -> Finding | None:
         evidence += "; but " + " and ".join(why) + ", which may be the real cause"
     return Finding(
         code="saturated_activations", kind="cause", severity=severity, confidence=clamp01(conf),
-        steps=ctx.span(0 if s0 >= 0.5 else half, ctx.n - 1), layer=names[j],
+        steps=ctx.span(onset, ctx.n - 1), layer=names[j], marks={"layers": [names[k] for k in order[:4]]},
         title=f"Saturated activations: {fmt(100 * s1)} % of {names[j]} ({types[j]}) pinned at its bounds",
         evidence=evidence,
         fix=(f"bring the input of {names[j]} to unit scale: normalise the inputs, use Xavier init "
