@@ -135,7 +135,7 @@ class Lane:
             self.plot.removeItem(item)
         self.series, self.colors, self.raw, self.smooth = list(series), list(colors), [], []
         for s, color in zip(self.series, self.colors):
-            sparse = len(s.x) < 200 and s.name != "loss"
+            sparse = (len(s.x) < 200 and s.name != "loss") or s.measured
             raw = pg.PlotDataItem(symbol="o" if sparse else None, symbolSize=4, symbolPen=None,
                                   symbolBrush=color)
             smooth = pg.PlotDataItem(pen=pg.mkPen(color, width=1.6))
@@ -165,7 +165,7 @@ class Lane:
         for s, color, raw, smooth in zip(self.series, self.colors, self.raw, self.smooth):
             faint = QColor(color)
             faint.setAlpha(70 if weight > 0 else 255)
-            raw.setPen(pg.mkPen(faint, width=1 if weight > 0 else 1.4))
+            raw.setPen(None if s.measured else pg.mkPen(faint, width=1 if weight > 0 else 1.4))
             if weight > 0 and len(s.y) > 2:
                 y = ema(s.y, weight)
                 smooth.setData(s.x.astype(np.float64), np.where(np.isfinite(y), y, np.nan),
@@ -247,6 +247,10 @@ class Lane:
                 continue
             v, d = at
             delta = "" if not np.isfinite(d) else f" <span style='color:{theme.TEXT_DIM}'>Δ {fmt(d)}</span>"
+            if getattr(s, "measured", False):  # say where the shown value was measured
+                at_step = int(s.x[int(np.searchsorted(s.x, step, side="right")) - 1])
+                if at_step != step:
+                    delta += f" <span style='color:{theme.TEXT_DIM}'>@ {at_step:,}</span>"
             parts.append(f"<span style='color:{color}'>{label}</span> <b>{fmt(v)}</b>{delta}")
         if not parts:
             parts = [f"<span style='color:{theme.TEXT_DIM}'>{self.name}</span>"]

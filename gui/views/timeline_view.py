@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from analysis.findings import Finding
 from gui import theme
-from gui.series import RunSeries, Series, series_of
+from gui.series import RunSeries, Series, SeriesRef, read_series, series_of
 from gui.state import RunState
 from gui.views._lane import AXIS_WIDTH, Lane, nonfinite_runs
 from gui.views._overview import Overview
@@ -45,6 +45,7 @@ class TimelineView(QWidget):
         self.state = state
         self.lanes: dict[str, Lane] = {}
         self.hidden: set[str] = set()
+        self.extra: dict[str, list[SeriesRef]] = {}  # lanes of series picked in the metric tree
         self.compare_index: int | None = None
         self.follow = True
         self.linked = True  # zoom and pan drive (and follow) ``state.view_range``
@@ -121,7 +122,40 @@ class TimelineView(QWidget):
         present = rs.lanes()
         names = [n for n in LANE_ORDER if n in present]
         names += sorted(n for n in present if n not in LANE_ORDER)
-        return names
+        return names + [n for n in self.extra if n not in names]
+
+    def lane_series(self, run: object) -> dict[str, list[Series]]:
+        """Lane name → series for ``run``: its own curves plus the series added from the metric tree."""
+        grouped = series_of(run).lanes()
+        n = run.trace.n_steps
+        cache = getattr(run, "extra_series", None)
+        if cache is None or cache[0] != n:
+            cache = (n, {})
+            run.extra_series = cache  # type: ignore[attr-defined]
+        for lane, refs in self.extra.items():
+            for ref in refs:
+                if ref not in cache[1]:
+                    try:
+                        cache[1][ref] = read_series(run.trace, ref)
+                    except (KeyError, ValueError, OSError):  # another run without this series
+                        cache[1][ref] = None
+                if cache[1][ref] is not None:
+                    grouped.setdefault(lane, []).append(cache[1][ref])
+        return grouped
+
+    def add_series(self, refs: list[SeriesRef], lane: str | None = None) -> str:
+        """Plot recorded series in ``lane`` (a new lane when None or unknown); returns the lane's name."""
+        if lane is None:
+            lane = refs[0].label if len(refs) == 1 else f"{refs[0].label} + {len(refs) - 1}"
+        have = self.extra.setdefault(lane, [])
+        have += [r for r in refs if r not in have]
+        self.hidden.discard(lane)
+        self.rebuild()
+        return lane
+
+    def remove_lane(self, lane: str) -> None:
+        if self.extra.pop(lane, None) is not None:
+            self.rebuild()
 
     def rebuild(self) -> None:
         """Re-plot every lane for the current run (switched, opened, or reopened while live)."""
@@ -160,12 +194,13 @@ class TimelineView(QWidget):
             return
         rs = self._series = series_of(run)
         names = self._lane_names(rs)
-        scalar_lanes = [n for n in names if n not in LANE_ORDER]
+        scalar_lanes = [n for n in names if n not in LANE_ORDER and n not in self.extra]
         if not self.lanes:
             self.hidden = set(scalar_lanes[MAX_DEFAULT_SCALAR_LANES:])
+        grouped = self.lane_series(run)
+        names = [n for n in names if n in grouped]
         visible = [n for n in names if n not in self.hidden]
         self._set_lanes(visible)
-        grouped = rs.lanes()
         for name in visible:
             series = grouped[name]
             self.lanes[name].set_series(series, [self._color(s.name, rs) for s in series], self._smoothing())
@@ -192,6 +227,8 @@ class TimelineView(QWidget):
         if name in fixed:
             return theme.series_color(fixed[name])
         others = [s.name for s in rs.series if s.name not in fixed]
+        if name not in others:  # a series from the metric tree: a colour stable for its name
+            return theme.series_color(3 + len(others) + sum(map(ord, name)) % 5)
         return theme.series_color(3 + others.index(name))
 
     def _view_state(self) -> tuple[float, float, float] | None:
