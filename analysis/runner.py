@@ -6,7 +6,8 @@ import os
 from collections.abc import Callable, Iterable
 
 from analysis.findings import Report
-from analysis.ranking import rank
+from analysis.marks import complete
+from analysis.ranking import RunFacts, rank
 from analysis.trace import Trace, open_trace
 
 Progress = Callable[[int, int, str], None]
@@ -41,7 +42,7 @@ def _analyze(trace: Trace, codes: Iterable[str] | None, progress: Progress | Non
             notes.append(f"{det.code}: needs {', '.join(missing)}, which this trace lacks")
             continue
         try:
-            findings.extend(det.run(trace))
+            findings.extend(complete(f) for f in det.run(trace))
         except Exception as exc:  # noqa: BLE001 - one broken detector must not hide the rest
             if os.environ.get("TRAINWRECK_STRICT") == "1":
                 raise
@@ -49,4 +50,5 @@ def _analyze(trace: Trace, codes: Iterable[str] | None, progress: Progress | Non
     if progress:
         progress(len(selected), len(selected), "")
     steps = int(trace.steps[-1]) + 1 if trace.n_steps else 0
-    return Report(trace=trace.path, steps=steps, findings=rank(findings), notes=notes)
+    facts = RunFacts(steps=trace.steps, loss=trace.loss())
+    return Report(trace=trace.path, steps=steps, findings=rank(findings, facts), notes=notes)

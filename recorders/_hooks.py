@@ -295,7 +295,7 @@ class UpdateTracker:
     def take_before(self) -> None:
         """Copy the current weights (one pass over them) and their norms."""
         ws = self._weights()
-        if not ws:
+        if not ws:  # a model without parameters: nothing moves
             self._before_norm = None
             return
         if self._before is None or any(

@@ -61,7 +61,7 @@ def _run(tmp_path, steps: int, climb: int, nan_at: int, **options) -> tuple[list
             loss.backward()
             rec.step(loss, outputs=out, targets=y, inputs=x)
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
     return losses, read(tmp_path / "r.h5")
 
 
@@ -141,8 +141,8 @@ def test_summary_blocks_hold_min_max_mean_of_measured_rows(tmp_path):
     for b, (lo, hi, mean) in enumerate(d["summary/b16/params/g_norm"][:, 0]):
         block = g[16 * b : 16 * (b + 1)]
         if np.isfinite(block).any():
-            np.testing.assert_allclose([lo, hi, mean], [np.nanmin(block), np.nanmax(block), np.nanmean(block)],
-                                       rtol=1e-5)  # fmt: skip
+            want = [np.nanmin(block), np.nanmax(block), np.nanmean(block)]
+            np.testing.assert_allclose([lo, hi, mean], want, rtol=1e-5)
         else:
             assert np.isnan([lo, hi, mean]).all()  # no measured row: no value, never a guess
     with open_trace(tmp_path / "r.h5") as t:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QPointF, Signal
+from PySide6.QtCore import QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QColor
 
 from gui import theme
@@ -83,6 +83,17 @@ class Overview(QObject):
         self.region.setZValue(-5)
         self.region.hide()
         plot.addItem(self.region, ignoreBounds=True)
+        self.onset = pg.InfiniteLine(angle=90, movable=False)
+        self.onset.setZValue(35)
+        self.onset.hide()
+        plot.addItem(self.onset, ignoreBounds=True)
+        self.event_ticks = pg.ScatterPlotItem(symbol="t1", size=8, pxMode=True, pen=pg.mkPen(None))
+        self.event_ticks.setZValue(31)
+        plot.addItem(self.event_ticks)
+        self.bookmarks = pg.ScatterPlotItem(symbol="d", size=9, pxMode=True, pen=pg.mkPen(None),
+                                            brush=pg.mkBrush(theme.ACCENT))
+        self.bookmarks.setZValue(32)
+        plot.addItem(self.bookmarks)
         self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(theme.CURSOR, width=1))
         self.cursor.setZValue(40)
         plot.addItem(self.cursor, ignoreBounds=True)
@@ -112,6 +123,26 @@ class Overview(QObject):
         brushes = [pg.mkBrush(theme.severity_color(f.severity)) for f in self.findings]
         pens = [pg.mkPen(theme.severity_color(f.severity), width=3) for f in self.findings]
         self.ticks.setData(fx, [Y_FINDING] * len(fx), brush=brushes, pen=pens)
+
+    def set_marks(self, onset: int | None, events: list[int], color: str) -> None:
+        """The selected finding's onset (a dashed line across the strip) and its event steps."""
+        if onset is None:
+            self.onset.hide()
+        else:
+            p = pg.mkPen(color, width=2)
+            p.setStyle(Qt.PenStyle.DashLine)
+            self.onset.setPen(p)
+            self.onset.setValue(float(onset))
+            self.onset.show()
+        self.event_ticks.setData(np.asarray(events, np.float64), np.full(len(events), 0.02),
+                                 brush=pg.mkBrush(color))
+
+    def set_bookmarks(self, steps: list[int], note_steps: list[int]) -> None:
+        """Bookmarks (filled diamonds) and notes (hollow diamonds) from the sidecar."""
+        both = [(float(s), True) for s in steps] + [(float(s), False) for s in note_steps]
+        brushes = [pg.mkBrush(theme.ACCENT) if b else pg.mkBrush(None) for _, b in both]
+        pens = [pg.mkPen(None) if b else pg.mkPen(theme.ACCENT, width=1.5) for _, b in both]
+        self.bookmarks.setData([x for x, _ in both], [0.99] * len(both), brush=brushes, pen=pens)
 
     # ------------------------------------------------------------------ cursor, range, window
     def set_cursor(self, step: int) -> None:

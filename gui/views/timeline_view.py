@@ -24,12 +24,13 @@ from PySide6.QtWidgets import (
 
 from analysis.findings import Finding
 from gui import theme
-from gui.series import RunSeries, Series, series_of
+from gui.series import RunSeries, Series, SeriesRef, read_series, series_of
 from gui.state import RunState
 from gui.views._lane import AXIS_WIDTH, Lane, nonfinite_runs
 from gui.views._overview import Overview
 
 LANE_ORDER = ("loss", "grad norm", "learning rate")
+MARK_LANES = {"grad_norm": "grad norm", "lr": "learning rate"}  # ``Finding.marks`` lane → lane name
 MAX_DEFAULT_SCALAR_LANES = 3
 
 
@@ -44,8 +45,11 @@ class TimelineView(QWidget):
         self.state = state
         self.lanes: dict[str, Lane] = {}
         self.hidden: set[str] = set()
+        self.extra: dict[str, list[SeriesRef]] = {}  # lanes of series picked in the metric tree
         self.compare_index: int | None = None
         self.follow = True
+        self.linked = True  # zoom and pan drive (and follow) ``state.view_range``
+        self._applying = False
         self._series: RunSeries | None = None
         self._moving = False
         self._shown: object | None = None
@@ -55,6 +59,8 @@ class TimelineView(QWidget):
         state.stepChanged.connect(self._on_step)
         state.rangeChanged.connect(self._on_range)
         state.findingChanged.connect(self._on_finding)
+        state.viewRangeChanged.connect(self._on_view_range)
+        state.annotationsChanged.connect(self._on_annotations)
         self.rebuild()
 
     # ------------------------------------------------------------------ construction
@@ -82,9 +88,16 @@ class TimelineView(QWidget):
         self.lanes_button.setText("Lanes")
         self.lanes_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.lanes_button.setMenu(QMenu(self.lanes_button))
+        self.link_button = QToolButton()
+        self.link_button.setCheckable(True)
+        self.link_button.setChecked(True)
+        self.link_button.setText("⛓ linked")
+        self.link_button.setToolTip("Step zoom and pan linked with the heatmap and histograms")
+        self.link_button.toggled.connect(self.set_linked)
         self.info = QLabel("")
         self.info.setObjectName("muted")
-        for w in (self.log_box, self.smooth_box, self.weight, self.compare, self.lanes_button):
+        for w in (self.log_box, self.smooth_box, self.weight, self.compare, self.lanes_button,
+                  self.link_button):
             w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             bar.addWidget(w)
         bar.addStretch(1)
@@ -109,12 +122,50 @@ class TimelineView(QWidget):
         present = rs.lanes()
         names = [n for n in LANE_ORDER if n in present]
         names += sorted(n for n in present if n not in LANE_ORDER)
-        return names
+        return names + [n for n in self.extra if n not in names]
+
+    def lane_series(self, run: object) -> dict[str, list[Series]]:
+        """Lane name → series for ``run``: its own curves plus the series added from the metric tree."""
+        grouped = series_of(run).lanes()
+        n = run.trace.n_steps
+        cache = getattr(run, "extra_series", None)
+        if cache is None or cache[0] != n:
+            cache = (n, {})
+            run.extra_series = cache  # type: ignore[attr-defined]
+        for lane, refs in self.extra.items():
+            for ref in refs:
+                if ref not in cache[1]:
+                    try:
+                        cache[1][ref] = read_series(run.trace, ref)
+                    except (KeyError, ValueError, OSError):  # another run without this series
+                        cache[1][ref] = None
+                if cache[1][ref] is not None:
+                    grouped.setdefault(lane, []).append(cache[1][ref])
+        return grouped
+
+    def add_series(self, refs: list[SeriesRef], lane: str | None = None) -> str:
+        """Plot recorded series in ``lane`` (a new lane when None or unknown); returns the lane's name."""
+        if lane is None:
+            lane = refs[0].label if len(refs) == 1 else f"{refs[0].label} + {len(refs) - 1}"
+        have = self.extra.setdefault(lane, [])
+        have += [r for r in refs if r not in have]
+        self.hidden.discard(lane)
+        self.rebuild()
+        return lane
+
+    def remove_lane(self, lane: str) -> None:
+        if self.extra.pop(lane, None) is not None:
+            self.rebuild()
 
     def rebuild(self) -> None:
         """Re-plot every lane for the current run (switched, opened, or reopened while live)."""
         run = self.state.run
         self._replot(keep_zoom=run is not None and run is self._shown and bool(self.lanes))
+
+    def replace_run(self, old: object, new: object) -> None:
+        """A live file was reopened as a new Run: it is the same run, so zoom and Follow carry over."""
+        if self._shown is old:
+            self._shown = new
 
     def _on_run_updated(self, index: int) -> None:
         if index == self.state.current:
@@ -143,12 +194,13 @@ class TimelineView(QWidget):
             return
         rs = self._series = series_of(run)
         names = self._lane_names(rs)
-        scalar_lanes = [n for n in names if n not in LANE_ORDER]
+        scalar_lanes = [n for n in names if n not in LANE_ORDER and n not in self.extra]
         if not self.lanes:
             self.hidden = set(scalar_lanes[MAX_DEFAULT_SCALAR_LANES:])
+        grouped = self.lane_series(run)
+        names = [n for n in names if n in grouped]
         visible = [n for n in names if n not in self.hidden]
         self._set_lanes(visible)
-        grouped = rs.lanes()
         for name in visible:
             series = grouped[name]
             self.lanes[name].set_series(series, [self._color(s.name, rs) for s in series], self._smoothing())
@@ -164,6 +216,8 @@ class TimelineView(QWidget):
         self.info.setText(f"{rs.n_rows:,} rows · steps {int(first):,}–{int(last):,}"
                           + (f" · {n_bad:,} non-finite values" if n_bad else ""))
         self._on_range(self.state.step_range)
+        self._draw_marks()
+        self._on_annotations()
         self._on_step(self.state.step)
 
     @staticmethod
@@ -173,6 +227,8 @@ class TimelineView(QWidget):
         if name in fixed:
             return theme.series_color(fixed[name])
         others = [s.name for s in rs.series if s.name not in fixed]
+        if name not in others:  # a series from the metric tree: a colour stable for its name
+            return theme.series_color(3 + len(others) + sum(map(ord, name)) % 5)
         return theme.series_color(3 + others.index(name))
 
     def _view_state(self) -> tuple[float, float, float] | None:
@@ -357,6 +413,34 @@ class TimelineView(QWidget):
 
     def _on_finding(self, _finding: Finding | None) -> None:
         self._on_range(self.state.step_range)
+        self._draw_marks()
+
+    def _on_annotations(self) -> None:
+        run = self.state.run
+        sc = run.sidecar if run is not None else None
+        self.overview.set_bookmarks(sc.bookmarks if sc else [], [n["step"] for n in sc.notes] if sc else [])
+
+    def _draw_marks(self) -> None:
+        """The selected finding's ``marks``: hlines on their lanes, event ticks on lanes and overview."""
+        finding, rs = self.state.finding, self._series
+        marks = (finding.marks if finding is not None else None) or {}
+        color = theme.severity_color(finding.severity) if finding is not None else theme.ACCENT
+        has = rs is not None and bool(rs.series)
+        span = (float(rs.series[0].x[0]), float(rs.series[0].x[-1])) if has else (0.0, 1.0)
+        per_lane: dict[str, list[tuple[float, str]]] = {}
+        for h in marks.get("hlines", []) or []:
+            try:
+                y, name = float(h["y"]), str(h.get("lane", "loss"))
+            except (KeyError, TypeError, ValueError):
+                continue
+            series = rs.get(name) if rs is not None else None
+            lane = MARK_LANES.get(name, series.lane if series is not None else name)
+            per_lane.setdefault(lane, []).append((y, str(h.get("label", ""))))
+        events = [int(e) for e in marks.get("events", []) or [] if isinstance(e, (int, float))]
+        for name, lane in self.lanes.items():
+            lane.set_marks(per_lane.get(name, []), events, color, span)
+        onset = marks.get("onset", finding.steps[0] if finding is not None else None)
+        self.overview.set_marks(onset if finding is not None else None, events, color)
 
     # ------------------------------------------------------------------ view → state
     def _on_cursor_drag(self, line: pg.InfiniteLine) -> None:
@@ -378,6 +462,28 @@ class TimelineView(QWidget):
 
     def _on_lanes_xrange(self, _vb: object, rng: tuple[float, float]) -> None:
         self.overview.set_window(rng)
+        if self.linked and not self._applying:
+            self.state.set_view_range(tuple(rng))
+
+    def _on_view_range(self, rng: tuple[float, float] | None) -> None:
+        lanes = list(self.lanes.values())
+        if not self.linked or rng is None or not lanes:
+            return
+        self._applying = True
+        try:
+            lanes[0].plot.setXRange(rng[0], rng[1], padding=0)
+        finally:
+            self._applying = False
+
+    def set_linked(self, on: bool) -> None:
+        """Link (or unlink) the timeline's zoom and pan to the shared step window."""
+        self.linked = bool(on)
+        self.link_button.blockSignals(True)
+        self.link_button.setChecked(self.linked)
+        self.link_button.blockSignals(False)
+        self.link_button.setText("⛓ linked" if self.linked else "unlinked")
+        if self.linked:
+            self.state.set_view_range(self.visible_range())
 
     def _on_brush(self, lo: float, hi: float) -> None:
         lanes = list(self.lanes.values())
