@@ -14,8 +14,10 @@ class Finding:
     """One root cause or symptom, with its evidence and fix (CONTRACT §3).
 
     ``steps`` is ``[first, last]`` global step of the evidence; ``layer`` names a
-    module or parameter (or None). ``related`` lists codes this finding explains or
-    is explained by; it is for the app and the text report, not the JSON.
+    module or parameter (or None). ``explains`` / ``explained_by`` are the codes of the
+    other findings of the run this one's mechanism accounts for / that account for it
+    (filled by ``analysis.ranking``); ``related`` is the list the app shows (a cause's
+    ``explains``, else ``explained_by``). The JSON carries both lists under ``related``.
 
     ``marks`` is how the evidence is drawn (plain JSON-able data, produced here in
     ``analysis``, drawn by every view that can; every key optional):
@@ -41,6 +43,8 @@ class Finding:
     evidence: str
     fix: str
     related: list[str] = field(default_factory=list)
+    explains: list[str] = field(default_factory=list)
+    explained_by: list[str] = field(default_factory=list)
     marks: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -54,17 +58,21 @@ class Finding:
             self.steps = self.steps * 2
 
     def to_json(self) -> dict[str, Any]:
-        """The CONTRACT §3 record: exactly these keys."""
+        """The CONTRACT §3 record, plus ``related``: ``{"explains": [...], "explained_by": [...]}``."""
         out = asdict(self)
-        out.pop("related")
-        out.pop("marks")
+        for key in ("related", "explains", "explained_by", "marks"):
+            out.pop(key)
         out["confidence"] = round(self.confidence, 3)
+        out["related"] = {"explains": list(self.explains), "explained_by": list(self.explained_by)}
         return out
 
 
 @dataclass
 class Report:
-    """Findings of one run, ranked: most likely root cause first."""
+    """Findings of one run, ranked: most likely root cause first.
+
+    ``notes`` are run-level facts (a crashed run, a detector that lacked data or failed).
+    """
 
     trace: str
     steps: int
@@ -76,6 +84,7 @@ class Report:
             "trace": self.trace,
             "steps": self.steps,
             "findings": [f.to_json() for f in self.findings],
+            "notes": list(self.notes),
         }
 
     def codes(self) -> list[str]:

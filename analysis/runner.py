@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Iterable
 
 from analysis.findings import Report
-from analysis.ranking import rank
+from analysis.ranking import RunFacts, rank
 from analysis.trace import Trace, open_trace
 
 Progress = Callable[[int, int, str], None]
@@ -49,4 +49,5 @@ def _analyze(trace: Trace, codes: Iterable[str] | None, progress: Progress | Non
     if progress:
         progress(len(selected), len(selected), "")
     steps = int(trace.steps[-1]) + 1 if trace.n_steps else 0
-    return Report(trace=trace.path, steps=steps, findings=rank(findings), notes=notes)
+    facts = RunFacts(steps=trace.steps, loss=trace.loss())
+    return Report(trace=trace.path, steps=steps, findings=rank(findings, facts), notes=notes)

@@ -27,7 +27,7 @@ NO_STEP = "no recorded step (the run stopped before its first rec.step)"
 STALE_SECS = 30.0  # a live file untouched this long has lost its writer
 _ROW_GROUPS = (S.STEPS, S.PARAMS, S.MODULES, S.OUTPUTS, S.TARGETS, S.INPUTS)
 _STATIC = {S.PARAM_NAMES, S.PARAM_MODULE, S.PARAM_NUMEL, S.PARAM_REQUIRES_GRAD,
-           S.PARAM_IN_OPTIMIZER, S.MODULE_NAMES, S.MODULE_TYPES}
+           S.PARAM_IN_OPTIMIZER, S.PARAM_LOCAL_NUMEL, S.PARAM_SHARDED, S.MODULE_NAMES, S.MODULE_TYPES}
 
 
 def rank_files(path: str) -> list[str]:

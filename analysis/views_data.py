@@ -9,7 +9,8 @@ rest are small helpers: robust colour limits, symmetric limits, softmax, histogr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,6 +18,34 @@ from analysis.trace import Trace
 
 NAN_FLAG, POSINF_FLAG, NEGINF_FLAG = 1, 2, 4
 REDUCERS = ("maxabs", "max", "min")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A heatmap statistic: the ``stats`` of ``group`` summed, and how it is coloured."""
+
+    label: str
+    group: str  # "params" or "modules"
+    stats: tuple[str, ...]  # summed
+    log: bool = False
+    levels: str = "robust"  # robust | symmetric | unit | count
+    companion: str | None = None  # non-finite count telling a NaN value from "not recorded"
+
+
+_ACT_BAD = "a_nonfinite"
+METRICS: dict[str, Metric] = {
+    "g_norm": Metric("gradient norm", "params", ("g_norm",), log=True, companion="g_nonfinite"),
+    "w_norm": Metric("weight norm", "params", ("w_norm",), log=True, companion="w_nonfinite"),
+    "update_ratio": Metric("update ratio", "params", ("update_ratio",), log=True, companion="w_nonfinite"),
+    "a_std": Metric("activation std", "modules", ("a_std",), log=True, companion=_ACT_BAD),
+    "a_mean": Metric("activation mean", "modules", ("a_mean",), levels="symmetric", companion=_ACT_BAD),
+    "a_maxabs": Metric("activation max |x|", "modules", ("a_maxabs",), log=True, companion=_ACT_BAD),
+    "a_dead_frac": Metric("dead fraction", "modules", ("a_dead_frac",), levels="unit", companion=_ACT_BAD),
+    "a_sat_frac": Metric("saturated fraction", "modules", ("a_sat_frac",), levels="unit", companion=_ACT_BAD),
+    "p_nonfinite": Metric("NaN/Inf count (weights + grads)", "params", ("g_nonfinite", "w_nonfinite"),
+                          levels="count"),
+    "a_nonfinite": Metric("NaN/Inf count (activations)", "modules", ("a_nonfinite",), levels="count"),
+}
 
 
 def nonfinite_flags(a: np.ndarray) -> np.ndarray:
@@ -90,6 +119,10 @@ class ColumnPyramid:
         self._sample_rows = np.zeros(0, np.int64)
         self.levels: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # levels[k-1]: factor**k
         self.extend(n_rows)
+
+    def rebind(self, read: Callable[[int, int], np.ndarray]) -> None:
+        """Read raw rows through ``read`` from now on (the same data, reopened)."""
+        self._read = read
 
     @property
     def n_levels(self) -> int:
@@ -410,3 +443,63 @@ def to_probabilities(out: np.ndarray) -> np.ndarray:
         if np.all(np.abs(sums[np.isfinite(out).any(axis=-1)] - 1.0) < 1e-3):
             return out
     return softmax(out)
+
+
+# ----------------------------------------------------------------------------- linked views
+def rows_to_steps(steps: np.ndarray, x0: float, x1: float) -> tuple[float, float]:
+    """A window in row coordinates (the heatmap's x) as steps; linear beyond the ends."""
+    return _interp(np.arange(len(steps), dtype=np.float64), np.asarray(steps, np.float64), x0, x1)
+
+
+def steps_to_rows(steps: np.ndarray, a: float, b: float) -> tuple[float, float]:
+    """A window in steps as row coordinates (inverse of ``rows_to_steps``)."""
+    return _interp(np.asarray(steps, np.float64), np.arange(len(steps), dtype=np.float64), a, b)
+
+
+def _interp(xp: np.ndarray, fp: np.ndarray, a: float, b: float) -> tuple[float, float]:
+    if len(xp) < 2:
+        base = float(fp[0]) if len(fp) else 0.0
+        return base + a - (float(xp[0]) if len(xp) else 0.0), base + b - (float(xp[0]) if len(xp) else 0.0)
+
+    def one(v: float) -> float:
+        if v < xp[0]:
+            return float(fp[0] + (v - xp[0]) * (fp[1] - fp[0]) / (xp[1] - xp[0]))
+        if v > xp[-1]:
+            return float(fp[-1] + (v - xp[-1]) * (fp[-1] - fp[-2]) / (xp[-1] - xp[-2]))
+        return float(np.interp(v, xp, fp))
+
+    return one(a), one(b)
+
+
+# ----------------------------------------------------------------------------- heatmap rows
+def finding_rows(trace: Trace, group: str, findings: Iterable[object]) -> list[int]:
+    """Rows of ``group`` named by any finding (its ``layer`` and its ``marks["layers"]``), sorted."""
+    out: set[int] = set()
+    for f in findings:
+        names = [getattr(f, "layer", None)] + list((getattr(f, "marks", None) or {}).get("layers", []))
+        for name in names:
+            if isinstance(name, str) and name:
+                out.update(layer_rows(trace, group, name))
+    return sorted(out)
+
+
+def order_by_value(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``rows`` sorted by ``values[rows]`` largest first (by |x| for signed data); NaN/no value last."""
+    rows = np.asarray(rows, np.int64)
+    v = np.asarray(values, np.float64)[rows]
+    key = np.where(np.isfinite(v), np.abs(v) if (v[np.isfinite(v)] < 0).any() else v, -np.inf)
+    key = np.where(np.isposinf(v) | np.isneginf(v), np.inf, key)
+    key = np.where(np.isnan(v), -np.inf, key)
+    return rows[np.argsort(-key, kind="stable")]
+
+
+def row_groups(positions: Iterable[int]) -> list[tuple[int, int]]:
+    """Consecutive runs of display positions as ``(first, last)`` pairs (for one outline per run)."""
+    p = sorted(set(int(x) for x in positions))
+    out: list[tuple[int, int]] = []
+    for x in p:
+        if out and x == out[-1][1] + 1:
+            out[-1] = (out[-1][0], x)
+        else:
+            out.append((x, x))
+    return out

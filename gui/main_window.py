@@ -82,6 +82,8 @@ class MainWindow(WindowIO, QMainWindow):
         self.state.runsChanged.connect(self._on_runs_changed)
         self.state.stepChanged.connect(self._on_step)
         self.state.layerChanged.connect(self._on_layer)
+        self.state.runUpdated.connect(self._on_run_grew)
+        self._last_rows: dict[int, int] = {}
         self.resize(1600, 1000)
 
     # ------------------------------------------------------------------ layout
@@ -287,6 +289,22 @@ class MainWindow(WindowIO, QMainWindow):
             self._memory[id(new)] = self._memory.pop(id(old))
         if self._shown_run is old:
             self._shown_run = new
+        for view in (self.timeline, *self.views.values()):
+            if hasattr(view, "replace_run"):
+                view.replace_run(old, new)
+        self._last_rows[id(new)] = self._last_rows.pop(id(old), new.trace.n_steps)
+
+    def _on_run_grew(self, index: int) -> None:
+        """New rows: the status bar counts them; with Follow on, a cursor on the last row stays on it."""
+        if index != self.state.current or self.state.run is None:
+            return
+        run = self.state.run
+        n, before = run.trace.n_steps, self._last_rows.get(id(run))
+        self._last_rows[id(run)] = n
+        if (before is not None and n > before and self.timeline.follow and self.live.is_live(run)
+                and self.state.step == int(run.steps[before - 1])):
+            self.state.last()
+        self._on_step(self.state.step)
 
     def _switch_selection(self) -> None:
         """Each run keeps its own cursor, layer, finding and range across tab switches."""

@@ -40,6 +40,7 @@ class RunState(QObject):
     layerChanged = Signal(str)
     findingChanged = Signal(object)  # Finding | None
     rangeChanged = Signal(object)  # (first, last) step range to highlight, or None
+    viewRangeChanged = Signal(object)  # (first, last) steps shown by the linked views, or None
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -49,6 +50,7 @@ class RunState(QObject):
         self.layer = ""
         self.finding: Finding | None = None
         self.step_range: tuple[int, int] | None = None
+        self.view_range: tuple[float, float] | None = None
 
     # ------------------------------------------------------------------ runs
     @property
@@ -125,6 +127,27 @@ class RunState(QObject):
         self.step_range = step_range
         self.rangeChanged.emit(step_range)
 
+    def set_view_range(self, view_range: tuple[float, float] | None) -> None:
+        """The step window every linked view shows (zoom and pan); a change under 1e-6 of it is none."""
+        if view_range is not None:
+            a, b = float(min(view_range)), float(max(view_range))
+            old = self.view_range
+            if old is not None and max(abs(a - old[0]), abs(b - old[1])) <= 1e-6 * max(b - a, 1.0):
+                return
+            view_range = (a, b)
+        elif self.view_range is None:
+            return
+        self.view_range = view_range
+        self.viewRangeChanged.emit(view_range)
+
+    def reveal(self, step: int) -> None:
+        """Pan the linked window (same width) so that ``step`` is inside it."""
+        rng = self.view_range
+        if rng is None or rng[0] <= step <= rng[1]:
+            return
+        w = rng[1] - rng[0]
+        self.set_view_range((step - w / 2, step + w / 2))
+
     def select_finding(self, finding: Finding | None) -> None:
         """Jump to a finding's evidence: first bad step, its layer, its step range."""
         if finding is not self.finding:
@@ -136,3 +159,4 @@ class RunState(QObject):
         if finding.layer:
             self.set_layer(finding.layer)
         self.set_step(finding.steps[0])
+        self.reveal(finding.steps[0])

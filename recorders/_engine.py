@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from recorders import _host, _meta, _plan, _stats, schema
+from recorders import _dist, _host, _meta, _plan, _stats, schema
 from recorders._batch import BatchSummaries
 from recorders._hooks import (
     ActivationCapture,
@@ -56,7 +56,7 @@ class Engine:
         self.path = schema.rank_path(path, self.rank) if self.world > 1 else path
         named = list(self.model.named_parameters())
         self.names = [n for n, _ in named]
-        self.params = [p for _, p in named]
+        self.params = _dist.local_params([p for _, p in named])  # FSDP: this rank's shards
         self.leaves = leaf_modules(self.model)
         attrs = {
             schema.ATTR_FORMAT: schema.FORMAT_NAME,
@@ -387,8 +387,9 @@ class Engine:
         lay, self.strides = _plan.build_layout(
             self.model, self.names, self.params, self.leaves, groups, self.acts, self.opts
         )
+        _dist.annotate(lay.static, lay.group_attrs, self.params)
         self.batch.plan(lay, outputs, targets, inputs)
-        names_by_id = {id(q): n for n, q in zip(self.names, self.params)}
+        names_by_id = {id(_dist.original(q)): n for n, q in zip(self.names, self.params)}
         lay.meta = _meta.all_meta(
             self.model, self.optimizer, self.loss_fn, asdict(self.opts), self.rank, self.world, names_by_id
         )

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from recorders import _stats, schema
+from recorders import _dist, _stats, schema
 from recorders._hooks import ActivationCapture
 from recorders._layout import Growable, Layout
 from recorders._options import Options
@@ -101,7 +101,7 @@ def _static(lay, model, names, params, leaves, groups) -> None:
         schema.PARAM_MODULE: np.array([owner.get(n, "") for n in names], dtype=object),
         schema.PARAM_NUMEL: lay.numel,
         schema.PARAM_REQUIRES_GRAD: np.array([q.requires_grad for q in params], bool),
-        schema.PARAM_IN_OPTIMIZER: np.array([id(q) in in_opt for q in params], bool),
+        schema.PARAM_IN_OPTIMIZER: np.array([id(_dist.original(q)) in in_opt for q in params], bool),
         schema.MODULE_NAMES: np.array([n for n, _ in leaves], dtype=object),
         schema.MODULE_TYPES: np.array([type(q).__name__ for _, q in leaves], dtype=object),
         schema.SCALAR_NAMES: np.zeros(schema.SCALAR_CAPACITY, dtype="S128"),

@@ -74,6 +74,8 @@ class TraceRecorder:
         flush_secs (1.0): rows reach the file (and ``steps_written``) this often.
         swmr (True): HDF5 single-writer/multiple-reader mode: the file can be read while
             it is written and survives a killed process up to the last flush.
+        scaler (None): a ``torch.amp.GradScaler``; its scale is logged as ``amp_scale`` and
+            skipped steps as ``amp_skipped`` at every recorded row.
 
     A failure (unwritable path, disk full, a bug here) warns once with a
     :class:`TrainwreckWarning` and disables the recorder; training continues.
@@ -87,6 +89,7 @@ class TraceRecorder:
         self._pid = os.getpid()
         self._pending: BaseException | None = None
         self._engine: Any = None
+        self._amp: Any = None
         self.path = os.fspath(path)
         try:
             self._open(model, optimizer, loss_fn, options)
@@ -97,8 +100,12 @@ class TraceRecorder:
             self._fail(exc)
 
     def _open(self, model: Any, optimizer: Any, loss_fn: Any, options: dict[str, Any]) -> None:
+        from recorders._amp import ScalerLog
         from recorders._engine import Engine
 
+        options = dict(options)
+        scaler = options.pop("scaler", None)
+        self._amp = ScalerLog(scaler) if scaler is not None else None
         self.options = Options.from_kwargs(options)
         parent = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(parent, exist_ok=True)
@@ -113,6 +120,8 @@ class TraceRecorder:
     def step(self, loss: Any, outputs: Any = None, targets: Any = None, inputs: Any = None) -> None:
         """Record one optimisation step (after ``backward``, before or after ``optimizer.step``)."""
         self._engine.step(loss, outputs, targets, inputs)
+        if self._amp is not None:
+            self._amp.after_step(self._engine)
 
     @_guarded
     def log(self, name: str, value: Any) -> None:

@@ -40,6 +40,8 @@ PARAM_MODULE = "params/module"
 PARAM_NUMEL = "params/numel"
 PARAM_REQUIRES_GRAD = "params/requires_grad"
 PARAM_IN_OPTIMIZER = "params/in_optimizer"
+PARAM_LOCAL_NUMEL = "params/local_numel"  # (P,) int64, sharded runs only: elements this rank holds
+PARAM_SHARDED = "params/sharded"  # (P,) bool, sharded runs only: the rank holds a shard, not a replica
 PARAM_SHAPES_ATTR = "shapes"  # JSON list of shapes, attribute of /params
 PARAM_STATS = (
     "w_norm",

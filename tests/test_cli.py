@@ -1,4 +1,4 @@
-"""`main.py` as a user runs it: subprocesses, exit codes, output shapes."""
+"""The command (`main.py`, `python -m trainwreck`) as a user runs it: subprocesses, exit codes, output shapes."""
 
 from __future__ import annotations
 
@@ -43,3 +43,39 @@ def test_detectors_lists_every_code_with_its_documentation():
     out = run("detectors")
     assert out.returncode == 0
     assert "double_softmax (cause)" in out.stdout and "Fires when:" in out.stdout
+
+
+def _module_run(*args: str, cwd: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, "-m", "trainwreck", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, env=env)
+
+
+def test_python_dash_m_works_from_another_folder(tmp_path):
+    good = os.path.join(ROOT, "tests", "data", "good.h5")
+    out = _module_run("analyze", good, "--json", cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["steps"] == 12
+
+
+def test_help_texts_cite_nothing_the_user_lacks(tmp_path):
+    for args in (["--help"], ["analyze", "--help"], ["demo", "--help"], ["detectors", "--help"]):
+        out = _module_run(*args, cwd=str(tmp_path))
+        assert out.returncode == 0, (args, out.stderr)
+        text = out.stdout + out.stderr
+        assert "trainwreck" in text
+        for unknown in ("CONTRACT", "§", "main.py", "examples/"):
+            assert unknown not in text, (args, unknown)
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`trainwreck analyze x.h5 --json | head -1`: the reader leaves, no traceback."""
+    good = os.path.join(ROOT, "tests", "data", "good.h5")
+    proc = subprocess.Popen([sys.executable, "main.py", "analyze", *[good] * 400, "--json"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()  # what `head -1` does after its line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0
+    assert json.loads(first)["steps"] == 12
+    assert err == "", err

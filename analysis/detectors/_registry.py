@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from analysis.findings import Finding
+from analysis.mechanisms import produces
 from analysis.trace import Trace
 
 Result = Finding | Iterable[Finding] | None
@@ -24,7 +25,11 @@ class Detector:
     requires: tuple[str, ...]
     fn: DetectFn
     doc: str
-    produces: tuple[str, ...] = ()
+
+    @property
+    def produces(self) -> tuple[str, ...]:
+        """What this finding's mechanism can bring about (its row of ``analysis.mechanisms``)."""
+        return produces(self.code)
 
     def missing(self, trace: Trace) -> list[str]:
         """The required paths this trace lacks."""
@@ -42,13 +47,11 @@ class Detector:
 REGISTRY: dict[str, Detector] = {}
 
 
-def detector(
-    code: str, kind: str, requires: tuple[str, ...] = (), produces: tuple[str, ...] = ()
-) -> Callable[[DetectFn], DetectFn]:
+def detector(code: str, kind: str, requires: tuple[str, ...] = ()) -> Callable[[DetectFn], DetectFn]:
     """Register ``fn`` under ``code``; its module docstring is its documentation.
 
-    ``produces`` declares the codes (causes or symptoms) this finding's mechanism can
-    bring about; ranking reads it to put a cause before its consequences.
+    What the finding's mechanism produces is declared in ``analysis.mechanisms.PRODUCES``
+    (one table for every code), which ranking reads to put a cause before its consequences.
     """
 
     def wrap(fn: DetectFn) -> DetectFn:
@@ -57,7 +60,7 @@ def detector(
         if code in REGISTRY:
             raise ValueError(f"detector {code!r} registered twice")
         module_doc = sys.modules[fn.__module__].__doc__ or ""
-        REGISTRY[code] = Detector(code, kind, tuple(requires), fn, module_doc.strip(), tuple(produces))
+        REGISTRY[code] = Detector(code, kind, tuple(requires), fn, module_doc.strip())
         return fn
 
     return wrap

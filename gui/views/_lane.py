@@ -112,9 +112,12 @@ class Lane:
         self.inf_band = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(theme.INF_COLOR, width=4))
         self.marks = pg.ScatterPlotItem(symbol="t", size=9, pxMode=True, pen=pg.mkPen(None))
         self._brushes = np.array([pg.mkBrush(theme.INF_COLOR), pg.mkBrush(theme.NAN_COLOR)], dtype=object)
-        for item in (self.band, self.inf_band, self.marks):
+        self.event_marks = pg.ScatterPlotItem(symbol="t1", size=9, pxMode=True, pen=pg.mkPen(None))
+        self._events = np.zeros(0)
+        for item in (self.band, self.inf_band, self.marks, self.event_marks):
             item.setZValue(40)
             plot.addItem(item, ignoreBounds=True)
+        self.hlines: list[tuple[pg.PlotDataItem, pg.TextItem]] = []
         plot.setTitle(" ", size="8pt")  # a thin row above the plot holds the readout: no curve under it
         plot.layout.setRowFixedHeight(0, READOUT_H)
         plot.titleLabel.setMaximumHeight(READOUT_H)
@@ -262,6 +265,34 @@ class Lane:
         xs = np.concatenate([start, end[span]])
         nan = np.concatenate([is_nan, is_nan[span]]).astype(int)
         self.marks.setData(xs, np.full(len(xs), top), brush=list(self._brushes[nan]))
+        self.event_marks.setData(self._events, np.full(len(self._events), y0 + 0.05 * (y1 - y0)))
+        for line, label in self.hlines:
+            (lx0, lx1), _ = self.plot.getViewBox().viewRange()
+            ys = line.yData
+            if ys is not None and len(ys):
+                y = float(ys[0])
+                log = self.plot.getAxis("left").logMode
+                label.setPos(lx0, np.log10(y) if log and y > 0 else y)
+
+    # ------------------------------------------------------------------ finding marks
+    def set_marks(self, hlines: list[tuple[float, str]], events: list[int], color: str,
+                  span: tuple[float, float]) -> None:
+        """A finding's evidence: dashed horizontal lines (a loss floor…) and event ticks at the bottom."""
+        for line, label in self.hlines:
+            self.plot.removeItem(line)
+            self.plot.removeItem(label)
+        self.hlines = []
+        for y, text in hlines:
+            line = pg.PlotDataItem([span[0], span[1]], [y, y], pen=pen(color, 1.5, dash=True))
+            line.setZValue(30)
+            self.plot.addItem(line)  # inside the autorange: the floor is always on screen
+            label = pg.TextItem(f"{text} = {fmt(y)}" if text else fmt(y), color=color, anchor=(0, 1))
+            label.setZValue(31)
+            self.plot.addItem(label, ignoreBounds=True)
+            self.hlines.append((line, label))
+        self._events = np.asarray(events, dtype=np.float64)
+        self.event_marks.setBrush(pg.mkBrush(color))
+        self._place_markers()
 
     def nonfinite_count(self) -> int:
         return int(sum((~np.isfinite(s.y)).sum() for s in self.series))

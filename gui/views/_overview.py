@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QPointF, Signal
+from PySide6.QtCore import QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QColor
 
 from gui import theme
@@ -83,6 +83,13 @@ class Overview(QObject):
         self.region.setZValue(-5)
         self.region.hide()
         plot.addItem(self.region, ignoreBounds=True)
+        self.onset = pg.InfiniteLine(angle=90, movable=False)
+        self.onset.setZValue(35)
+        self.onset.hide()
+        plot.addItem(self.onset, ignoreBounds=True)
+        self.event_ticks = pg.ScatterPlotItem(symbol="t1", size=8, pxMode=True, pen=pg.mkPen(None))
+        self.event_ticks.setZValue(31)
+        plot.addItem(self.event_ticks)
         self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(theme.CURSOR, width=1))
         self.cursor.setZValue(40)
         plot.addItem(self.cursor, ignoreBounds=True)
@@ -112,6 +119,19 @@ class Overview(QObject):
         brushes = [pg.mkBrush(theme.severity_color(f.severity)) for f in self.findings]
         pens = [pg.mkPen(theme.severity_color(f.severity), width=3) for f in self.findings]
         self.ticks.setData(fx, [Y_FINDING] * len(fx), brush=brushes, pen=pens)
+
+    def set_marks(self, onset: int | None, events: list[int], color: str) -> None:
+        """The selected finding's onset (a dashed line across the strip) and its event steps."""
+        if onset is None:
+            self.onset.hide()
+        else:
+            p = pg.mkPen(color, width=2)
+            p.setStyle(Qt.PenStyle.DashLine)
+            self.onset.setPen(p)
+            self.onset.setValue(float(onset))
+            self.onset.show()
+        self.event_ticks.setData(np.asarray(events, np.float64), np.full(len(events), 0.02),
+                                 brush=pg.mkBrush(color))
 
     # ------------------------------------------------------------------ cursor, range, window
     def set_cursor(self, step: int) -> None:

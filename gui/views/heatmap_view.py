@@ -9,7 +9,6 @@ fixed colours. Panning inside the margin only moves the view.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
@@ -21,15 +20,17 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from analysis import views_data as vd
+from analysis.views_data import METRICS, Metric
+from gui import theme
 from gui.state import RunState
 from gui.views._common import (
     CURSOR_PEN,
-    RANGE_BRUSH,
     SELECT_PEN,
     NameAxis,
     StepAxis,
@@ -39,32 +40,7 @@ from gui.views._common import (
     nonfinite_legend,
     nonfinite_overlay,
 )
-
-
-@dataclass(frozen=True)
-class Metric:
-    label: str
-    group: str  # "params" or "modules"
-    stats: tuple[str, ...]  # summed
-    log: bool = False
-    levels: str = "robust"  # robust | symmetric | unit | count
-    companion: str | None = None  # non-finite count telling a NaN value from "not recorded"
-
-
-_ACT_BAD = "a_nonfinite"
-METRICS: dict[str, Metric] = {
-    "g_norm": Metric("gradient norm", "params", ("g_norm",), log=True, companion="g_nonfinite"),
-    "w_norm": Metric("weight norm", "params", ("w_norm",), log=True, companion="w_nonfinite"),
-    "update_ratio": Metric("update ratio", "params", ("update_ratio",), log=True, companion="w_nonfinite"),
-    "a_std": Metric("activation std", "modules", ("a_std",), log=True, companion=_ACT_BAD),
-    "a_mean": Metric("activation mean", "modules", ("a_mean",), levels="symmetric", companion=_ACT_BAD),
-    "a_maxabs": Metric("activation max |x|", "modules", ("a_maxabs",), log=True, companion=_ACT_BAD),
-    "a_dead_frac": Metric("dead fraction", "modules", ("a_dead_frac",), levels="unit", companion=_ACT_BAD),
-    "a_sat_frac": Metric("saturated fraction", "modules", ("a_sat_frac",), levels="unit", companion=_ACT_BAD),
-    "p_nonfinite": Metric("NaN/Inf count (weights + grads)", "params", ("g_nonfinite", "w_nonfinite"),
-                          levels="count"),
-    "a_nonfinite": Metric("NaN/Inf count (activations)", "modules", ("a_nonfinite",), levels="count"),
-}
+from gui.views._heatmap_marks import RangeBrackets, RowOutlines, StepViewBox
 
 
 class HeatmapView(QWidget):
@@ -83,12 +59,18 @@ class HeatmapView(QWidget):
         self._rows = np.zeros(0, np.int64)  # indices of the displayed rows into ``_names``
         self._shown: tuple[int, float, float] | None = None  # level, first row, end row drawn
         self._user_levels: tuple[float, float] | None = None
+        self._keep_levels = False  # a live reopen keeps the locked colour limits
+        self.linked = True  # the step window follows ``state.view_range`` (and drives it)
+        self._applying = False  # setting the view from the state: do not echo it back
+        self._sort_step: int | None = None  # rows sorted by value at this step, or None
         self._build_ui()
         state.runsChanged.connect(self._on_runs)
         state.runUpdated.connect(self._on_run_updated)
         state.stepChanged.connect(self._on_step)
         state.layerChanged.connect(self._on_layer)
         state.rangeChanged.connect(self._on_range)
+        state.findingChanged.connect(self._on_finding)
+        state.viewRangeChanged.connect(self._on_view_range)
         self._on_runs()
 
     # ------------------------------------------------------------------ construction
@@ -105,14 +87,30 @@ class HeatmapView(QWidget):
         self.filter_edit.setPlaceholderText("filter layers: name or module type, substring or regex")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self._apply_filter)
+        self.findings_box = QCheckBox("only rows with findings", self)
+        self.findings_box.toggled.connect(lambda _: self._apply_filter())
+        self.sort_box = QCheckBox("sort by value", self)
+        self.sort_box.setToolTip("Rows ordered by the value at the cursor (largest first); "
+                                 "toggle again to re-sort at a new cursor")
+        self.sort_box.toggled.connect(self._on_sort)
+        self.link_button = QToolButton(self)
+        self.link_button.setCheckable(True)
+        self.link_button.setChecked(True)
+        self.link_button.setText("⛓ linked")
+        self.link_button.setToolTip("Step zoom and pan linked with the timeline and the other views")
+        self.link_button.toggled.connect(self.set_linked)
         top = QHBoxLayout()
         top.addWidget(self.metric_box)
         top.addWidget(self.log_box)
         top.addWidget(self.filter_edit, 1)
+        for w in (self.findings_box, self.sort_box, self.link_button):
+            w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            top.addWidget(w)
 
         self.glw = pg.GraphicsLayoutWidget(self)
         self._xaxis, self._yaxis = StepAxis("bottom"), NameAxis("left", width=26)
-        self.plot = self.glw.addPlot(axisItems={"bottom": self._xaxis, "left": self._yaxis})
+        self.plot = self.glw.addPlot(axisItems={"bottom": self._xaxis, "left": self._yaxis},
+                                     viewBox=StepViewBox())
         self.plot.setLabel("bottom", "step")
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
@@ -128,8 +126,8 @@ class HeatmapView(QWidget):
         self.bar.sigLevelsChangeFinished.connect(self._on_user_levels)
         self._cursor_line = pg.InfiniteLine(angle=90, movable=False, pen=CURSOR_PEN)
         self._cursor_line.setZValue(10)
-        self._region = pg.LinearRegionItem(movable=False, brush=RANGE_BRUSH, pen=pg.mkPen(None))
-        self._region.setZValue(8)
+        self._region = RangeBrackets()
+        self._marked = RowOutlines(self.plot, theme.severity_color("warning"))
         self._outline = QGraphicsRectItem()
         pen = SELECT_PEN
         pen.setCosmetic(True)
@@ -139,6 +137,7 @@ class HeatmapView(QWidget):
             self.plot.addItem(item, ignoreBounds=True)
             item.hide()
         self.vb.sigRangeChanged.connect(lambda *_: self._update_window())
+        self.vb.sigXRangeChanged.connect(self._on_own_xrange)
         self.plot.scene().sigMouseMoved.connect(self._on_hover)
         self.plot.scene().sigMouseClicked.connect(self._on_click)
 
@@ -180,15 +179,31 @@ class HeatmapView(QWidget):
         self._pyramids = {k: v for k, v in self._pyramids.items() if k[0] in alive}
         self._load_metric()
 
+    def replace_run(self, old: object, new: object) -> None:
+        """A live file was reopened as a new Run: keep its pyramids (extended, not rebuilt)."""
+        for key in [k for k in self._pyramids if k[0] == id(old)]:
+            pyr = self._pyramids.pop(key)
+            m = METRICS[key[1]]
+            pyr.rebind(vd.stat_reader(new.trace, m.group, m.stats, m.companion))
+            self._pyramids[(id(new), key[1])] = pyr
+        self._keep_levels = True
+
     def _on_run_updated(self, index: int) -> None:
+        """New rows (live) or a new report: extend the pyramids; a view showing the end follows it."""
         if index != self.state.current or self.state.run is None:
             return
         n = self.state.run.trace.n_steps
+        old_n = self._pyr.n_rows if self._pyr is not None else n
+        (x0, x1), _ = self.vb.viewRange()
         for (run_id, _), pyr in self._pyramids.items():
             if run_id == id(self.state.run):
                 pyr.extend(n)
         self._xaxis.set_steps(self.state.run.trace.steps)
+        follow = n > old_n and x1 >= old_n - 1.5
         self._render()
+        if follow and not (self.linked and self.state.view_range is not None):
+            width = x1 - x0 if x0 > 0 else n  # the whole run stays the whole run
+            self._set_x(max(n - 0.5 - width, -0.5), n - 0.5)
 
     def _on_user_levels(self, bar: pg.ColorBarItem) -> None:
         """Limits dragged by the user stay locked (live updates, filtering) until the metric changes."""
@@ -198,7 +213,9 @@ class HeatmapView(QWidget):
     def _load_metric(self) -> None:
         run = self.state.run
         self._lane.cancel()
-        self._user_levels = None
+        if not getattr(self, "_keep_levels", False):
+            self._user_levels = None
+        self._keep_levels = False
         if run is None:
             self._pyr, self._names, self._labels = None, [], []
             self.image.clear()
@@ -237,17 +254,32 @@ class HeatmapView(QWidget):
         self._apply_filter(refit="xy")
 
     def _apply_filter(self, *_: object, refit: str = "y") -> None:
+        """Rows shown: the text filter, then "only rows with findings", then the value sort."""
         text = self.filter_edit.text().strip()
+        rows = np.arange(len(self._names), dtype=np.int64)
         if text:
             try:
                 rx = re.compile(text, re.IGNORECASE)
             except re.error:
                 rx = re.compile(re.escape(text), re.IGNORECASE)
-            self._rows = np.array([i for i, n in enumerate(self._labels) if rx.search(n)], np.int64)
-        else:
-            self._rows = np.arange(len(self._names), dtype=np.int64)
+            rows = np.array([i for i, n in enumerate(self._labels) if rx.search(n)], np.int64)
+        run = self.state.run
+        if self.findings_box.isChecked() and run is not None and self._pyr is not None:
+            findings = run.report.findings if run.report is not None else []
+            keep = set(vd.finding_rows(run.trace, METRICS[self.metric_key].group, findings))
+            rows = np.array([i for i in rows if int(i) in keep], np.int64)
+        if self._sort_step is not None and run is not None and self._pyr is not None and len(rows):
+            r = run.trace.row_of(self._sort_step)
+            values, _ = self._pyr.window(0, r, r + 1)
+            rows = vd.order_by_value(rows, values[0])
+        self._rows = rows
         self._yaxis.set_names([self._labels[i] for i in self._rows])
         self._render(refit=refit)
+
+    def _on_sort(self, on: bool) -> None:
+        self._sort_step = int(self.state.step) if on else None
+        self.sort_box.setText(f"sorted at step {self._sort_step:,}" if on else "sort by value")
+        self._apply_filter()
 
     def _levels(self) -> tuple[float, float]:
         m, pyr = METRICS[self.metric_key], self._pyr
@@ -265,6 +297,13 @@ class HeatmapView(QWidget):
         """Redraw from the pyramid; ``refit`` names the axes to reset to the whole run / all rows."""
         if self._pyr is None:
             return
+        applying, self._applying = self._applying, True  # limits and refits are not user zooms
+        try:
+            self._render_now(refit)
+        finally:
+            self._applying = applying
+
+    def _render_now(self, refit: str) -> None:
         m = METRICS[self.metric_key]
         log = self.log_box.isChecked()
         self.bar.setColorMap(colormap("RdBu" if m.levels == "symmetric" and not log else "viridis"))
@@ -277,14 +316,19 @@ class HeatmapView(QWidget):
                           minXRange=min(4, n), minYRange=min(2, max(rows, 1)))
         self._shown = None
         if "x" in refit:
-            self.vb.setXRange(-0.5, n - 0.5, padding=0)
+            linked = self.linked and self.state.view_range is not None and self.state.run is not None
+            if linked:
+                self._on_view_range(self.state.view_range)
+            else:
+                self._set_x(-0.5, n - 0.5)
         if "y" in refit:
             self.vb.setYRange(-0.5, max(rows, 1) - 0.5, padding=0)
         self._update_window(force=True)
         self._on_step(self.state.step)
         self._on_layer(self.state.layer)
         self._on_range(self.state.step_range)
-        self.readout.setText(f"{m.label}: {rows} of {len(self._names)} layers × {n} steps"
+        self._draw_marks()
+        self.readout.setText(f"{m.label}: {rows} of {len(self._names)} layers × {n:,} steps"
                              + (" (no layer matches the filter)" if not rows else ""))
 
     def _update_window(self, force: bool = False) -> None:
@@ -325,8 +369,14 @@ class HeatmapView(QWidget):
         if run is None or self._pyr is None:
             self._cursor_line.hide()
             return
-        self._cursor_line.setPos(run.trace.row_of(step))
+        row = run.trace.row_of(step)
+        self._cursor_line.setPos(row)
         self._cursor_line.show()
+        if not self.linked:  # linked views are kept on the cursor by the shared window
+            (x0, x1), _ = self.vb.viewRange()
+            if not x0 <= row <= x1:
+                w = x1 - x0
+                self._set_x(row - w / 2, row + w / 2)
 
     def _on_layer(self, layer: str) -> None:
         run = self.state.run
@@ -348,8 +398,66 @@ class HeatmapView(QWidget):
             self._region.hide()
             return
         a, b = run.trace.row_of(step_range[0]), run.trace.row_of(step_range[1])
-        self._region.setRegion((a - 0.5, b + 0.5))
-        self._region.show()
+        finding = self.state.finding
+        color = theme.severity_color(finding.severity) if finding is not None else theme.ACCENT
+        self._region.set_range(a - 0.5, b + 0.5, len(self._rows), color)
+
+    def _on_finding(self, finding: object) -> None:
+        """Show the finding's evidence: its metric (``marks["metric"]``), its rows outlined."""
+        marks = getattr(finding, "marks", None) or {}
+        metric = marks.get("metric")
+        if isinstance(metric, str) and metric in METRICS and metric != self.metric_key:
+            self.set_metric(metric)
+        elif self.findings_box.isChecked():
+            self._apply_filter()
+        else:
+            self._draw_marks()
+
+    def marked_positions(self) -> list[int]:
+        """Display rows outlined for the selected finding (its ``layer`` and ``marks["layers"]``)."""
+        run, finding = self.state.run, self.state.finding
+        if run is None or finding is None or self._pyr is None:
+            return []
+        wanted = set(vd.finding_rows(run.trace, METRICS[self.metric_key].group, [finding]))
+        return [pos for pos, i in enumerate(self._rows) if int(i) in wanted]
+
+    def _draw_marks(self) -> None:
+        if self._pyr is None:
+            self._marked.set([], 0, 0)
+            return
+        finding = self.state.finding
+        color = theme.severity_color(finding.severity) if finding is not None else theme.ACCENT
+        self._marked.set(vd.row_groups(self.marked_positions()), -0.5, self._pyr.n_rows - 0.5, color)
+
+    # ------------------------------------------------------------------ linked step window
+    def set_linked(self, on: bool) -> None:
+        """Link (or unlink) this view's step zoom and pan to the shared window."""
+        self.linked = bool(on)
+        with QSignalBlocker(self.link_button):
+            self.link_button.setChecked(self.linked)
+        self.link_button.setText("⛓ linked" if self.linked else "unlinked")
+        if self.linked and self.state.view_range is not None:
+            self._on_view_range(self.state.view_range)
+
+    def _set_x(self, x0: float, x1: float) -> None:
+        self._applying = True
+        try:
+            self.vb.setXRange(x0, x1, padding=0)
+        finally:
+            self._applying = False
+
+    def _on_view_range(self, view_range: tuple[float, float] | None) -> None:
+        run = self.state.run
+        if not self.linked or view_range is None or run is None or self._pyr is None or not run.trace.n_steps:
+            return
+        a, b = vd.steps_to_rows(run.trace.steps[: self._pyr.n_rows], *view_range)
+        self._set_x(a, b)
+
+    def _on_own_xrange(self, _vb: object, rng: tuple[float, float]) -> None:
+        run = self.state.run
+        if self._applying or not self.linked or run is None or self._pyr is None:
+            return
+        self.state.set_view_range(vd.rows_to_steps(run.trace.steps[: self._pyr.n_rows], *rng))
 
     # ------------------------------------------------------------------ mouse → state
     def _cell_at(self, scene_pos: object) -> tuple[int, int] | None:
@@ -390,3 +498,6 @@ class HeatmapView(QWidget):
         r, col = cell
         self.state.set_layer(self._names[col])
         self.state.set_step(int(self.state.run.trace.steps[r]))
+
+
+__all__ = ["HeatmapView", "METRICS", "Metric"]

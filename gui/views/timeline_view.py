@@ -30,6 +30,7 @@ from gui.views._lane import AXIS_WIDTH, Lane, nonfinite_runs
 from gui.views._overview import Overview
 
 LANE_ORDER = ("loss", "grad norm", "learning rate")
+MARK_LANES = {"grad_norm": "grad norm", "lr": "learning rate"}  # ``Finding.marks`` lane → lane name
 MAX_DEFAULT_SCALAR_LANES = 3
 
 
@@ -46,6 +47,8 @@ class TimelineView(QWidget):
         self.hidden: set[str] = set()
         self.compare_index: int | None = None
         self.follow = True
+        self.linked = True  # zoom and pan drive (and follow) ``state.view_range``
+        self._applying = False
         self._series: RunSeries | None = None
         self._moving = False
         self._shown: object | None = None
@@ -55,6 +58,7 @@ class TimelineView(QWidget):
         state.stepChanged.connect(self._on_step)
         state.rangeChanged.connect(self._on_range)
         state.findingChanged.connect(self._on_finding)
+        state.viewRangeChanged.connect(self._on_view_range)
         self.rebuild()
 
     # ------------------------------------------------------------------ construction
@@ -82,9 +86,16 @@ class TimelineView(QWidget):
         self.lanes_button.setText("Lanes")
         self.lanes_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.lanes_button.setMenu(QMenu(self.lanes_button))
+        self.link_button = QToolButton()
+        self.link_button.setCheckable(True)
+        self.link_button.setChecked(True)
+        self.link_button.setText("⛓ linked")
+        self.link_button.setToolTip("Step zoom and pan linked with the heatmap and histograms")
+        self.link_button.toggled.connect(self.set_linked)
         self.info = QLabel("")
         self.info.setObjectName("muted")
-        for w in (self.log_box, self.smooth_box, self.weight, self.compare, self.lanes_button):
+        for w in (self.log_box, self.smooth_box, self.weight, self.compare, self.lanes_button,
+                  self.link_button):
             w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             bar.addWidget(w)
         bar.addStretch(1)
@@ -115,6 +126,11 @@ class TimelineView(QWidget):
         """Re-plot every lane for the current run (switched, opened, or reopened while live)."""
         run = self.state.run
         self._replot(keep_zoom=run is not None and run is self._shown and bool(self.lanes))
+
+    def replace_run(self, old: object, new: object) -> None:
+        """A live file was reopened as a new Run: it is the same run, so zoom and Follow carry over."""
+        if self._shown is old:
+            self._shown = new
 
     def _on_run_updated(self, index: int) -> None:
         if index == self.state.current:
@@ -164,6 +180,7 @@ class TimelineView(QWidget):
         self.info.setText(f"{rs.n_rows:,} rows · steps {int(first):,}–{int(last):,}"
                           + (f" · {n_bad:,} non-finite values" if n_bad else ""))
         self._on_range(self.state.step_range)
+        self._draw_marks()
         self._on_step(self.state.step)
 
     @staticmethod
@@ -357,6 +374,29 @@ class TimelineView(QWidget):
 
     def _on_finding(self, _finding: Finding | None) -> None:
         self._on_range(self.state.step_range)
+        self._draw_marks()
+
+    def _draw_marks(self) -> None:
+        """The selected finding's ``marks``: hlines on their lanes, event ticks on lanes and overview."""
+        finding, rs = self.state.finding, self._series
+        marks = (finding.marks if finding is not None else None) or {}
+        color = theme.severity_color(finding.severity) if finding is not None else theme.ACCENT
+        has = rs is not None and bool(rs.series)
+        span = (float(rs.series[0].x[0]), float(rs.series[0].x[-1])) if has else (0.0, 1.0)
+        per_lane: dict[str, list[tuple[float, str]]] = {}
+        for h in marks.get("hlines", []) or []:
+            try:
+                y, name = float(h["y"]), str(h.get("lane", "loss"))
+            except (KeyError, TypeError, ValueError):
+                continue
+            series = rs.get(name) if rs is not None else None
+            lane = MARK_LANES.get(name, series.lane if series is not None else name)
+            per_lane.setdefault(lane, []).append((y, str(h.get("label", ""))))
+        events = [int(e) for e in marks.get("events", []) or [] if isinstance(e, (int, float))]
+        for name, lane in self.lanes.items():
+            lane.set_marks(per_lane.get(name, []), events, color, span)
+        onset = marks.get("onset", finding.steps[0] if finding is not None else None)
+        self.overview.set_marks(onset if finding is not None else None, events, color)
 
     # ------------------------------------------------------------------ view → state
     def _on_cursor_drag(self, line: pg.InfiniteLine) -> None:
@@ -378,6 +418,28 @@ class TimelineView(QWidget):
 
     def _on_lanes_xrange(self, _vb: object, rng: tuple[float, float]) -> None:
         self.overview.set_window(rng)
+        if self.linked and not self._applying:
+            self.state.set_view_range(tuple(rng))
+
+    def _on_view_range(self, rng: tuple[float, float] | None) -> None:
+        lanes = list(self.lanes.values())
+        if not self.linked or rng is None or not lanes:
+            return
+        self._applying = True
+        try:
+            lanes[0].plot.setXRange(rng[0], rng[1], padding=0)
+        finally:
+            self._applying = False
+
+    def set_linked(self, on: bool) -> None:
+        """Link (or unlink) the timeline's zoom and pan to the shared step window."""
+        self.linked = bool(on)
+        self.link_button.blockSignals(True)
+        self.link_button.setChecked(self.linked)
+        self.link_button.blockSignals(False)
+        self.link_button.setText("⛓ linked" if self.linked else "unlinked")
+        if self.linked:
+            self.state.set_view_range(self.visible_range())
 
     def _on_brush(self, lo: float, hi: float) -> None:
         lanes = list(self.lanes.values())
