@@ -112,9 +112,7 @@ def _reaction(trace: Trace, row: int, spike_rows: set[int]) -> str | None:
     return None
 
 
-@detector(code=CODE, kind="cause", requires=("steps/loss",),
-          produces=("loss_spike", "loss_diverging", "nonfinite", "exploding_gradients", "lr_too_high",
-                    "dead_relu", "saturated_activations", "softmax_saturation"))
+@detector(code=CODE, kind="cause", requires=("steps/loss",))
 @quiet
 def detect(trace: Trace) -> Finding | None:
     found = outliers(trace)

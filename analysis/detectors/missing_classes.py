@@ -74,8 +74,7 @@ def _late_loss(hist: np.ndarray) -> tuple[int, list[int]] | None:
     return row, classes
 
 
-@detector(code=CODE, kind="cause", requires=("targets/class_hist",),
-          produces=("loss_plateau", "constant_prediction"))
+@detector(code=CODE, kind="cause", requires=("targets/class_hist",))
 @quiet
 def detect(trace: Trace) -> Finding | None:
     got = _hist(trace)

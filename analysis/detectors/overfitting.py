@@ -63,7 +63,7 @@ def _tier(value: float, warn: float, err: float, info: float) -> str | None:
     return "info" if value >= info else None
 
 
-@detector(code=CODE, kind="cause", requires=("steps/loss", "scalars"), produces=("loss_zero_early",))
+@detector(code=CODE, kind="cause", requires=("steps/loss", "scalars"))
 @quiet
 def detect(trace: Trace) -> Finding | None:
     name = val_name(trace)

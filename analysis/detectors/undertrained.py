@@ -38,7 +38,7 @@ def _drop(b: np.ndarray, lo: int, hi: int) -> float:
     return float(-M.theil_sen(np.arange(len(seg)), seg) * len(seg))
 
 
-@detector(code=CODE, kind="cause", requires=("steps/loss",), produces=("loss_plateau",))
+@detector(code=CODE, kind="cause", requires=("steps/loss",))
 @quiet
 def detect(trace: Trace) -> Finding | None:
     ctx = context(trace)

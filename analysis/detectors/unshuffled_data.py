@@ -91,8 +91,7 @@ def mixing_ratio(trace: Trace, rows: slice) -> float:
     return float(M.nanmedian(r[sel])) if sel.any() else float("nan")
 
 
-@detector(code=CODE, kind="cause", requires=("targets",),
-          produces=("loss_spike", "loss_plateau", "constant_prediction", "class_imbalance"))
+@detector(code=CODE, kind="cause", requires=("targets",))
 @quiet
 def detect(trace: Trace) -> Finding | None:
     got = batch_ratios(trace)

@@ -50,8 +50,7 @@ def _out_range(trace: Trace) -> np.ndarray:
     return np.fmax(np.abs(mn), np.abs(mx))
 
 
-@detector(code=CODE, kind="cause", requires=("steps/loss", "outputs"),
-          produces=("nonfinite", "loss_diverging", "exploding_gradients", "loss_spike"))
+@detector(code=CODE, kind="cause", requires=("steps/loss", "outputs"))
 @quiet
 def detect(trace: Trace) -> Finding | None:
     ctx = context(trace)
