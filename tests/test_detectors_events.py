@@ -50,6 +50,9 @@ def test_loss_spike_fires_at_the_spikes():
     f = _find(_trace(data, attrs), "loss_spike")
     assert f is not None and f.severity == "warning"
     assert f.steps[0] == 800 and f.marks["events"] == [800, 1500]
+    loss[1500] /= 30
+    f = _find(_trace(data, attrs), "loss_spike")
+    assert f is not None and f.severity == "info" and f.steps[0] == 800
 
 
 @pytest.mark.parametrize("shape", ["noisy", "warm_restarts", "lr_drop", "near_zero"])

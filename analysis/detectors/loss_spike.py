@@ -6,7 +6,8 @@ Fires when: a step's loss is ≥ 4x the higher of those two levels and ≥ 6 rob
             (MAD) of the run's own step-to-step log-noise above it, by a margin of at least a
             fifth of the initial loss (a converged loss wobbling near zero does not count),
             and the loss comes back (both sides finite: a jump that never returns is
-            ``loss_diverging``). Warning from a 10x spike or two spikes; info for one smaller.
+            ``loss_diverging``). Warning from three spikes (two when one is ≥ 10x); a single
+            spike the run recovered from is info.
             Warm restarts, planned learning-rate changes and curriculum switches move the
             level for many steps and so do not count.
 Evidence:   the spike steps, their height over the local level, the largest.
@@ -52,7 +53,7 @@ def detect(trace: Trace) -> Finding | None:
         k = int(np.argmax(sp.excess[sel]))
         peaks.append((int(sp.rows[sel][k]), float(np.exp(sp.excess[sel][k]))))
     top_row, top_factor = max(peaks, key=lambda p: p[1])
-    strong = top_factor >= 10 or len(peaks) >= 2
+    strong = len(peaks) >= 3 or (len(peaks) >= 2 and top_factor >= 10)
     listed = ", ".join(f"step {int(steps[r])} ({fmt(f)}x)" for r, f in peaks[:6])
     more = f" and {len(peaks) - 6} more" if len(peaks) > 6 else ""
     loss = ctx.loss

@@ -4,7 +4,8 @@ Looks at:   a validation loss logged with ``rec.log`` (``val_loss``, else a logg
             named like ``val…loss`` / ``valid…loss`` / ``eval…loss``) and the training loss
             over the steps that led up to each validation point.
 Fires when: after its minimum the validation loss ends ≥ 20 % above it (warning; error from
-            50 %; info from 10 %) by more than 3x its own point-to-point wobble, while the
+            50 %; info from 10 %), giving back ≥ 5 % of what it had gained and by more than 3x
+            its own point-to-point wobble (a loss wobbling near zero does not count), while the
             training loss fell further over the same steps; or the validation loss stopped
             improving while the training loss fell ≥ 100x more and ends ≥ 100x below it
             (the model memorised its training set: warning; error from a 1000x gap; info
@@ -108,7 +109,8 @@ def _rising(v, sm, i_min, v_min, v_end, tr, tr_end, noise):
     if i_min >= len(v) - 2 or v_min <= 0:
         return None
     rise = v_end / v_min - 1
-    if not (v_end - v_min > 3 * noise) or not (tr_end < 0.9 * tr[i_min]):
+    gave_back = (v_end - v_min) / max(float(sm[0]) - v_min, 1e-12)
+    if not (v_end - v_min > 3 * noise) or not (tr_end < 0.9 * tr[i_min]) or gave_back < 0.05:
         return None
     sev = _tier(rise, 0.2, 0.5, 0.1)
     if sev is None:

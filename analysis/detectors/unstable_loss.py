@@ -78,8 +78,8 @@ def detect(trace: Trace) -> Finding | None:
         return None
     s0 = int(trace.steps[r])
     value = loss[r]
-    prob = D.column(trace, "outputs", "softmax_maxprob")[r] if D.has(trace, "outputs", "softmax_maxprob") \
-        else np.nan
+    multi = D.columns(trace, "outputs") >= 2 and D.has(trace, "outputs", "softmax_maxprob")
+    prob = D.column(trace, "outputs", "softmax_maxprob")[r] if multi else np.nan
     conf_text = f", mean top softmax probability {fmt(prob, 3)}" if np.isfinite(prob) else ""
     name = D.loss_class(trace) or "the loss computed in the training loop (no loss_fn given)"
     return Finding(
