@@ -46,12 +46,12 @@ def alternatives(ctx) -> list[str]:
         why.append(f"weight decay x lr = {fmt(decay)} per step sets the update size")
     sat0 = [j for j, (s0, _) in ctx.saturation.items() if s0 >= 0.5]
     if sat0:
-        why.append(f"{ctx.t.module_names[sat0[0]]} is saturated from the first step")
+        why.append(f"{ctx.mlabel(sat0[0])} is saturated from the first step")
     dead0 = [j for j, (s0, late, _) in ctx.dead.items() if s0 >= 0.5 and late >= 0.5]
     if dead0:
-        why.append(f"{ctx.t.module_names[dead0[0]]} is dead from the first step")
+        why.append(f"{ctx.mlabel(dead0[0])} is dead from the first step")
     if ctx.symmetric_layers:
-        why.append(f"the units of {ctx.name(ctx.symmetric_layers[0])} start identical")
+        why.append(f"the units of {ctx.label(ctx.symmetric_layers[0])} start identical")
     return why
 
 
@@ -149,7 +149,7 @@ def detect(trace: Trace) -> Finding | None:
     lo, hi = lr0 * 1e-3 / u, lr0 * 1e-2 / u
     evidence = (f"update/weight ratio reached {fmt(u)} (median over {len(ctx.moving)} trained weight layers; "
                 f"healthy ≈ 1e-3); {len(high)}/{len(ctx.moving)} layers above 0.01 early on, worst "
-                f"{ctx.name(worst)} at {fmt(per_layer[worst])}; {ctx.loss_text()}")
+                f"{ctx.label(worst)} at {fmt(per_layer[worst])}; {ctx.loss_text()}")
     if ctx.opt_class:
         evidence += f"; {ctx.opt_class} at lr {fmt(lr0)}"
     if why:
