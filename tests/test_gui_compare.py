@@ -97,7 +97,7 @@ def test_compare_heatmaps_lock_limits_and_show_the_difference(qtbot, tmp_path):
         ta, tb = w.state.runs[names.index("a")].trace, w.state.runs[names.index("b")].trace
         want = np.log10(tb.param_stat("g_norm")[57, 1]) - np.log10(ta.param_stat("g_norm")[57, 1])
         assert other._pyr.value_at(57, 1) == pytest.approx(want, rel=1e-5)
-        assert other.metric().levels == "symmetric" and "B/A" in other.metric().label
+        assert other.shown_metric().levels == "symmetric" and "B/A" in other.shown_metric().label
         lo, hi = other.bar.levels()
         assert lo == -hi  # centred on 0
         assert not other.log_box.isEnabled()

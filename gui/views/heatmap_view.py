@@ -262,7 +262,7 @@ class HeatmapView(QWidget):
         base = self.diff_base() if self.diff_base is not None else None
         return (id(self.state.run), self.metric_key) + (("diff", id(base)) if base is not None else ())
 
-    def metric(self) -> Metric:
+    def shown_metric(self) -> Metric:
         """The statistic as drawn (a difference of it when this view shows B − A)."""
         m = METRICS[self.metric_key]
         if self.diff_base is not None and self.diff_base() is not None:
@@ -274,7 +274,7 @@ class HeatmapView(QWidget):
 
     def _on_pyramid(self, result: object) -> None:
         if isinstance(result, Exception):
-            self.readout.setText(f"cannot read {self.metric().label}: {result}")
+            self.readout.setText(f"cannot read {self.shown_metric().label}: {result}")
             return
         key, pyr = result
         if self.state.run is not None and id(self.state.run) == key[0]:
@@ -318,7 +318,7 @@ class HeatmapView(QWidget):
         self._apply_filter()
 
     def _levels(self) -> tuple[float, float]:
-        m, pyr = self.metric(), self._pyr
+        m, pyr = self.shown_metric(), self._pyr
         sample = pyr.sample(self._rows) if len(self._rows) else np.zeros(0)
         if m.levels == "unit":
             return 0.0, 1.0
@@ -340,7 +340,7 @@ class HeatmapView(QWidget):
             self._applying = applying
 
     def _render_now(self, refit: str) -> None:
-        m = self.metric()
+        m = self.shown_metric()
         log = self._log()
         self.bar.setColorMap(colormap("RdBu" if m.levels == "symmetric" and not log else "viridis"))
         lo, hi = self._user_levels or self.shared_levels or self._levels()
@@ -514,7 +514,7 @@ class HeatmapView(QWidget):
         run = self.state.run
         step = int(run.trace.steps[r])
         value = self._pyr.value_at(r, col)
-        text = f"{self._names[col]}  ·  step {step}  ·  {self.metric().label} = {fmt(value)}"
+        text = f"{self._names[col]}  ·  step {step}  ·  {self.shown_metric().label} = {fmt(value)}"
         k = self._shown[0] if self._shown else 0
         f = self._pyr.cell_rows(k)
         if f > 1:
