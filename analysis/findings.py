@@ -29,7 +29,7 @@ class Finding:
     - ``"layers"``: list[str], module or parameter names involved (heatmap rows to outline);
     - ``"metric"``: str, the heatmap metric that shows it (a key of ``views_data`` metrics);
     - ``"lane"``: str, the timeline lane that shows it;
-    - ``"views"``: list of ``"timeline" | "heatmap" | "layer" | "outputs"`` that show the
+    - ``"views"``: list of ``"timeline" | "heatmap" | "layer" | "histogram" | "outputs"`` that show the
       evidence (the report renders only these).
     """
 

@@ -6,6 +6,8 @@ window's ``settings``, ``state``, ``timeline``, ``findings``, ``views`` and ``op
 
 from __future__ import annotations
 
+import os
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget
 
@@ -15,6 +17,7 @@ TRACE_EXTS = (".h5", ".hdf5")
 MAX_RECENT = 10
 OTHER_VIEWS = (("heatmap_view", "HeatmapView", "Layer × step heatmap"),
                ("layer_view", "LayerView", "Layer detail"),
+               ("histogram_view", "HistogramView", "Histograms"),
                ("outputs_view", "OutputsView", "Outputs vs targets"))
 
 
@@ -74,9 +77,16 @@ class WindowIO:
                 target = widget
         self._export_png_dialog(target, "view")
 
+    def _beside_trace(self, filename: str) -> str:
+        """``filename`` in the current trace's folder (the working directory when no run is open)."""
+        run = self.state.run
+        folder = os.path.dirname(os.path.abspath(run.trace.path)) if run is not None and \
+            os.path.isfile(run.trace.path) else os.getcwd()
+        return os.path.join(folder, filename)
+
     def _export_png_dialog(self, widget: QWidget, name: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {name} to PNG", f"{name.lower()}.png",
-                                              "PNG images (*.png)")
+        default = self._beside_trace(f"{name.lower().replace(' ', '-')}.png")
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {name} to PNG", default, "PNG images (*.png)")
         if path:
             export.save_png(widget, path)
             self.statusBar().showMessage(f"Saved {path}", 5000)
@@ -85,7 +95,8 @@ class WindowIO:
         run = self.state.run
         if run is None:
             return
-        default = f"{run.name}-diagnosis.{fmt}"
+        default = export.report_path(run.trace.path, fmt) if os.path.isfile(run.trace.path) else \
+            self._beside_trace(f"{run.name}-diagnosis.{fmt}")
         path, _ = QFileDialog.getSaveFileName(self, "Export diagnosis", default,
                                               "Markdown (*.md)" if fmt == "md" else "HTML (*.html)")
         if path:

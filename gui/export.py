@@ -1,7 +1,9 @@
 """Export: any view to PNG, and the diagnosis as a Markdown or HTML report with evidence figures.
 
-The figures are the app's own views grabbed at each finding's first bad step (the cursor,
-layer and range that a click on the finding gives), so the report shows what the screen shows.
+The figures are the app's own plots rendered at 2× (``gui.figures``) at each finding's
+first bad step (the cursor, layer and range that a click on the finding gives), and only
+the views that show that finding's evidence (``analysis.evidence``), so the report shows
+what the screen shows. ``report_path(trace)`` is where a report goes by default: beside it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Protocol
 
 from PySide6.QtWidgets import QApplication, QWidget
 
+from analysis.evidence import evidence_views
 from analysis.findings import Finding, Report
+from gui.figures import render_view, view_caption
 from gui.state import Run, RunState
 from gui.views.findings_panel import first_bad, group_notes
 
@@ -44,29 +48,43 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:60] or "x"
 
 
-def capture_evidence(src: ReportSource, folder: str, findings: list[Finding],
-                     settle: Callable[[], None] | None = None) -> dict[int, list[tuple[str, str]]]:
-    """For each finding: select it, let the views update, grab each visible view to ``folder``.
+Shot = tuple[str, str, str]  # (view name, png path, caption)
 
-    Returns ``{finding index: [(view name, png path)]}``; the cursor, layer, range and selected
-    finding are restored afterwards.
+
+def report_path(trace_path: str, fmt: str = "html") -> str:
+    """The default report file: ``<trace stem>-diagnosis.<fmt>`` in the trace's folder."""
+    stem = os.path.splitext(os.path.basename(trace_path))[0]
+    stem = re.sub(r"\.rank\d+$", "", stem)
+    return os.path.join(os.path.dirname(os.path.abspath(trace_path)), f"{stem}-diagnosis.{fmt}")
+
+
+def capture_evidence(src: ReportSource, folder: str, findings: list[Finding],
+                     settle: Callable[[], None] | None = None, scale: float = 2.0) -> dict[int, list[Shot]]:
+    """For each finding: select it, let the views update, render the views that show its evidence.
+
+    Returns ``{finding index: [(view name, png path, caption)]}``; the cursor, layer, range
+    and selected finding are restored afterwards.
     """
     state = src.state
     saved = (state.step, state.layer, state.finding, state.step_range)
     settle = settle or (lambda: src.wait_workers(10000))
     os.makedirs(folder, exist_ok=True)
-    out: dict[int, list[tuple[str, str]]] = {}
+    views = src.report_views()
+    out: dict[int, list[Shot]] = {}
     try:
         for i, f in enumerate(findings):
             state.select_finding(f)
             settle()
             settle()
             shots = []
-            for name, view in src.report_views().items():
-                if not view.isVisible() or view.width() < 10 or view.height() < 10:
+            for name in evidence_views(f):
+                view = views.get(name)
+                if view is None or not view.isVisible():
                     continue
-                path = os.path.join(folder, f"{i + 1:02d}-{_slug(f.code)}-{name}.png")
-                shots.append((name, save_png(view, path)))
+                target = os.path.join(folder, f"{i + 1:02d}-{_slug(f.code)}-{name}.png")
+                path = render_view(view, target, scale)
+                if path is not None:
+                    shots.append((name, path, view_caption(view)))
             out[i] = shots
     finally:
         step, layer, finding, step_range = saved
@@ -82,7 +100,7 @@ def _where(f: Finding) -> str:
     return steps
 
 
-def markdown(run: Run, report: Report, shots: dict[int, list[tuple[str, str]]], base: str) -> str:
+def markdown(run: Run, report: Report, shots: dict[int, list[Shot]], base: str) -> str:
     """The report as Markdown; image links relative to ``base`` (the report's folder)."""
     lines = [f"# Trainwreck diagnosis: {run.name}", "",
              f"- trace: `{run.trace.path}`", f"- steps: {report.steps}",
@@ -112,8 +130,10 @@ def markdown(run: Run, report: Report, shots: dict[int, list[tuple[str, str]]], 
                   f"**Evidence.** {f.evidence}", "", f"**Fix.** {f.fix}", ""]
         if f.related:
             lines += [f"Related: {', '.join(f.related)}", ""]
-        for name, path in shots.get(i, []):
+        for name, path, caption in shots.get(i, []):
             lines += [f"![{f.code} — {name} at step {f.steps[0]}]({os.path.relpath(path, base)})", ""]
+            if caption:
+                lines += [f"*{name} at step {f.steps[0]}: {caption}*", ""]
     notes = group_notes(run.notes + report.notes)
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
@@ -124,17 +144,22 @@ _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto
 line-height:1.45}
 table{border-collapse:collapse}td,th{border:1px solid #ccd;padding:3px 8px}th{background:#eef}
 .sev{color:#fff;padding:1px 6px;border-radius:3px;font-weight:600}.error{background:#d43c3a}
-.warning{background:#c88a1c}.info{background:#3d86cf}img{max-width:100%;border:1px solid #ccd;margin:4px 0}
+.warning{background:#c88a1c}.info{background:#3d86cf}
+img{max-width:100%;height:auto;border:1px solid #ccd;margin:4px 0}
 .banner{background:#fde8e7;border:1px solid #e7a6a3;padding:8px;border-radius:4px}code{background:#f2f2f6}"""
 
 
-def _img(path: str) -> str:
+def _img(path: str, scale: float = 2.0) -> str:
+    """The PNG embedded, shown at its logical size (a 2× figure at half its pixel width)."""
     with open(path, "rb") as fh:
-        data = base64.b64encode(fh.read()).decode("ascii")
-    return f"<img alt='{html.escape(os.path.basename(path))}' src='data:image/png;base64,{data}'>"
+        raw = fh.read()
+    width = int.from_bytes(raw[16:20], "big") if raw[:8] == b"\x89PNG\r\n\x1a\n" else 0
+    size = f" width='{int(width / scale)}'" if width else ""
+    data = base64.b64encode(raw).decode("ascii")
+    return f"<img alt='{html.escape(os.path.basename(path))}'{size} src='data:image/png;base64,{data}'>"
 
 
-def html_report(run: Run, report: Report, shots: dict[int, list[tuple[str, str]]]) -> str:
+def html_report(run: Run, report: Report, shots: dict[int, list[Shot]]) -> str:
     """The report as one self-contained HTML page (figures embedded)."""
     e = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Trainwreck diagnosis: "
@@ -168,8 +193,9 @@ def html_report(run: Run, report: Report, shots: dict[int, list[tuple[str, str]]
                      f"<p><b>Evidence.</b> {e(f.evidence)}</p><p><b>Fix.</b> {e(f.fix)}</p>")
         if f.related:
             parts.append(f"<p>Related: {e(', '.join(f.related))}</p>")
-        parts += [f"<figure>{_img(p)}<figcaption>{e(name)} at step {f.steps[0]}</figcaption></figure>"
-                  for name, p in shots.get(i, [])]
+        parts += [f"<figure>{_img(p)}<figcaption>{e(name)} at step {f.steps[0]}"
+                  + (f": {e(caption)}" if caption else "") + "</figcaption></figure>"
+                  for name, p, caption in shots.get(i, [])]
     notes = group_notes(run.notes + report.notes)
     if notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 import gui._compat  # noqa: F401 - PySide6 6.12.0 None-refcount workaround, see the module
 from analysis.findings import Finding, Report
 from analysis.trace import Trace
+from gui.sidecar import Sidecar, finding_key
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Run:
     report: Report | None = None
     name: str = ""
     notes: list[str] = field(default_factory=list)
+    sidecar: Sidecar = field(default_factory=Sidecar)  # bookmarks, notes, suppressed, colour limits
 
     @property
     def steps(self) -> np.ndarray:
@@ -41,6 +43,7 @@ class RunState(QObject):
     findingChanged = Signal(object)  # Finding | None
     rangeChanged = Signal(object)  # (first, last) step range to highlight, or None
     viewRangeChanged = Signal(object)  # (first, last) steps shown by the linked views, or None
+    annotationsChanged = Signal()  # the current run's sidecar (bookmarks, notes, suppressed, limits)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -57,8 +60,12 @@ class RunState(QObject):
     def run(self) -> Run | None:
         return self.runs[self.current] if 0 <= self.current < len(self.runs) else None
 
-    def add_run(self, run: Run) -> int:
+    def add_run(self, run: Run, current: bool = True) -> int:
+        """Append ``run``; it becomes the current run unless ``current`` is False and one is shown."""
         self.runs.append(run)
+        if not current and self.run is not None:
+            self.runsChanged.emit()  # a new tab; what the user reads stays put
+            return len(self.runs) - 1
         self.current = len(self.runs) - 1
         self.runsChanged.emit()
         self.set_step(int(run.steps[0]) if run.trace.n_steps else 0, force=True)
@@ -160,3 +167,67 @@ class RunState(QObject):
             self.set_layer(finding.layer)
         self.set_step(finding.steps[0])
         self.reveal(finding.steps[0])
+
+    # ------------------------------------------------------------------ annotations (the sidecar)
+    def _annotate(self, change: object) -> None:
+        run = self.run
+        if run is not None and change(run.sidecar) is not False:
+            self.annotationsChanged.emit()
+
+    def toggle_bookmark(self, step: int | None = None) -> None:
+        """Bookmark the cursor (or ``step``); a second press there removes it."""
+        step = int(self.step if step is None else step)
+
+        def change(sc: Sidecar) -> None:
+            if step in sc.bookmarks:
+                sc.bookmarks.remove(step)
+            else:
+                sc.bookmarks = sorted(set(sc.bookmarks) | {step})
+        self._annotate(change)
+
+    def next_bookmark(self, delta: int = 1) -> None:
+        """Jump to the next (or previous) bookmark or note after the cursor, wrapping around."""
+        run = self.run
+        if run is None:
+            return
+        marks = sorted(set(run.sidecar.bookmarks) | {n["step"] for n in run.sidecar.notes})
+        if not marks:
+            return
+        after = [m for m in marks if (m > self.step if delta > 0 else m < self.step)]
+        target = (after[0] if delta > 0 else after[-1]) if after else (marks[0] if delta > 0 else marks[-1])
+        self.set_step(target)
+        self.reveal(target)
+
+    def add_note(self, text: str, step: int | None = None) -> None:
+        text = text.strip()
+        if text:
+            step = int(self.step if step is None else step)
+            self._annotate(lambda sc: sc.notes.append({"step": step, "text": text}))
+
+    def is_suppressed(self, finding: Finding) -> bool:
+        run = self.run
+        return run is not None and finding_key(finding) in run.sidecar.suppressed
+
+    def set_suppressed(self, finding: Finding, on: bool = True) -> None:
+        """Mark a finding expected (hidden from the ranked list) or show it again."""
+        key = finding_key(finding)
+
+        def change(sc: Sidecar) -> bool:
+            if (key in sc.suppressed) == on:
+                return False
+            (sc.suppressed.append if on else sc.suppressed.remove)(key)
+            return True
+        self._annotate(change)
+
+    def set_levels(self, metric: str, levels: tuple[float, float] | None) -> None:
+        """Colour limits locked for a heatmap metric (None: unlocked)."""
+        def change(sc: Sidecar) -> bool:
+            new = None if levels is None else [float(levels[0]), float(levels[1])]
+            if sc.levels.get(metric) == new:
+                return False
+            if new is None:
+                sc.levels.pop(metric, None)
+            else:
+                sc.levels[metric] = new
+            return True
+        self._annotate(change)

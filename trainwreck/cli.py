@@ -15,23 +15,14 @@ USAGE = """\
 usage: trainwreck [TRACE ...]           open the desktop app (with those traces)
        trainwreck analyze TRACE [TRACE ...] [--json]
                                         diagnose recorded runs in the terminal
+       trainwreck report TRACE [-o REPORT.html]
+                                        the diagnosis with its evidence figures (no display needed)
        trainwreck demo [--quick] [--no-gui] [--out DIR]
                                         record traces of classic failures and open them
        trainwreck detectors             every finding code and what it looks at
        trainwreck --version
 
 Each command takes --help. Record a run from Python: `from recorders import TraceRecorder`."""
-DEMO_SCENARIOS = (
-    "seed003_double_softmax_binary",
-    "seed000_large_init_onehot",
-    "seed001_constant_targets",
-    "seed001_relu_output",
-    "seed002_symmetric_init",
-    "seed004_label_leakage",
-    "lr_too_high",
-    "dead_relu",
-    "healthy_cnn_digits",
-)
 
 
 def _err(msg: str) -> None:
@@ -78,6 +69,17 @@ def _format_report(report) -> str:
     return "\n".join(lines)
 
 
+def _analyze_path(path: str, progress=None):
+    """``analyze(path)``, every reader failure turned into one ``TraceError`` line."""
+    from analysis import analyze
+    from analysis.errors import TraceCorrupt
+
+    try:
+        return analyze(path, progress=progress)
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise TraceCorrupt(path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+
+
 def cmd_analyze(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog=f"{PROG} analyze",
@@ -93,17 +95,12 @@ def cmd_analyze(argv: Sequence[str]) -> int:
                         '"kind", "severity", "confidence", "steps", "layer", "title", "evidence", "fix"}…]}')
     args = parser.parse_args(argv)
 
-    from analysis import analyze
-    from analysis.errors import TraceCorrupt, TraceError
+    from analysis.errors import TraceError
 
     status = EXIT_OK
     for path in args.traces:
         try:
-            try:
-                report = analyze(path, progress=None if args.json else _progress_printer(path))
-            except (OSError, KeyError, ValueError, RuntimeError) as exc:
-                raise TraceCorrupt(path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__) \
-                    from None
+            report = _analyze_path(path, progress=None if args.json else _progress_printer(path))
         except TraceError as exc:
             _err(str(exc))
             status = EXIT_BAD_FILE
@@ -116,18 +113,91 @@ def cmd_analyze(argv: Sequence[str]) -> int:
     return status
 
 
-# --------------------------------------------------------------------------- demo
-def _scenarios():
-    """The demo scenarios: the checkout's ``examples`` package (it is not installed)."""
+# --------------------------------------------------------------------------- report
+def _default_report(trace: str) -> str:
+    stem = os.path.splitext(os.path.basename(trace))[0]
+    return os.path.join(os.path.dirname(os.path.abspath(trace)), f"{stem}-diagnosis.html")
+
+
+def cmd_report(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} report",
+        description="Write the diagnosis of a recorded run with the figures that show each finding's "
+        "evidence, as one HTML page (figures embedded) or Markdown. Needs no display.",
+        epilog="Exit 0 when written, 2 with one line on stderr when the trace cannot be read or the "
+        "report cannot be written.")
+    parser.add_argument("trace", metavar="TRACE",
+                        help="a trace file (or any rank's file of a multi-process run)")
+    parser.add_argument("-o", "--out", metavar="REPORT",
+                        help="report file, .html or .md (default: <trace>-diagnosis.html beside the trace); "
+                        "figures go to <REPORT>_files/")
+    args = parser.parse_args(argv)
+    out = args.out or _default_report(args.trace)
+    if not out.lower().endswith((".html", ".htm", ".md")):
+        _err(f"{out}: the report is written as .html or .md")
+        return EXIT_BAD_FILE
+    from analysis.errors import TraceError
+
     try:
-        import examples
-    except ImportError:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        if not os.path.isfile(os.path.join(root, "examples", "__init__.py")):
-            raise
-        sys.path.insert(0, root)
-        import examples
-    return examples
+        report = _analyze_path(args.trace, progress=_progress_printer(args.trace))
+    except TraceError as exc:
+        _err(str(exc))
+        return EXIT_BAD_FILE
+    try:
+        from gui.report import write_headless
+    except ImportError as exc:
+        _err(f"the report's figures need PySide6 and pyqtgraph ({exc.name}): pip install 'trainwreck[app]'")
+        return EXIT_BAD_FILE
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        path = write_headless(args.trace, out, report)
+    except (TraceError, OSError) as exc:
+        _err(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return EXIT_BAD_FILE
+    print(f"wrote {path} ({len(report.findings)} finding(s))")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- demo
+def _scenario_names() -> list[str]:
+    """Scenarios the demo can record: those shipped in ``resources.demo``, plus a checkout's ``examples``."""
+    from resources import demo
+
+    names = set(demo.names())
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.isfile(os.path.join(root, "examples", "__init__.py")):
+        names |= {n[:-3] for n in os.listdir(os.path.join(root, "examples"))
+                  if n.endswith(".py") and not n.startswith("_")}
+    return sorted(names)
+
+
+def _record_in_child(names: list[str], out: str, quick: bool, progress=None):
+    """Record ``names`` in a child process (``resources.demo.record``), yielding each trace when written."""
+    import atexit
+    import subprocess
+
+    from resources.demo.record import TRACE_PREFIX
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+    cmd = [sys.executable, "-m", "resources.demo.record", "--out", out, *(["--quick"] if quick else []),
+           *names]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, bufsize=1)
+    atexit.register(lambda: proc.poll() is None and proc.kill())  # the app closed while recording
+    done = 0
+    for line in proc.stdout:
+        line = line.rstrip("\n")
+        if line.startswith(TRACE_PREFIX):
+            done += 1
+            yield line[len(TRACE_PREFIX):]
+            continue
+        print(line, flush=True)
+        if progress and line.startswith("[") and " recording " in line:
+            progress(done, len(names), line)
+    if proc.wait() != 0:
+        raise RuntimeError(f"recording stopped after {done} of {len(names)} traces (exit {proc.returncode})")
+    if progress:
+        progress(len(names), len(names), "all demo traces written")
 
 
 def cmd_demo(argv: Sequence[str]) -> int:
@@ -141,43 +211,54 @@ def cmd_demo(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
 
     try:
-        import sklearn  # noqa: F401 - the examples train on scikit-learn's bundled datasets
+        import sklearn  # noqa: F401 - the scenarios train on scikit-learn's bundled datasets
 
-        examples = _scenarios()
+        from resources.demo import DEMO_SCENARIOS
     except ImportError as exc:
         _err(f"the demo needs its extra dependencies ({exc.name}): pip install 'trainwreck[demo]'")
         return EXIT_USAGE
 
-    names = args.scenarios or [n for n in DEMO_SCENARIOS if n in examples.SCENARIOS]
-    if not names:
-        names = sorted(examples.SCENARIOS)[:8]
-    unknown = [n for n in names if n not in examples.SCENARIOS]
+    known = _scenario_names()
+    names = args.scenarios or [n for n in DEMO_SCENARIOS if n in known]
+    unknown = [n for n in names if n not in known]
     if unknown:
-        _err(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(sorted(examples.SCENARIOS))}")
+        _err(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(known)}")
         return EXIT_USAGE
+    if not args.no_gui and _no_display():
+        _err(NO_DISPLAY + f"; or only record the demo traces: `{PROG} demo --no-gui`")
+        return EXIT_BAD_FILE
     os.makedirs(args.out, exist_ok=True)
 
     def record(progress=None):
-        """Record each scenario, yielding its trace as soon as it is written."""
-        for i, name in enumerate(names):
-            path = os.path.join(args.out, f"{name}.h5")
-            label = f"[{i + 1}/{len(names)}] recording {name} → {path}"
-            print(label, flush=True)
-            if progress:
-                progress(i, len(names), label)
-            examples.run_scenario(name, path, quick=args.quick)
-            yield path
-        if progress:
-            progress(len(names), len(names), "all demo traces written")
+        return _record_in_child(names, args.out, args.quick, progress)
 
     if args.no_gui:
-        return cmd_analyze(list(record()))
+        try:
+            paths = list(record())
+        except RuntimeError as exc:
+            _err(str(exc))
+            return EXIT_BAD_FILE
+        return cmd_analyze(paths)
     # The window opens at once; each trace opens in it as soon as it is recorded.
     return _run_app([], demo_progress=record)
 
 
 # --------------------------------------------------------------------------- app
+NO_DISPLAY = (f"no display to open the app on (DISPLAY and WAYLAND_DISPLAY are unset); diagnose in the "
+              f"terminal with `{PROG} analyze TRACE`, or write `{PROG} report TRACE -o report.html`")
+
+
+def _no_display() -> bool:
+    """Whether Qt would abort for want of a display (X11/Wayland systems with neither set)."""
+    if sys.platform.startswith(("win", "darwin")):
+        return False
+    return not any(os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+
+
 def _run_app(paths: Sequence[str], demo_progress=None) -> int:
+    if _no_display():
+        _err(NO_DISPLAY)
+        return EXIT_BAD_FILE
     try:
         from gui.app import run_app
     except ImportError as exc:
@@ -201,7 +282,7 @@ def cmd_detectors(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"analyze": cmd_analyze, "demo": cmd_demo, "detectors": cmd_detectors}
+COMMANDS = {"analyze": cmd_analyze, "report": cmd_report, "demo": cmd_demo, "detectors": cmd_detectors}
 
 
 def _dispatch(argv: list[str]) -> int:

@@ -20,6 +20,7 @@ from analysis.detectors._optim import context
 from analysis.detectors._registry import detector
 from analysis.findings import Finding
 from analysis.metrics import first_true, quiet
+from analysis.naming import module_label
 from analysis.trace import Trace
 
 
@@ -32,11 +33,10 @@ def _first_row(counts: np.ndarray) -> tuple[int, int]:
     return (row, int(np.argmax(c[row] > 0))) if row >= 0 else (-1, -1)
 
 
-@detector(code="nonfinite", kind="symptom", requires=("steps/loss",))
-@quiet
-def detect(trace: Trace) -> Finding | None:
+def _candidates(trace: Trace) -> list[tuple[int, int, int, str, str | None]]:
+    """Every kind of value that went non-finite in ``trace``'s own file: (row, production
+    order within the step, column order, description, layer), earliest first."""
     ctx = context(trace)
-    n = ctx.n
     # (row, production order within the step, column order, description, layer)
     candidates: list[tuple[int, int, int, str, str | None]] = []
     params = ctx.info
@@ -52,7 +52,7 @@ def detect(trace: Trace) -> Finding | None:
         candidates.append((w_row, order, w_col, f"weights of {name}", params[w_col]["module"] or name))
     if m_row >= 0:
         name = trace.module_names[m_col]
-        candidates.append((m_row, 1, m_col, f"output of module {name} ({trace.module_types[m_col]})", name))
+        candidates.append((m_row, 1, m_col, f"output of {module_label(trace, name)}", name))
     if trace.has("outputs/nonfinite"):
         o_row, _ = _first_row(trace.batch("outputs", "nonfinite"))
         if o_row >= 0:
@@ -65,10 +65,38 @@ def detect(trace: Trace) -> Finding | None:
     if g_row >= 0:
         name = params[g_col]["name"]
         candidates.append((g_row, 4, g_col, f"gradient of {name}", params[g_col]["module"] or name))
+    return sorted(candidates)
+
+
+def _origin(trace: Trace) -> tuple[Trace, list[tuple[int, int, int, str, str | None]]]:
+    """The rank whose file shows the first non-finite value (earliest step, then earliest in
+    the step's production order: a rank whose forward broke before the all-reduce spread
+    it), with its candidates. One file: itself."""
+    best: tuple[Trace, list] = (trace, _candidates(trace))
+    if trace.n_ranks < 2:
+        return best
+    key = None
+    for r in range(trace.n_ranks):
+        view = trace if r == trace.rank_index else trace.rank(r)
+        cands = best[1] if view is trace else _candidates(view)
+        if cands:
+            k = (int(view.steps[cands[0][0]]), cands[0][1], r)
+            if key is None or k < key:
+                key, best = k, (view, cands)
+    return best
+
+
+@detector(code="nonfinite", kind="symptom", requires=("steps/loss",))
+@quiet
+def detect(trace: Trace) -> Finding | None:
+    trace, candidates = _origin(trace)
     if not candidates:
         return None
-    candidates.sort()
+    ctx = context(trace)
+    n, loss = ctx.n, ctx.loss
     row, _, _, what, layer = candidates[0]
+    if trace.n_ranks > 1:
+        what += f" on rank {trace.rank_index}"
     step = ctx.step(row)
     others = sorted({c[3].split(" (")[0] for c in candidates[1:] if c[0] == row})
     later = [f"{c[3].split(' (')[0]} from step {ctx.step(c[0])}" for c in candidates[1:] if c[0] > row]

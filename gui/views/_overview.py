@@ -90,6 +90,10 @@ class Overview(QObject):
         self.event_ticks = pg.ScatterPlotItem(symbol="t1", size=8, pxMode=True, pen=pg.mkPen(None))
         self.event_ticks.setZValue(31)
         plot.addItem(self.event_ticks)
+        self.bookmarks = pg.ScatterPlotItem(symbol="d", size=9, pxMode=True, pen=pg.mkPen(None),
+                                            brush=pg.mkBrush(theme.ACCENT))
+        self.bookmarks.setZValue(32)
+        plot.addItem(self.bookmarks)
         self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(theme.CURSOR, width=1))
         self.cursor.setZValue(40)
         plot.addItem(self.cursor, ignoreBounds=True)
@@ -132,6 +136,13 @@ class Overview(QObject):
             self.onset.show()
         self.event_ticks.setData(np.asarray(events, np.float64), np.full(len(events), 0.02),
                                  brush=pg.mkBrush(color))
+
+    def set_bookmarks(self, steps: list[int], note_steps: list[int]) -> None:
+        """Bookmarks (filled diamonds) and notes (hollow diamonds) from the sidecar."""
+        both = [(float(s), True) for s in steps] + [(float(s), False) for s in note_steps]
+        brushes = [pg.mkBrush(theme.ACCENT) if b else pg.mkBrush(None) for _, b in both]
+        pens = [pg.mkPen(None) if b else pg.mkPen(theme.ACCENT, width=1.5) for _, b in both]
+        self.bookmarks.setData([x for x, _ in both], [0.99] * len(both), brush=brushes, pen=pens)
 
     # ------------------------------------------------------------------ cursor, range, window
     def set_cursor(self, step: int) -> None:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QVBoxLayout,
     QWidget,
 )
@@ -96,6 +97,7 @@ class FindingsPanel(QWidget):
         self.state = state
         self.findings: list[Finding] = []
         self._syncing = False
+        self.show_suppressed = False
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.setSpacing(6)
@@ -124,6 +126,8 @@ class FindingsPanel(QWidget):
         self.list.itemActivated.connect(self._on_item)
         self.list.currentItemChanged.connect(lambda cur, _prev: self._on_item(cur))
         self.list.viewport().installEventFilter(self)  # cards follow the viewport width (scroll bar)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._context_menu)
         self.notes = QLabel()
         self.notes.setObjectName("notes")
         self.notes.setWordWrap(True)
@@ -139,6 +143,7 @@ class FindingsPanel(QWidget):
         state.runsChanged.connect(self.refresh)
         state.runUpdated.connect(self._on_run_updated)
         state.findingChanged.connect(self._on_finding)
+        state.annotationsChanged.connect(self.refresh)
         self.refresh()
 
     # ------------------------------------------------------------------ content
@@ -172,18 +177,43 @@ class FindingsPanel(QWidget):
         mode = FILTERS[self.filter.currentText()]
         shown = [f for f in report.findings if mode is None
                  or (mode == "problems" and f.severity != "info") or f.kind == mode]
+        hidden = [f for f in shown if self.state.is_suppressed(f)]
+        if not self.show_suppressed:
+            shown = [f for f in shown if not self.state.is_suppressed(f)]
         n_prob = len(report.problems())
         self.status.setText(f"{len(report.findings)} finding(s), {n_prob} warning/error · "
                             f"{report.steps:,} steps" + (f" · showing {len(shown)}" if len(shown) !=
-                                                         len(report.findings) else ""))
+                                                         len(report.findings) else "")
+                            + (f" · {len(hidden)} marked expected" if hidden else ""))
         for f in shown:
             item = QListWidgetItem()
             item.setData(Qt.ItemDataRole.UserRole, report.findings.index(f))
             self.list.addItem(item)
-            card = _Card(card_html(f, report.findings.index(f) + 1))
+            text = card_html(f, report.findings.index(f) + 1)
+            if self.state.is_suppressed(f):
+                text = f"<i>(marked expected)</i> {text}"
+            card = _Card(text)
             self.list.setItemWidget(item, card)
             self.findings.append(f)
         self._resize_cards()
+
+    def _context_menu(self, pos: object) -> None:
+        item = self.list.itemAt(pos)
+        run = self.state.run
+        menu = QMenu(self)
+        if item is not None and run is not None and run.report is not None:
+            f = run.report.findings[int(item.data(Qt.ItemDataRole.UserRole))]
+            on = self.state.is_suppressed(f)
+            menu.addAction("Show again (not expected)" if on else "Mark as expected (hide)",
+                           lambda: self.state.set_suppressed(f, not on))
+        act = menu.addAction("Show findings marked expected", self.toggle_show_suppressed)
+        act.setCheckable(True)
+        act.setChecked(self.show_suppressed)
+        menu.popup(self.list.viewport().mapToGlobal(pos))
+
+    def toggle_show_suppressed(self) -> None:
+        self.show_suppressed = not self.show_suppressed
+        self.refresh()
 
     def _resize_cards(self) -> None:
         width = max(self.list.viewport().width(), 200)

@@ -1,4 +1,6 @@
-"""Layer detail at the cursor: weight matrix of the nearest snapshot, histograms, dead units.
+"""Layer detail at the cursor: weight matrix of the nearest snapshot and dead units.
+
+Histograms of the layer are in ``histogram_view`` (at the cursor and over time).
 
 The selected layer is a parameter or a module name. Snapshots, histograms and unit
 liveness are read on a worker lane and cached; a step change that needs nothing new
@@ -32,7 +34,7 @@ HIST_KINDS = (("weight", "w_nonfinite", None), ("grad", "g_nonfinite", "g_zero_f
 _CACHE_MAX = 96
 
 
-def _resolve(trace: Trace, layer: str) -> tuple[int | None, int | None, str]:
+def resolve_layer(trace: Trace, layer: str) -> tuple[int | None, int | None, str]:
     """``(parameter index, leaf module index, note)`` to show for a selected layer name."""
     names, modules = trace.param_names, trace.module_names
     if layer in names:
@@ -55,7 +57,7 @@ def _resolve(trace: Trace, layer: str) -> tuple[int | None, int | None, str]:
 
 
 class LayerView(QWidget):
-    """Weight matrix (or bias bars), weight/grad/activation histograms and unit liveness of one layer."""
+    """Weight matrix (or bias bars) and unit liveness of one layer; colour limits locked while scrubbing."""
 
     def __init__(self, state: RunState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -65,6 +67,8 @@ class LayerView(QWidget):
         self._cache: dict[tuple, Any] = {}
         self._index: dict[str, np.ndarray] = {}
         self._drawn: dict[str, tuple] = {}
+        self._limits: dict[tuple, float] = {}  # (run, param, mode) → colour limit, only ever grows
+        self._frame: tuple | None = None  # what the axes were last fitted to
         self._build_ui()
         state.runsChanged.connect(self._on_runs)
         state.runUpdated.connect(lambda i: self._on_runs() if i == state.current else None)
@@ -87,7 +91,7 @@ class LayerView(QWidget):
         top.addWidget(self.mode_box)
 
         self.glw = pg.GraphicsLayoutWidget(self)
-        self.matrix = self.glw.addPlot(row=0, col=0, colspan=3)
+        self.matrix = self.glw.addPlot(row=0, col=0)
         self.matrix.setMenuEnabled(False)
         self.matrix.getViewBox().invertY(True)
         self.matrix.setLabel("left", "output unit")
@@ -102,25 +106,16 @@ class LayerView(QWidget):
             self.matrix.addItem(item)
         self.cbar = pg.ColorBarItem(values=(-1, 1), colorMap=colormap("RdBu"), interactive=False)
         self.cbar.setImageItem(self.image, insert_in=self.matrix)
-        self.hists: dict[str, pg.PlotItem] = {}
-        self._curves: dict[str, pg.PlotDataItem] = {}
-        for col, (kind, _, _) in enumerate(HIST_KINDS):
-            plot = self.glw.addPlot(row=1, col=col)
-            plot.setMenuEnabled(False)
-            plot.addLine(x=0, pen=pg.mkPen((120, 120, 120), style=Qt.PenStyle.DashLine))
-            self._curves[kind] = plot.plot(stepMode="center", fillLevel=0, brush=(90, 140, 220, 150),
-                                           pen=pg.mkPen((130, 180, 255)))
-            self.hists[kind] = plot
-        self.units = self.glw.addPlot(row=2, col=0, colspan=3)
+        self.units = self.glw.addPlot(row=1, col=0)
         self.units.setMenuEnabled(False)
         self.units.hideAxis("left")
         self.units.setLabel("bottom", "unit")
         self.units_image = pg.ImageItem(axisOrder="row-major")
         self.units.addItem(self.units_image)
-        self.glw.ci.layout.setRowStretchFactor(0, 5)
-        self.glw.ci.layout.setRowStretchFactor(1, 3)
-        self.glw.ci.layout.setRowStretchFactor(2, 1)
-        self.units.setMaximumHeight(80)
+        self.glw.ci.layout.setRowStretchFactor(0, 10)
+        self.glw.ci.layout.setRowStretchFactor(1, 1)
+        self.units.setMaximumHeight(70)
+        self.glw.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.matrix.scene().sigMouseMoved.connect(self._on_hover)
 
         self.info = QLabel("", self)
@@ -139,6 +134,26 @@ class LayerView(QWidget):
     @property
     def busy(self) -> bool:
         return self._lane.busy
+
+    def logged_steps(self) -> np.ndarray:
+        """Snapshot steps: → in this view goes to the next weight snapshot."""
+        return self._index.get("snap", np.zeros(0, np.int64))
+
+    def figure_widgets(self) -> list[QWidget]:
+        return [self.glw]
+
+    def _locked_limit(self, p: int, arr: np.ndarray) -> float:
+        """Colour limit of parameter ``p`` in this mode: the largest seen so far (stable while scrubbing)."""
+        key = (id(self.state.run), p, self.mode)
+        lim = max(self._limits.get(key, 0.0), vd.symmetric_limit(arr))
+        self._limits[key] = lim
+        return lim
+
+    def _fit(self, frame: tuple, fit) -> None:  # noqa: ANN001 - a callable fitting the axes
+        """Fit the axes only when what is shown changes shape (never per snapshot)."""
+        if frame != self._frame:
+            self._frame = frame
+            fit()
 
     def wait(self) -> None:
         """Finish background reads and draw their results (tests, benchmarks)."""
@@ -161,12 +176,14 @@ class LayerView(QWidget):
         self._lane.cancel()
         self._cache.clear()
         self._drawn.clear()
+        self._limits.clear()
+        self._frame = None
         run = self.state.run
         if run is None:
             self._index = {}
         else:
             t = run.trace
-            self._index = {"snap": t.snapshot_steps(), "hist": t.hist_steps(), "unit": t.unit_steps(),
+            self._index = {"snap": t.snapshot_steps(), "unit": t.unit_steps(),
                            "reason": np.array(t.snapshot_reasons(), dtype=object)}
         self.refresh()
 
@@ -180,10 +197,8 @@ class LayerView(QWidget):
             keys["layout"] = ("layout", kind, p)
             if self.mode == "dW":
                 keys["ref"] = ("snap", "weight", p, 0)
-        if p is not None:
-            keys["weight"], keys["grad"] = ("hist", "weight", p), ("hist", "grad", p)
         if m is not None:
-            keys["act"], keys["alive"] = ("hist", "act", m), ("alive", m)
+            keys["alive"] = ("alive", m)
         return keys
 
     @staticmethod
@@ -193,8 +208,6 @@ class LayerView(QWidget):
             return trace.snapshot(key[1], key[2], key[3])
         if what == "layout":
             return trace.snapshot_layout(key[1], key[2])
-        if what == "hist":
-            return trace.hist(key[1], key[2])
         return trace.unit_alive(key[1])
 
     def refresh(self) -> None:
@@ -204,7 +217,7 @@ class LayerView(QWidget):
             self.title.setText("no run open")
             return
         trace = run.trace
-        p, m, note = _resolve(trace, self.state.layer)
+        p, m, note = resolve_layer(trace, self.state.layer)
         keys = self._needs(p, m, self.state.step)
         missing = [k for k in keys.values() if k not in self._cache]
         if missing:
@@ -243,11 +256,6 @@ class LayerView(QWidget):
             self._draw_matrix(trace, p, data)
             title = f"{head}  ·  {self._snapshot_text(trace, p, data)}"
             self.title.setText(title + (f"  ·  {note}" if note else ""))
-        hr = vd.row_at_or_before(self._index["hist"], step)
-        for kind, nonfinite, zero in HIST_KINDS:
-            index = m if kind == "act" else p
-            if self._changed(kind, (run_id, index, hr)):
-                self._draw_hist(trace, kind, index, data.get(kind), nonfinite, zero)
         if self._changed("units", (run_id, m, w)):
             self._draw_units(trace, m, data.get("alive"), w)
         text = self._info_text(trace, m, data.get("alive"), w, step)
@@ -281,7 +289,7 @@ class LayerView(QWidget):
         if self.mode == "dW" and data.get("ref") is not None and np.shape(data["ref"]) == arr.shape:
             arr = arr - np.asarray(data["ref"], dtype=np.float32)
         stride = [int(s) for s in np.atleast_1d((data.get("layout") or {}).get("stride", [1]))]
-        lim = vd.symmetric_limit(arr)
+        lim = self._locked_limit(p, arr)
         if arr.ndim <= 1:
             x = np.arange(arr.size) * stride[0]
             color = np.where(np.nan_to_num(arr.reshape(-1)) >= 0, 1, 0)
@@ -291,7 +299,10 @@ class LayerView(QWidget):
             self.matrix.getViewBox().invertY(False)
             self.matrix.setLabel("left", "value")
             self.matrix.setLabel("bottom", "unit")
-            self.matrix.autoRange()
+            n = arr.size * stride[0]
+            self._fit(("bars", id(self.state.run), p, arr.size),
+                      lambda: self.matrix.setXRange(-0.5 * stride[0], n, padding=0.02))
+            self.matrix.setYRange(-lim, lim, padding=0.05)
             return
         mat = vd.matrix_2d(arr)
         s0, s1 = stride[0], stride[-1] if len(stride) > 1 else 1
@@ -307,7 +318,8 @@ class LayerView(QWidget):
         self.matrix.setLabel("left", "output unit")
         flat = len(trace.param_info[p]["shape"]) > 2
         self.matrix.setLabel("bottom", "input × kernel (flattened)" if flat else "input")
-        self.matrix.getViewBox().setRange(rect, padding=0.02)
+        self._fit(("matrix", id(self.state.run), p, mat.shape, s0, s1),
+                  lambda: self.matrix.getViewBox().setRange(rect, padding=0.02))
         alive = data.get("alive")
         if alive is not None and len(alive) and self._unit_count(trace, p) == alive.shape[1]:
             w = vd.window_at(self._index["unit"], self.state.step)
@@ -319,31 +331,6 @@ class LayerView(QWidget):
     def _unit_count(trace: Trace, p: int) -> int:
         shape = trace.param_info[p]["shape"]
         return int(shape[0]) if shape else 0
-
-    def _draw_hist(self, trace: Trace, kind: str, index: int | None, hist: Any, nonfinite: str,
-                   zero: str | None) -> None:
-        plot, curve = self.hists[kind], self._curves[kind]
-        steps = self._index["hist"]
-        hr = vd.row_at_or_before(steps, self.state.step)
-        if index is None or hist is None or hr is None or hr >= len(hist[0]):
-            curve.setData([], [])
-            plot.setTitle(f"<small>no {kind} histogram</small>")
-            return
-        counts, ranges = hist
-        edges = vd.hist_edges(ranges[hr], counts.shape[1])
-        curve.setData(edges, counts[hr].astype(np.float64))
-        group = "modules" if kind == "act" else "params"
-        row = trace.row_of(int(steps[hr]))
-        extra = []
-        bad = vd.stat_at(trace, group, nonfinite, row, index)
-        if bad:
-            extra.append(f"<span style='color:#f0f'>NaN/Inf {fmt(bad)}</span>")
-        if zero:
-            z = vd.stat_at(trace, group, zero, row, index)
-            if np.isfinite(z):
-                extra.append(f"zero {z:.0%}")
-        plot.setTitle(f"<small>{kind} @ step {int(steps[hr])}" + (" · " + " · ".join(extra) if extra else "")
-                      + "</small>")
 
     def _draw_units(self, trace: Trace, m: int | None, alive: Any, w: int | None) -> None:
         self.units_image.clear()

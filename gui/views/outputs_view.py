@@ -16,6 +16,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
+from analysis import outputs_data as od
 from analysis import views_data as vd
 from analysis.trace import Trace
 from gui.state import RunState
@@ -25,7 +26,7 @@ NO_OUTPUTS = ("This trace has no outputs recorded, so there is nothing to show h
               "Pass outputs=… (and targets=…) to rec.step() to record them.")
 _UNSET = object()
 _FIELDS = (("outputs", "sample"), ("outputs", "argmax_hist"), ("outputs", "softmax_maxprob"),
-           ("targets", "sample"), ("targets", "class_hist"))
+           ("outputs", "nonfinite"), ("targets", "sample"), ("targets", "class_hist"))
 
 
 def _load(trace: Trace) -> dict[tuple[str, str], np.ndarray]:
@@ -98,8 +99,11 @@ class OutputsView(QWidget):
         self.reg_plot.setLabel("left", "output")
         self.reg_scatter = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(230, 120, 60, 200), pen=None)
         self.reg_diag = pg.PlotDataItem(pen=pg.mkPen((150, 150, 150), style=Qt.PenStyle.DashLine))
+        self.reg_off = pg.ScatterPlotItem(size=11, symbol="t", brush=pg.mkBrush(240, 180, 0, 230), pen=None)
         self.reg_plot.addItem(self.reg_diag)
         self.reg_plot.addItem(self.reg_scatter)
+        self.reg_plot.addItem(self.reg_off)
+        self.reg_plot.getViewBox().disableAutoRange()
 
         self.message = QLabel(NO_OUTPUTS, self)
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -194,8 +198,14 @@ class OutputsView(QWidget):
         self.pages.setCurrentWidget(self.glw)
         self.scale_box.show()
         rows, classes = out.shape
-        probs = vd.to_probabilities(out)
-        shown = probs if self.probabilities else out
+        rec = data.get(("outputs", "argmax_hist"))
+        mp = data.get(("outputs", "softmax_maxprob"))
+        bad = data.get(("outputs", "nonfinite"))
+        ro = od.class_readout(out, None if rec is None else rec[row], None if mp is None else float(mp[row]),
+                              None if bad is None else float(bad[row]))
+        self._apply("scale_text", "probabilities (as recorded)" if ro.already_probs else
+                    "probabilities (softmax)", lambda t: self.scale_box.setItemText(0, t))
+        shown = ro.probs if self.probabilities else out
         if self.probabilities:
             levels, cmap = (0.0, 1.0), "viridis"
         else:
@@ -206,14 +216,12 @@ class OutputsView(QWidget):
         self.out_image.setImage(np.where(np.isfinite(shown), shown, levels[0]), autoLevels=False,
                                 levels=levels, rect=rect)
         self._apply("levels", levels, self.out_bar.setLevels)
-        bad = nonfinite_overlay(vd.nonfinite_flags(out))
-        self._out_bad.setImage(bad, rect=rect) if bad is not None else self._out_bad.clear()
+        overlay = nonfinite_overlay(vd.nonfinite_flags(out))
+        self._out_bad.setImage(overlay, rect=rect) if overlay is not None else self._out_bad.clear()
         self._apply("out_title", f"<small>{'probabilities' if self.probabilities else 'logits'} of {rows} "
                     "sampled rows</small>", self.out_plot.setTitle)
         self._draw_targets(tgt, classes, rows)
-        counts = data.get(("outputs", "argmax_hist"))
-        counts = np.asarray(counts[row], np.float64) if counts is not None else np.bincount(
-            np.nanargmax(np.where(np.isfinite(out), out, -np.inf), axis=1), minlength=classes).astype(float)
+        counts = ro.counts
         true = data.get(("targets", "class_hist"))
         true = np.asarray(true[row], np.float64) if true is not None else None
         n_bins = max(len(counts), len(true) if true is not None else 0)
@@ -226,11 +234,11 @@ class OutputsView(QWidget):
         if tallest > top or tallest < 0.5 * top:  # hysteresis: the axis stays put while scrubbing
             self._apply("dist_y", max(tallest * 1.25, 1.0),
                         lambda t: self.dist_plot.setYRange(0, t, padding=0))
-        hist, edges = vd.maxprob_hist(probs)
+        hist, edges = vd.maxprob_hist(ro.probs)
         self.prob_curve.setData(edges, hist.astype(float))
-        maxprob = data.get(("outputs", "softmax_maxprob"))
-        maxprob = float(maxprob[row]) if maxprob is not None else vd.mean_maxprob(probs)
-        self._set_readout(counts, true, maxprob, step)
+        self._apply("prob_label", "max probability (as recorded)" if ro.already_probs else
+                    "max softmax probability", lambda t: self.prob_plot.setLabel("bottom", t))
+        self._set_readout(ro, true, step)
 
     def _set_frame(self, shape: tuple[int, int, int]) -> None:
         """Axis ranges and ticks for outputs of ``rows × classes`` (set once per shape, not per step)."""
@@ -264,18 +272,25 @@ class OutputsView(QWidget):
         self._apply("readout_color", color, lambda c: self.readout.setStyleSheet(
             f"font-size: 16px; font-weight: bold; color: {c}"))
 
-    def _set_readout(self, counts: np.ndarray, true: np.ndarray | None, maxprob: float, step: int) -> None:
-        k, share = vd.top_class(counts)
-        if k < 0:
-            self._show_readout("no finite outputs", f"step {step}", "#e0f")
+    def _set_readout(self, ro: od.ClassReadout, true: np.ndarray | None, step: int) -> None:
+        if ro.top < 0:
+            what = "every sampled row" if ro.bad_rows >= ro.rows else "the batch"
+            self._show_readout("no finite outputs", f"step {step} · NaN/Inf in {what}: no class is predicted",
+                               "#e0f")
             return
-        summary = f"predicts class {k} for {share:.0%} of rows  ·  max prob {maxprob:.2f}"
-        detail = f"step {step} · max prob: batch mean of each row's top softmax probability"
+        rows = "rows" if ro.counts_source == "batch" else "finite sampled rows"
+        summary = f"predicts class {ro.top} for {ro.share:.0%} of {rows}  ·  max prob {ro.maxprob:.2f}"
+        src = "each row's largest probability as recorded" if ro.already_probs else \
+            "each row's top softmax probability"
+        detail = f"step {step} · max prob: batch mean of {src}"
+        if ro.bad_rows:
+            bad = f"NaN/Inf in {ro.bad_rows} of {ro.rows} sampled rows"
+            detail = f"<span style='color:#e0f'>{bad}</span> · {detail}"
         if true is not None:
             tk, tshare = vd.top_class(true)
             if tk >= 0:
                 detail += f" · commonest target: class {tk} ({tshare:.0%})"
-        color = "#ff5050" if share >= 0.99 else "#e0a000" if share >= 0.9 else "palette(text)"
+        color = "#ff5050" if ro.share >= 0.99 else "#e0a000" if ro.share >= 0.9 else "palette(text)"
         self._show_readout(summary, detail, color)
 
     def _draw_regression(self, out: np.ndarray, tgt: np.ndarray | None, step: int) -> None:
@@ -285,20 +300,32 @@ class OutputsView(QWidget):
         x = tgt[:, 0] if tgt is not None and tgt.shape[0] == len(y) else np.arange(len(y), dtype=float)
         self._apply("reg_x", "target" if tgt is not None else "sampled row (no targets recorded)",
                     lambda t: self.reg_plot.setLabel("bottom", t))
-        ok = np.isfinite(x) & np.isfinite(y)
-        self.reg_scatter.setData(x[ok], y[ok])
-        if ok.any() and tgt is not None:
-            lo, hi = float(min(x[ok].min(), y[ok].min())), float(max(x[ok].max(), y[ok].max()))
-            self.reg_diag.setData([lo, hi], [lo, hi])
-        else:
-            self.reg_diag.setData([], [])
+        frame = od.scatter_frame(x, y)
+        inside = ~frame.off
+        self.reg_scatter.setData(frame.x[inside], frame.y[inside])
+        self.reg_off.setData(frame.x[frame.off], frame.y[frame.off])
+        diag = [frame.lo, frame.hi] if tgt is not None and len(frame.x) else []
+        self.reg_diag.setData(diag, diag)
+        self._apply("reg_range", (frame.lo, frame.hi), lambda r: (
+            self.reg_plot.setXRange(*r, padding=0), self.reg_plot.setYRange(*r, padding=0)))
         self._apply("reg_title", f"outputs vs targets of {len(y)} sampled rows", self.reg_plot.setTitle)
         spread = vd.finite_std(y)
         target_spread = vd.finite_std(x) if tgt is not None else float("nan")
-        scale = float(np.max(np.abs(y[np.isfinite(y)]))) if np.isfinite(spread) else 0.0
+        finite_y = y[np.isfinite(y)]
+        if not finite_y.size:
+            self._show_readout("no finite outputs", f"step {step} · NaN/Inf in all {len(y)} sampled rows",
+                               "#e0f")
+            return
+        scale = float(np.max(np.abs(finite_y)))
         same = bool(np.isfinite(spread) and spread <= 1e-6 * max(scale, 1.0))
         summary = "same output for every row" if same else f"output spread (std over rows) {spread:.3g}"
         if np.isfinite(target_spread):
             summary += f"  ·  target spread {target_spread:.3g}"
+        detail = f"step {step}, {len(y)} sampled rows"
+        if frame.off.any():
+            off = f"▲ {int(frame.off.sum())} off-scale, drawn on the edge (up to {frame.worst:.3g})"
+            detail += f" · <span style='color:#e0a000'>{off}</span>"
+        if frame.bad:
+            detail += f" · <span style='color:#e0f'>{frame.bad} NaN/Inf not drawn</span>"
         color = "#ff5050" if same else "palette(text)"
-        self._show_readout(summary, f"step {step}, {len(y)} sampled rows", color)
+        self._show_readout(summary, detail, color)
