@@ -162,3 +162,22 @@ def head_after_optimizer(path: str, steps: int = 300) -> tuple[str, tuple[int, i
     model.head = nn.Linear(64, 4)  # BUG: created after the optimiser
     _train(path, model, opt, x, y, steps)
     return path, (0, steps)
+
+
+def softmax_in_loop(path: str, steps: int = 200) -> tuple[str, tuple[int, int]]:
+    """The model returns logits (recorded as outputs), but the loop feeds softmax(out) to
+    CrossEntropyLoss: the loss cannot fall below log(1 + (C-1)/e)."""
+    torch.manual_seed(0)
+    x, y = _blobs()
+    model = deep_mlp(depth=3, width=32)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    with TraceRecorder(path, model, optimizer=opt, loss_fn=loss_fn) as rec:
+        for _, xb, yb in _batches(x, y, steps):
+            opt.zero_grad()
+            out = model(xb)
+            loss = loss_fn(torch.softmax(out, dim=1), yb)  # BUG: CrossEntropyLoss applies its own
+            loss.backward()
+            rec.step(loss=loss, outputs=out, targets=yb, inputs=xb)
+            opt.step()
+    return path, (0, steps)

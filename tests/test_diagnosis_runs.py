@@ -106,3 +106,11 @@ def test_every_finding_carries_marks_and_json_related(runs):
     for f, j in zip(report.findings, obj["findings"]):
         assert f.marks["onset"] == f.steps[0] and f.marks["views"]
         assert set(j["related"]) == {"explains", "explained_by"}
+
+
+def test_softmax_in_the_training_loop_is_named_there(runs):
+    report, _ = runs("softmax_in_loop")
+    top = _causes(report)[0]
+    assert top.code == "double_softmax", _describe(report)
+    assert "training loop" in top.fix and "forward()" not in top.fix
+    assert top.marks["hlines"] and top.marks["hlines"][0]["lane"] == "loss"

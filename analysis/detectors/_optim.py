@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from analysis import metrics as M
+from analysis.detectors._data import input_size
 from analysis.metrics import LossProfile
 from analysis.naming import module_label_at, param_label
 from analysis.trace import Trace
@@ -317,18 +318,9 @@ class OptimContext:
 
     @cached_property
     def input_scale(self) -> float:
-        """How far the recorded inputs are from unit scale: max(typical feature std, spread of
-        feature stds) as a factor ≥ 1 (1 for standardised inputs, NaN when not recorded)."""
-        if not self.t.has("inputs/feat_std"):
-            return float("nan")
-        std = M.as_float(self.t.batch("inputs", "feat_std")[self.sub[self.sub < self.n]][:2000])
-        per_feature = M.nanmedian(std, axis=0)
-        per_feature = per_feature[np.isfinite(per_feature) & (per_feature > 0)]
-        if not len(per_feature):
-            return float("nan")
-        typical = float(np.median(per_feature))
-        spread = float(per_feature.max() / per_feature.min())
-        return float(max(typical, 1 / typical, spread))
+        """The largest input feature's typical size (root median of mean² + std² over steps, the figure
+        unnormalized_inputs quotes): ≈ 1 for standardised inputs, NaN when not recorded."""
+        return input_size(self.t)[0]
 
     @cached_property
     def loss_bad(self) -> bool:

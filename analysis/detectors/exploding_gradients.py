@@ -52,10 +52,10 @@ def alternatives(ctx) -> list[str]:
     if ctx.update_high >= 0.1 and not (ctx.init_blowup >= 10):
         why.append(f"updates of {fmt(ctx.update_high)} of the weights per step (learning rate) came first")
     if ctx.large_init_layers:
-        why.append(f"{ctx.name(ctx.large_init_layers[0])} starts far above fan-in scale (large init)")
+        why.append(f"{ctx.label(ctx.large_init_layers[0])} starts far above fan-in scale (large init)")
     scale = ctx.input_scale
     if scale >= 10:
-        why.append(f"the input features are not normalised (spread {fmt(scale)}x unit scale)")
+        why.append(f"the inputs are not normalised (largest feature size {fmt(scale)}, unit ≈ 1)")
     return why
 
 

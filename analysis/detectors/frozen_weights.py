@@ -101,7 +101,7 @@ def detect(trace: Trace) -> Finding | None:
         # requires_grad on but outside the optimiser: gradients computed every step and thrown
         # away; nobody freezes the output layer on purpose (a head built after the optimiser)
         severity, conf = ("error", 0.8) if head and not ctx.loss_good else ("warning", 0.65)
-    names = [ctx.name(i) for i in sorted(frozen)]
+    names = [ctx.label(i) for i in sorted(frozen)]
     trained = [ctx.name(i) for i in range(len(ctx.info)) if i not in frozen]
     listed = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
     n_frozen, n_all = int(numel[list(frozen)].sum()), int(numel.sum())

@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     for i, name in enumerate(args.names):
         path = os.path.join(args.out, f"{name}.h5")
         print(f"[{i + 1}/{len(args.names)}] recording {name} → {path}", flush=True)
+        if os.path.isfile(path):  # the demo's own trace of an earlier demo: re-recorded, not kept
+            os.remove(path)
         try:
             run_scenario(name, path, quick=args.quick)
         except Exception as exc:  # noqa: BLE001 - one line for the parent, not a traceback
