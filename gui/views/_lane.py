@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsTextItem
 
 from gui import theme
 from gui.series import Series, ema
+from gui.views._log_axis import LogTickAxis
 
 AXIS_WIDTH = 62
 READOUT_H = 17
@@ -85,9 +86,13 @@ class Lane:
         self.raw: list[pg.PlotDataItem] = []
         self.smooth: list[pg.PlotDataItem] = []
         self.smoothing = 0.0
-        self.overlay: tuple[str, str, Series] | None = None
-        self.overlay_item: pg.PlotDataItem | None = None
+        self.overlays: list[tuple[str, str, Series]] = []  # other runs' series: (label, colour, series)
+        self.overlay_items: list[pg.PlotDataItem] = []
+        self.legend: pg.LegendItem | None = None
         self._runs: tuple[np.ndarray, np.ndarray, np.ndarray] = nonfinite_runs(np.zeros(0), np.zeros(0))
+        plot.setAxisItems({"left": LogTickAxis("left")})  # log labels that never overlap
+        self.log_refused = ""  # why log y is off although asked for ("" when on or not asked)
+        self._flat_fixed = False
         plot.setMenuEnabled(False)
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)
@@ -126,6 +131,7 @@ class Lane:
         self.readout.setPos(0, -3)
         self.readout.setDefaultTextColor(QColor(theme.TEXT))
         plot.getViewBox().sigRangeChanged.connect(self._place_markers)
+        plot.getViewBox().sigXRangeChanged.connect(self._guard_flat)
         plot.getViewBox().sigResized.connect(redecimate)
 
     # ------------------------------------------------------------------ data
@@ -181,10 +187,44 @@ class Lane:
         ok = on and bool(finite) and not flat and all((f > 0).all() for f in finite)
         if ok:  # under one decade a log axis only adds crowded minor labels
             ok = max(float(f.max()) for f in finite) >= 10 * min(float(f.min()) for f in finite)
+        self.log_refused = "" if ok or not on else (
+            "no values" if not finite else "constant" if flat
+            else "values ≤ 0" if not all((f > 0).all() for f in finite) else "under one decade")
         self.plot.setLogMode(y=bool(ok))
         self._fit_constant(bool(ok))
         self._place_markers()
         return bool(ok)
+
+    def _guard_flat(self, *_args: object) -> None:
+        """A zoom onto a flat stretch (a constant LR after warm-up) gets a range around the value.
+
+        pyqtgraph keeps the previous height for a zero-height autorange, which showed a
+        learning rate of 1e-3 on a −2…2 axis. Visible points are sampled to ≤ 100k.
+        """
+        vb = self.plot.getViewBox()
+        if not self.series or (not vb.autoRangeEnabled()[1] and not self._flat_fixed):
+            return
+        (x0, x1), _ = vb.viewRange()
+        lo, hi = np.inf, -np.inf
+        for s in self.series:
+            i0, i1 = np.searchsorted(s.x, [x0, x1])
+            seg = s.y[max(int(i0) - 1, 0): int(i1) + 1]
+            seg = seg[:: max(len(seg) // 100_000, 1)]
+            seg = seg[np.isfinite(seg)]
+            if seg.size:
+                lo, hi = min(lo, float(seg.min())), max(hi, float(seg.max()))
+        if not np.isfinite(lo) or hi > lo:
+            if self._flat_fixed:
+                self._flat_fixed = False
+                vb.enableAutoRange(axis=pg.ViewBox.YAxis)
+            return
+        self._flat_fixed = True
+        log = bool(self.plot.ctrl.logYCheck.isChecked()) and lo > 0
+        if log:
+            self.plot.setYRange(np.log10(lo) - 0.5, np.log10(lo) + 0.5, padding=0)
+        else:
+            d = abs(lo) if lo else 1.0
+            self.plot.setYRange(lo - d, lo + d, padding=0)
 
     def _fit_constant(self, log: bool) -> None:
         """A flat series (constant LR…) gets a sensible fixed y range instead of ±tiny autoscale."""
@@ -217,28 +257,43 @@ class Lane:
         self.region.setRegion((a - 0.5, b + 0.5))
         self.region.show()
 
-    def set_overlay(self, label: str, series: Series | None, color: str) -> None:
-        """A dashed comparison curve (another run's series), also shown in the readout."""
-        if self.overlay_item is not None:
-            self.plot.removeItem(self.overlay_item)
-            self.overlay_item = None
-        self.overlay = None
-        if series is None:
+    def set_overlays(self, overlays: list[tuple[str, str, Series]]) -> None:
+        """Dashed comparison curves (other runs' series), also shown in the readout."""
+        for item in self.overlay_items:
+            self.plot.removeItem(item)
+        self.overlays, self.overlay_items = list(overlays), []
+        for _label, color, series in self.overlays:
+            item = pg.PlotDataItem(pen=pen(color, 1.3, dash=True))
+            item.setData(series.x.astype(np.float64), np.where(np.isfinite(series.y), series.y, np.nan),
+                         connect="finite")
+            item.setZValue(5)
+            self.plot.addItem(item)
+            decimate(item)
+            self.overlay_items.append(item)
+
+    @property
+    def overlay_item(self) -> pg.PlotDataItem | None:
+        return self.overlay_items[0] if self.overlay_items else None
+
+    def set_legend(self, entries: list[tuple[str, str, bool]]) -> None:
+        """A legend of runs: ``(name, colour, dashed)``; empty hides it."""
+        if self.legend is not None:
+            if self.legend.scene() is not None:
+                self.legend.scene().removeItem(self.legend)
+            self.legend = None
+        if not entries:
             return
-        self.overlay = (label, color, series)
-        item = pg.PlotDataItem(pen=pen(color, 1.3, dash=True))
-        item.setData(series.x.astype(np.float64), np.where(np.isfinite(series.y), series.y, np.nan),
-                     connect="finite")
-        item.setZValue(5)
-        self.plot.addItem(item)
-        decimate(item)
-        self.overlay_item = item
+        self.legend = pg.LegendItem(offset=(-8, 4), labelTextColor=theme.TEXT, labelTextSize="8pt",
+                                    brush=pg.mkBrush(theme.BACKGROUND), verSpacing=-6)
+        self.legend.setParentItem(self.plot.getViewBox())
+        for name, color, dashed in entries:
+            sample = pg.PlotDataItem(pen=pen(color, 2.0, dash=dashed))
+            self.legend.addItem(sample, name)
 
     def update_readout(self, step: int) -> None:
         """Value at the cursor and delta from the previous logged step, per series (O(log N))."""
         rows = [(s.name, c, s) for s, c in zip(self.series, self.colors)]
-        if self.overlay is not None:
-            rows.append(self.overlay)
+        rows += self.overlays
         parts = []
         for label, color, s in rows:
             at = s.value_at(step)
