@@ -24,17 +24,17 @@ def _measured_share(tmp_path, name: str, pause: float) -> tuple[float, dict]:
     model = MLP()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     with TraceRecorder(tmp_path / f"{name}.h5", model, opt, dense_start=0, budget=0.25) as rec:
-        train(model, opt, rec, 120, on_step=lambda i: time.sleep(pause) if pause else None)
+        train(model, opt, rec, 80, on_step=lambda i: time.sleep(pause) if pause else None)
     d = read(tmp_path / f"{name}.h5")
     return float((d["steps/measured"][20:] > 0).mean()), d
 
 
 def test_budget_measures_a_slow_model_at_every_step_and_a_fast_one_sparsely(tmp_path):
-    slow, _ = _measured_share(tmp_path, "slow", 0.01)  # a 10 ms step: 2.5 ms of budget each
+    slow, _ = _measured_share(tmp_path, "slow", 0.02)  # a 20 ms step: 5 ms of budget each
     fast, d = _measured_share(tmp_path, "fast", 0.0)  # a sub-millisecond step
-    assert slow >= 0.8 and fast <= 0.5 and slow - fast >= 0.4, (slow, fast)
+    assert slow >= 0.6 and fast <= 0.3 and slow - fast >= 0.4, (slow, fast)
     flags = d["steps/measured"]
-    assert len(d["steps/loss"]) == 120 and np.isfinite(d["steps/loss"]).all()  # cheap: every row
+    assert len(d["steps/loss"]) == 80 and np.isfinite(d["steps/loss"]).all()  # cheap: every row
     assert np.isfinite(d["outputs/col_mean"]).all() and np.isfinite(d["inputs/feat_std"]).all()
     off = (flags & P) == 0
     assert off.any() and np.isnan(d["params/g_norm"][off]).all() and np.isnan(d["modules/a_std"][off]).all()
