@@ -6,7 +6,9 @@ detectors and views be tested on synthetic arrays with the same ``Trace`` API.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,6 +63,9 @@ class MemoryStore:
     def shape(self, path: str) -> tuple[int, ...]:
         return tuple(self.data[path.strip("/")].shape)
 
+    def dtype(self, path: str) -> np.dtype:
+        return self.data[path.strip("/")].dtype
+
     def read(self, path: str, sel: Any = ()) -> np.ndarray:
         return np.asarray(self.data[path.strip("/")][sel])
 
@@ -76,8 +81,160 @@ class MemoryStore:
         """Nothing to release."""
 
 
+# Sane bounds on what a (possibly hostile) file can make the reader do; see docs/trace-format.md.
+MAX_LINKS = 1_000_000  # links in the file
+MAX_CHUNK_BYTES = 64 << 20  # one chunk, decompressed
+MAX_ATTR_BYTES = 16 << 20  # one attribute (the model's JSON included)
+FILTERED_FACTOR = 64  # a compressed read may inflate to this many times the file's size
+SLACK_BYTES = 1 << 20
+READ_ATTEMPTS = 8  # SWMR re-reads of metadata failing its checksum (HDF5's 100 sleep ~forever)
+ALLOWED_FILTERS = (1, 2, 3, 32000, 32001, 32004, 32015)  # deflate, shuffle, fletcher32, lzf, blosc, lz4, zstd
+STRING_DATASETS = frozenset(
+    ("params/names", "params/module", "modules/names", "modules/types", "scalars/names")
+)
+
+
+class StoreError(Exception):
+    """Raised by the store; ``kind`` is ``"refused"``, ``"limit"`` or ``"corrupt"`` (see trace.py)."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+@functools.lru_cache(maxsize=1)
+def _read_attempts_fn() -> Any:
+    """``H5Pset_metadata_read_attempts`` of the libhdf5 h5py loaded (h5py does not wrap it)."""
+    import ctypes
+
+    import h5py  # noqa: F401 - loads libhdf5 into the process
+
+    libs: list[str] = []
+    try:
+        with open("/proc/self/maps") as maps:
+            libs = sorted({ln.split()[-1] for ln in maps
+                           if "libhdf5" in ln and "_hl" not in ln and ".so" in ln})
+    except OSError:
+        pass
+    for lib in [*libs, None]:
+        try:
+            fn = ctypes.CDLL(lib).H5Pset_metadata_read_attempts
+        except (OSError, AttributeError):
+            continue
+        fn.argtypes = [ctypes.c_int64, ctypes.c_uint]
+        fn.restype = ctypes.c_int
+        return fn
+    return None
+
+
+def _set_read_attempts(fapl: Any, attempts: int) -> None:
+    fn = _read_attempts_fn()
+    if fn is not None:
+        fn(fapl.id, attempts)
+
+
+def open_h5(path: str, swmr: bool = False, locking: bool = True) -> Any:
+    """``h5py.File(path, "r")`` with bounded SWMR retries (a damaged file fails at once)."""
+    import h5py
+
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_fclose_degree(h5py.h5f.CLOSE_STRONG)
+    fapl.set_file_locking(locking, True)
+    flags = h5py.h5f.ACC_RDONLY
+    if swmr:
+        fapl.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
+        _set_read_attempts(fapl, READ_ATTEMPTS)
+        flags |= h5py.h5f.ACC_SWMR_READ
+    fid = h5py.h5f.open(os.fsencode(path), flags, fapl=fapl)
+    return h5py.File(fid)
+
+
+def check_links(handle: Any) -> None:
+    """Refuse soft, external and user-defined links; bound the number of links."""
+    import h5py
+
+    seen = [0]
+    bad: list[str] = []
+
+    def visit(name: bytes, info: Any) -> Any:
+        seen[0] += 1
+        if info.type != h5py.h5l.TYPE_HARD:
+            kind = {h5py.h5l.TYPE_SOFT: "a soft link", h5py.h5l.TYPE_EXTERNAL: "an external link"}
+            bad.append(f"{name.decode('utf-8', 'replace')} is {kind.get(info.type, 'a user-defined link')}")
+            return 1
+        return 1 if seen[0] > MAX_LINKS else None
+
+    handle.id.links.visit(visit, info=True)
+    if bad:
+        raise StoreError("refused", bad[0])
+    if seen[0] > MAX_LINKS:
+        raise StoreError("limit", f"more than {MAX_LINKS:,} links (limit)")
+
+
+def check_dataset(ds: Any, path: str) -> None:
+    """Refuse virtual datasets, external raw storage, unknown filters, oversized chunks, bad types."""
+    import h5py
+
+    dcpl = ds.id.get_create_plist()
+    if dcpl.get_layout() == h5py.h5d.VIRTUAL:
+        raise StoreError("refused", f"{path} is a virtual dataset")
+    if dcpl.get_external_count() > 0:
+        raise StoreError("refused", f"{path} keeps its data in an external file")
+    for i in range(dcpl.get_nfilters()):
+        code = dcpl.get_filter(i)[0]
+        if code not in ALLOWED_FILTERS:
+            raise StoreError("refused", f"{path} uses the unknown HDF5 filter {code}")
+    chunks = ds.chunks
+    if chunks is not None:
+        chunk_bytes = int(np.prod(chunks, dtype=np.float64)) * ds.dtype.itemsize
+        if chunk_bytes > MAX_CHUNK_BYTES:
+            raise StoreError("limit", f"{path} has chunks of {_size(chunk_bytes)}, over the "
+                                      f"{_size(MAX_CHUNK_BYTES)} limit")
+    dt = ds.dtype
+    if path.strip("/") == "status":
+        if dt.names is None:
+            raise StoreError("corrupt", "status is not a record")
+        return
+    text = path.strip("/") in STRING_DATASETS
+    numeric = dt.kind == "b" or (dt.kind in "iuf" and h5py.check_enum_dtype(dt) is None)
+    ok = dt.kind in "OSU" if text else numeric
+    if not ok:
+        want = "strings" if text else "numbers"
+        raise StoreError("corrupt", f"{path} holds {_kind_name(dt)} where a trace stores {want}")
+
+
+def _kind_name(dt: np.dtype) -> str:
+    import h5py
+
+    if h5py.check_enum_dtype(dt) is not None:
+        return "an enum"
+    if dt.names is not None:
+        return "compound records"
+    return {"c": "complex numbers", "S": "strings", "U": "strings", "O": "strings or objects",
+            "V": "opaque bytes", "M": "dates", "m": "durations"}.get(dt.kind, f"dtype {dt}")
+
+
+def selection_bytes(shape: tuple[int, ...], itemsize: int, sel: Any) -> int:
+    """Bytes a selection of a dataset of ``shape`` reads (computed on a zero-stride view)."""
+    view = np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), shape=shape, strides=(0,) * len(shape))
+    return int(view[sel].size) * itemsize
+
+
 class H5Store:
-    """A read-only h5py file; datasets opened lazily and refreshed for live (SWMR) files."""
+    """A read-only h5py file; datasets opened lazily and refreshed for live (SWMR) files.
+
+    Every dataset is checked when first opened (``check_dataset``) and every read is bounded:
+    an uncompressed dataset cannot yield more bytes than it stores, a compressed one not more
+    than ``FILTERED_FACTOR`` times the file's size; attributes are at most ``MAX_ATTR_BYTES``.
+    """
 
     def __init__(self, handle: Any, path: str | None = None) -> None:
         self._f = handle
@@ -86,6 +243,10 @@ class H5Store:
         # Opened only because the file is still flagged open for write (see trace._open_h5).
         # (or shares, in this process, a handle already opened that way).
         self.live = path is not None or bool(getattr(handle, "swmr_mode", False))
+        try:
+            self.file_bytes = os.path.getsize(path or handle.filename)
+        except OSError:
+            self.file_bytes = 0
 
     def seconds_since_write(self) -> float:
         """Seconds since the file was last modified on disk."""
@@ -100,23 +261,59 @@ class H5Store:
     def _ds(self, path: str) -> Any:
         ds = self._datasets.get(path)
         if ds is None:
-            ds = self._datasets[path] = self._f[path]
+            import h5py
+
+            ds = self._f[path]
+            if not isinstance(ds, h5py.Dataset):
+                raise StoreError("corrupt", f"{path} is a group where a trace has a dataset")
+            check_dataset(ds, path)
             if self.live and getattr(self._f, "swmr_mode", False):
                 ds.refresh()  # another handle in this process may hold stale metadata
+            self._datasets[path] = ds
         return ds
+
+    def _check_read(self, ds: Any, path: str, sel: Any) -> None:
+        want = selection_bytes(ds.shape, ds.dtype.itemsize, sel)
+        if want <= SLACK_BYTES:
+            return
+        if ds.id.get_create_plist().get_nfilters():
+            cap = FILTERED_FACTOR * max(self.file_bytes, 1)
+            what = f"{FILTERED_FACTOR}× the file's {_size(self.file_bytes)}"
+        else:
+            cap = ds.id.get_storage_size() + SLACK_BYTES
+            what = f"the {_size(ds.id.get_storage_size())} the file stores for it"
+        if want > cap:
+            raise StoreError("limit", f"{path}: reading {_size(want)} would exceed {what} (limit)")
 
     def exists(self, path: str) -> bool:
         return path.strip("/") in self._f if path.strip("/") else True
 
     def attrs(self, path: str = "") -> dict[str, Any]:
         obj = self._f[path] if path.strip("/") else self._f
-        return {k: obj.attrs[k] for k in obj.attrs}
+        out = {}
+        for key in obj.attrs:
+            aid = obj.attrs.get_id(key)
+            declared = int(np.prod(aid.shape or (), dtype=np.float64)) * aid.dtype.itemsize
+            if max(declared, aid.get_storage_size()) > MAX_ATTR_BYTES:
+                raise StoreError("limit", f"attribute {key!r} of /{path.strip('/')} is "
+                                          f"{_size(declared)}, over the {_size(MAX_ATTR_BYTES)} limit")
+            value = obj.attrs[key]
+            if isinstance(value, (str, bytes)) and len(value) > MAX_ATTR_BYTES:
+                raise StoreError("limit", f"attribute {key!r} of /{path.strip('/')} is "
+                                          f"{_size(len(value))}, over the {_size(MAX_ATTR_BYTES)} limit")
+            out[key] = value
+        return out
 
     def shape(self, path: str) -> tuple[int, ...]:
         return tuple(self._ds(path).shape)
 
+    def dtype(self, path: str) -> np.dtype:
+        return self._ds(path).dtype
+
     def read(self, path: str, sel: Any = ()) -> np.ndarray:
-        return np.asarray(self._ds(path)[sel])
+        ds = self._ds(path)
+        self._check_read(ds, path, sel)
+        return np.asarray(ds[sel])
 
     def keys(self, path: str) -> list[str]:
         return list(self._f[path].keys()) if path in self._f else []

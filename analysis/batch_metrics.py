@@ -140,9 +140,16 @@ def row_spread(sample: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- inputs and targets
 def feature_scale(feat_mean: np.ndarray, feat_std: np.ndarray) -> np.ndarray:
-    """``(F,)`` root-mean-square size of each input feature over the steps given."""
+    """``(F,)`` typical size of each input feature over the steps given: the root of the median
+    over steps of mean² + std² (a median, so one corrupt batch does not set the scale)."""
     m, s = np.asarray(feat_mean, np.float64), np.asarray(feat_std, np.float64)
-    return np.sqrt(nanmean(m * m + s * s, axis=0))
+    return np.sqrt(nanmedian(m * m + s * s, axis=0))
+
+
+def row_feature_scale(feat_mean: np.ndarray, feat_std: np.ndarray) -> np.ndarray:
+    """``(N,)`` per step, the largest feature size sqrt(mean² + std²) of the batch (NaN rows kept)."""
+    m, s = np.asarray(feat_mean, np.float64), np.asarray(feat_std, np.float64)
+    return np.sqrt(nanmax(m * m + s * s, axis=1))
 
 
 def correlation_ratio(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -59,3 +59,20 @@ class TraceCorrupt(TraceError):
 
     def __init__(self, path: str, detail: str) -> None:
         super().__init__(f"{path}: corrupt trace ({detail})")
+
+
+class TraceRefused(TraceCorrupt):
+    """The file asks the reader to look elsewhere (an external link, a virtual dataset, raw data
+    stored in another file): a trace is one self-contained file, and a shared trace must never
+    make the tool read another file or block on a pipe."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        TraceError.__init__(self, f"{path}: refused, {detail} (a trace never refers to another file)")
+
+
+class TraceLimit(TraceCorrupt):
+    """Reading would exceed a sane bound (declared sizes larger than the file, decompression bombs,
+    oversized attributes); the message names the limit."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        TraceError.__init__(self, f"{path}: refused, {detail}")

@@ -259,11 +259,18 @@ def depth_profile(values: Any) -> tuple[float, float]:
 @quiet
 def global_norm(norms: Any) -> np.ndarray:
     """``(N,)`` root sum of squares across the second axis of ``(N, P)`` norms (NaN where all missing)."""
-    a = as_float(norms)
-    if a.ndim == 1:
-        return np.abs(a)
-    out = np.sqrt(np.nansum(a * a, axis=1))
-    out[~np.isfinite(a).any(axis=1)] = np.nan
+    if np.ndim(norms) == 1:
+        return np.abs(as_float(norms))
+    a = np.asarray(norms)
+    bad = ~np.isfinite(a)
+    missing = None
+    if bad.any():
+        a = np.where(bad, 0.0, a)
+        missing = bad.all(axis=1)
+    # squares summed in float64 (float32 norms of 1e20 would overflow), no float64 copy of ``a``
+    out = np.sqrt(np.einsum("ij,ij->i", a, a, dtype=np.float64))
+    if missing is not None:
+        out[missing] = np.nan
     return out
 
 
@@ -410,8 +417,11 @@ def loss_profile(loss: Any) -> LossProfile:
     bi = int(np.nanargmin(b)) if np.isfinite(b).any() else 0
     best = float(b[bi]) if np.isfinite(b).any() else end
     seg = f[edges[bi]:edges[bi + 1]]
-    best_row = int(edges[bi] + (np.nanargmin(seg) if np.isfinite(seg).any() else 0))
+    # The quoted best is a loss the run really had: the row of the best bin nearest its median.
+    best_row = int(edges[bi] + (np.nanargmin(np.abs(seg - best)) if np.isfinite(seg).any() else 0))
     best = min(best, end)
+    if np.isfinite(start) and start < best:
+        best, best_row = start, 0
     drop = (start - end) / abs(start) if start != 0 else float("nan")
     late_drop = (mid - end) / abs(mid) if mid != 0 else float("nan")
     if best > 0 and end > 0:

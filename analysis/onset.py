@@ -135,3 +135,37 @@ def onset_row(*candidates: int) -> int:
     """The earliest found (≥ 0) row of several candidates; 0 when none was found."""
     found = [int(c) for c in candidates if c is not None and c >= 0]
     return min(found) if found else 0
+
+
+@quiet
+def rise_above_best(x: np.ndarray, factor: float, *, bins: int = 100, persist: float = 0.6) -> int:
+    """First row where positive ``x`` (a loss) climbs to ≥ ``factor`` × the best level its
+    bin medians had reached before, and stays there (``persist`` of the later bins); -1 if never.
+
+    A loss that goes non-finite for good counts as climbing from its first non-finite row.
+    """
+    a = as_float(x).ravel()
+    n = len(a)
+    if n < 8:
+        return -1
+    finite = np.isfinite(np.asarray(x, np.float64).ravel())
+    tail_bad = np.flatnonzero(~finite)
+    dead_from = int(tail_bad[0]) if len(tail_bad) and not finite[tail_bad[0]:].any() else n
+    rows, vals = _measured(a[:dead_from], log=True)
+    if len(vals) >= 8:
+        n_bins = min(bins, len(vals) // 4)
+        med = binned(vals, n_bins)
+        edges = np.linspace(0, len(vals), n_bins + 1).astype(np.int64)
+        best = np.concatenate([[np.nan], np.fmin.accumulate(med)[:-1]])
+        thr = np.log10(factor)
+        dep = med - best >= thr
+        dep[:MIN_BASE_BINS] = False
+        for k in np.flatnonzero(dep):
+            tail = med[k:] - best[k] >= thr
+            # bins after a loss that went non-finite for good count as departed
+            extra = 0 if dead_from == n else 1
+            if (tail.sum() + extra) / (len(tail) + extra) >= persist:
+                seg = vals[edges[max(k - 1, 0)]:edges[k + 1]] - best[k] >= thr
+                j = edges[max(k - 1, 0)] + (int(np.argmax(seg)) if seg.any() else 0)
+                return int(rows[j])
+    return dead_from if dead_from < n else -1

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Iterable
 
 from analysis.findings import Report
+from analysis.marks import complete
 from analysis.ranking import RunFacts, rank
 from analysis.trace import Trace, open_trace
 
@@ -41,7 +42,7 @@ def _analyze(trace: Trace, codes: Iterable[str] | None, progress: Progress | Non
             notes.append(f"{det.code}: needs {', '.join(missing)}, which this trace lacks")
             continue
         try:
-            findings.extend(det.run(trace))
+            findings.extend(complete(f) for f in det.run(trace))
         except Exception as exc:  # noqa: BLE001 - one broken detector must not hide the rest
             if os.environ.get("TRAINWRECK_STRICT") == "1":
                 raise

@@ -19,11 +19,13 @@ from typing import Any
 import numpy as np
 
 from analysis import errors, shards
-from analysis._store import H5Store, MemoryStore, decode, decode_json
+from analysis._store import H5Store, MemoryStore, StoreError, check_dataset, check_links, decode, decode_json
+from analysis._store import open_h5 as _h5_file
 from recorders import schema as S
 
 _RANK_RE = re.compile(r"^(?P<stem>.*)\.rank(?P<rank>\d+)(?P<ext>\.[^./]*)?$")
 NO_STEP = "no recorded step (the run stopped before its first rec.step)"
+MAX_STEP = 10**15  # a step index beyond this is not a count of rec.step calls
 STALE_SECS = 30.0  # a live file untouched this long has lost its writer
 _ROW_GROUPS = (S.STEPS, S.PARAMS, S.MODULES, S.OUTPUTS, S.TARGETS, S.INPUTS)
 _STATIC = {S.PARAM_NAMES, S.PARAM_MODULE, S.PARAM_NUMEL, S.PARAM_REQUIRES_GRAD,
@@ -64,21 +66,55 @@ def _open_h5(path: str) -> H5Store:
     if not is_h5:
         raise errors.NotHDF5(path)
     try:
-        return H5Store(h5py.File(path, "r"))
-    except (OSError, ValueError) as exc:
+        return _checked(path, H5Store(_h5_file(path)))
+    except (OSError, ValueError, KeyError) as exc:
         first = exc
     if "truncated" in str(first):
         raise errors.TraceCorrupt(path, _first_line(first))
     # Still flagged open for write: a live SWMR writer, or a writer that died. SWMR mode
-    # skips the end-of-file check, so it is only tried after the plain open said why it failed.
-    for kwargs in ({"swmr": True, "libver": "latest"}, {"locking": False}):
+    # skips the end-of-file check, so it is only tried after the plain open said why it failed;
+    # its metadata re-reads are bounded (a damaged file would otherwise retry for ever).
+    for kwargs in ({"swmr": True}, {"locking": False}):
         try:
-            return H5Store(h5py.File(path, "r", **kwargs), path=path)
-        except (OSError, ValueError):
+            return _checked(path, H5Store(_h5_file(path, **kwargs), path=path))
+        except (OSError, ValueError, KeyError):
             pass
     if "already open for write" in str(first):
         raise errors.TraceCorrupt(path, f"{NO_STEP}, or its writer still has the file open")
     raise errors.TraceCorrupt(path, _first_line(first))
+
+
+def _checked(path: str, store: H5Store) -> H5Store:
+    """Refuse links and datasets that point outside the file, and types a trace never holds."""
+    import h5py
+
+    try:
+        check_links(store._f)
+
+        def visit(name: str, obj: Any) -> None:
+            if isinstance(obj, h5py.Dataset):
+                check_dataset(obj, name)
+
+        store._f.visititems(visit)
+    except StoreError as exc:
+        store.close()
+        raise trace_error(path, exc) from None
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def trace_error(path: str, exc: BaseException) -> errors.TraceError:
+    """Any failure while reading ``path`` as the ``TraceError`` it stands for."""
+    if isinstance(exc, errors.TraceError):
+        return exc
+    if isinstance(exc, StoreError):
+        kind = {"refused": errors.TraceRefused, "limit": errors.TraceLimit}.get(exc.kind, errors.TraceCorrupt)
+        return kind(path, str(exc))
+    if isinstance(exc, MemoryError):
+        return errors.TraceLimit(path, "reading it ran out of memory")
+    return errors.TraceCorrupt(path, _first_line(exc))
 
 
 def _first_line(exc: BaseException | None) -> str:
@@ -111,15 +147,12 @@ def open_trace(path: str | os.PathLike[str]) -> Trace:
             stores.append(store)
             _check_header(file, store)
         trace = Trace(stores, files)
-        trace.n_steps  # noqa: B018 - validates the row datasets now, not in a detector
-    except errors.TraceError:
-        for store in stores:
-            store.close()
-        raise
+        for r in range(trace.n_ranks):
+            trace.rank(r).validate()  # the row datasets now, not in a detector
     except Exception as exc:  # noqa: BLE001 - h5py raises many types on damaged files
         for store in stores:
             store.close()
-        raise errors.TraceCorrupt(path, _first_line(exc)) from None
+        raise trace_error(path, exc) from None
     return trace
 
 
@@ -138,6 +171,7 @@ class Trace:
         self._src = stores[rank_index]
         self._cache: dict[Any, np.ndarray] = {}
         self._n: int | None = None
+        self._status: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -190,8 +224,45 @@ class Trace:
         return int(self.attrs.get(S.ATTR_VERSION, 0))
 
     @property
+    def status(self) -> dict[str, Any]:
+        """The writer's status record (format 2; format 1: from the root attributes): counts
+        complete on disk, ``closed_cleanly``, and ``stopped_at``/``reason`` when recording failed."""
+        if self._status is None:
+            self._status = self._read_status()
+        return self._status
+
+    def _read_status(self) -> dict[str, Any]:
+        if not self._src.exists(S.STATUS):
+            attrs = self._src.attrs("")
+            written = decode(attrs.get(S.ATTR_STEPS_WRITTEN))
+            # Format 1: a SWMR reader in another process does not see attribute updates, so
+            # steps_written caps rows only in files not read live (0: never flushed, no cap).
+            cap = written if isinstance(written, int) and written > 0 and not self._src.live else None
+            return {"steps_written": cap, "closed_cleanly": bool(decode(attrs.get(S.ATTR_CLOSED, 0))),
+                    "stopped_at": -1, "reason": ""}
+        raw = self._src.read(S.STATUS)
+        names = [n for n, _ in S.STATUS_FIELDS]
+        if raw.shape != (1,) or raw.dtype.names is None or not set(names) <= set(raw.dtype.names):
+            raise errors.TraceCorrupt(self.path, "the status record is malformed")
+        rec = raw[0]
+        out = {n: decode(rec[n]) for n in names}
+        out["closed_cleanly"] = bool(out["closed_cleanly"])
+        out["reason"] = str(out["reason"]).strip("\x00")
+        for key in names[:5]:
+            if not isinstance(out[key], int) or out[key] < 0:
+                raise errors.TraceCorrupt(self.path, f"the status record's {key} is not a count")
+        return out
+
+    @property
     def closed_cleanly(self) -> bool:
-        return bool(decode(self._src.attrs("").get(S.ATTR_CLOSED, 0)))
+        return bool(self.status["closed_cleanly"])
+
+    @property
+    def stopped(self) -> tuple[int, str] | None:
+        """``(step, reason)`` when the recorder stopped early because writing failed."""
+        st = self.status
+        step = st.get("stopped_at", -1)
+        return (int(step), str(st.get("reason", ""))) if isinstance(step, int) and step >= 0 else None
 
     @property
     def live(self) -> bool:
@@ -211,27 +282,58 @@ class Trace:
 
     @property
     def n_steps(self) -> int:
-        """Rows that are complete: the shortest row dataset, capped by ``steps_written``."""
+        """Rows that are complete: the shortest row dataset, capped by the status record."""
         if self._n is None:
-            if not self._src.exists(S.STEP) or not self._src.exists(S.LOSS):
+            if not self._src.exists(S.STEPS):
                 raise errors.TraceCorrupt(self.path, NO_STEP)
-            n = min(self._src.shape(p)[0] for p in self._row_datasets())
-            # A SWMR reader in another process does not see attribute updates, and SWMR only
-            # exposes complete writes, so steps_written caps rows only in files not read live.
-            written = decode(self._src.attrs("").get(S.ATTR_STEPS_WRITTEN))
-            if not self._src.live and isinstance(written, int) and 0 < written < n:
-                n = written
+            for need in (S.STEP, S.LOSS):
+                if not self._src.exists(need):
+                    raise errors.TraceCorrupt(self.path, f"dataset {need} is missing")
+            n = min(self._src.shape(p)[0] if self._src.shape(p) else 0 for p in self._row_datasets())
+            written = self.status.get("steps_written")
+            if isinstance(written, int):
+                n = min(n, written)
             if n == 0:
                 raise errors.TraceCorrupt(self.path, "no complete step was flushed to disk")
             self._n = n
         return self._n
 
+    def validate(self) -> None:
+        """Raise ``TraceCorrupt`` unless the row index is a real one: integer steps, strictly
+        increasing from ≥ 0, below ``MAX_STEP``; statistics shaped as their static indexes."""
+        n = self.n_steps
+        if self._src.dtype(S.STEP).kind not in "iu":
+            raise errors.TraceCorrupt(self.path, f"{S.STEP} does not hold integers")
+        steps = self.steps
+        bad = np.flatnonzero(np.diff(steps) <= 0)
+        if len(bad):
+            raise errors.TraceCorrupt(self.path, f"{S.STEP} is not increasing (row {int(bad[0]) + 1}: "
+                                                 f"{int(steps[bad[0] + 1])} after {int(steps[bad[0]])})")
+        if steps[0] < 0 or steps[-1] > MAX_STEP:
+            raise errors.TraceCorrupt(self.path, f"{S.STEP} holds {int(min(steps[0], 0) or steps[-1])}, "
+                                                 "not a count of rec.step calls")
+        for group, width in ((S.PARAMS, len(self.param_names)), (S.MODULES, len(self.module_names))):
+            for stat in S.PARAM_STATS if group == S.PARAMS else S.MODULE_STATS:
+                path = f"{group}/{stat}"
+                if self.has(path) and tuple(self._src.shape(path)[1:]) != (width,):
+                    raise errors.TraceCorrupt(self.path, f"{path} has shape {self._src.shape(path)}, "
+                                                         f"not (rows, {width})")
+        if self._src.shape(S.LOSS)[1:] not in ((), (1,)):
+            raise errors.TraceCorrupt(self.path, f"{S.LOSS} is not one value per row")
+        self.loss()  # readable: the one series every diagnosis needs
+        assert n == self.n_steps
+
     @property
     def warnings(self) -> list[str]:
         """Non-fatal facts about the file a user should know (e.g. a crashed run)."""
+        last = int(self.steps[-1]) if self.n_steps else 0
+        stopped = self.stopped
+        if stopped is not None:
+            step, reason = stopped
+            return [f"{self.path}: recording stopped at step {step} ({reason or 'writing failed'}); "
+                    f"read {self.n_steps} steps up to step {last}"]
         if self.closed_cleanly:
             return []
-        last = int(self.steps[-1]) if self.n_steps else 0
         what = "is still being written" if self.writer_active else "ended without a clean close"
         return [f"{self.path}: run {what}; read {self.n_steps} steps up to step {last}"]
 
@@ -259,6 +361,7 @@ class Trace:
         self._src.refresh()
         self._cache.clear()
         self._n = None
+        self._status = None
         self.__dict__.pop("steps", None)
         return self.n_steps != before
 
@@ -463,7 +566,7 @@ class Trace:
         names = self.scalar_names()
         if name not in names:
             raise KeyError(f"no logged scalar {name!r}")
-        n = min(self._src.shape(p)[0] for p in (S.SCALAR_STEP, S.SCALAR_ID, S.SCALAR_VALUE))
+        n = min(self._count(p) for p in (S.SCALAR_STEP, S.SCALAR_ID, S.SCALAR_VALUE))
         ids = self._src.read(S.SCALAR_ID, np.s_[:n])
         mask = ids == names.index(name)
         return (self._src.read(S.SCALAR_STEP, np.s_[:n])[mask].astype(np.int64),
@@ -471,7 +574,15 @@ class Trace:
 
     # ----------------------------------------------------------------- snapshots
     def _count(self, path: str) -> int:
-        return self._src.shape(path)[0] if self.has(path) else 0
+        """Entries of a growable dataset outside the row index, capped by the status record."""
+        if not self.has(path):
+            return 0
+        n = self._src.shape(path)[0] if self._src.shape(path) else 0
+        for key, paths in S.STATUS_COUNTS.items():
+            cap = self.status.get(key)
+            if path in paths and isinstance(cap, int):
+                n = min(n, cap)
+        return n
 
     def snapshot_steps(self) -> np.ndarray:
         """``(S,)`` step of each full-tensor snapshot."""
@@ -493,7 +604,7 @@ class Trace:
     def snapshot(self, kind: str, param: int, index: int) -> np.ndarray | None:
         """Reduced tensor of parameter ``param`` (kind ``weight`` or ``grad``) at a snapshot."""
         path = f"{S.SNAPSHOTS}/{kind}/{S.param_key(param)}"
-        if not self.has(path) or index >= self._src.shape(path)[0]:
+        if not self.has(path) or not 0 <= index < min(self._src.shape(path)[0], self._count(S.SNAP_STEP)):
             return None
         return self._src.read(path, index)
 

@@ -1,49 +1,20 @@
-"""Hidden biases initialised to −5 — every ReLU outputs 0 for every input and the net predicts one class.
+"""Shim: this scenario ships with the demo; the code is ``resources/demo/dead_relu.py``.
 
-What is wrong: ``nn.init.constant_(bias, -5.0)`` on the first hidden layer of a
-64→128→64→10 ReLU MLP (meant to "encourage sparse activations"). With standardised
-inputs and default weights the pre-activations are ~N(−5, 0.6²): all 128 units are 0
-for every row, so the layer passes no signal and no gradient, and nothing before it
-can ever recover. Only the layers after it learn, from a constant input: the model
-outputs the same logits for every row — the class prior — and the loss stays at
-~2.30 with one class predicted for 100 % of rows. (Over a long run a few units revive
-on rare outlier pixels and the loss creeps to ~1.85, accuracy ~20 %.)
+``import examples.<name>`` is that module itself; ``python -m examples.<name>`` runs it.
 """
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+import sys
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     import os
-    import sys
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from examples import _common as C
-from recorders import TraceRecorder
-
-EXPECTED: str | None = "dead_relu"
-SYMPTOMS: tuple[str, ...] = ("loss_plateau", "output_collapse", "constant_prediction")
-SEED: str | None = None
-
-
-def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) -> str:
-    """Train for ``steps`` steps (default 800, quick 200), recording to ``out``."""
-    steps = steps or (200 if quick else 800)
-    torch.manual_seed(seed)
-    data = C.dataset("digits")
-    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
-    nn.init.constant_(model[0].bias, -5.0)  # BUG: every unit of the first ReLU is dead
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    loader = C.make_loader(data.x, data.y, batch_size=64, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps, record_after_step=True)
-    print(f"final loss {loss:.4f}; validation {C.describe(model, data.x_val, data.y_val, task='multiclass')}")
-    return out
-
+from resources.demo import dead_relu as _scenario
 
 if __name__ == "__main__":
-    C.main(run, __file__, __doc__)
+    _scenario.C.main(_scenario.run, __file__, _scenario.__doc__)
+else:
+    sys.modules[__name__] = _scenario

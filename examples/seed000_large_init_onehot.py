@@ -1,65 +1,20 @@
-"""Seed 000, example 1: weights and biases drawn from U(−10, 10) — a one-hot softmax from step 0.
+"""Shim: this scenario ships with the demo; the code is ``resources/demo/seed000_large_init_onehot.py``.
 
-What is wrong: ``nn.init.uniform_(weight, -10, 10)`` (and the bias likewise) on a
-10→5 linear classifier. Fan-in scaling would give weights of std ≈ 0.3; these have
-std ≈ 5.8, so logits are in the tens from step 0 and the softmax is one-hot for every
-row: the loss starts at ~19 and is still ~10–17 after 150–600 steps, and the predicted
-probabilities stay one-hot (max-probability ≈ 0.95 for every row, right or wrong).
-Reproduces /work/shared/seeds/000_*.txt, "Example 1: Overly large initial weights and
-learning rate", on 5 Gaussian classes in 10 dimensions (the article's shapes).
-
-Deviation from the article: its lr = 1 lets SGD on this convex one-layer model shrink the
-weights back within ~100 steps (measured: loss 15 → 0.55 by step 600, same as a sane
-init), so the failure would only show in the first steps. A plain lr = 0.01 leaves
-the large init as the one thing wrong: the loss stays high and the softmax one-hot.
+``import examples.<name>`` is that module itself; ``python -m examples.<name>`` runs it.
 """
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+import sys
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     import os
-    import sys
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from examples import _common as C
-from recorders import TraceRecorder
-
-EXPECTED: str | None = "large_init"
-SYMPTOMS: tuple[str, ...] = ("softmax_saturation", "loss_plateau")
-SEED: str | None = "000"
-
-
-class SimpleModel(nn.Module):
-    """The article's one-layer model."""
-
-    def __init__(self, input_size: int = 10, output_size: int = 5) -> None:
-        super().__init__()
-        self.linear = nn.Linear(input_size, output_size)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x)
-
-
-def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) -> str:
-    """Train for ``steps`` steps (default 600, quick 150), recording to ``out``."""
-    steps = steps or (150 if quick else 600)
-    torch.manual_seed(seed)
-    data = C.dataset("blobs")
-    model = SimpleModel()
-    nn.init.uniform_(model.linear.weight, a=-10, b=10)  # BUG: ~20x the fan-in scale
-    nn.init.uniform_(model.linear.bias, a=-10, b=10)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    loss_fn = nn.CrossEntropyLoss()
-    loader = C.make_loader(data.x, data.y, batch_size=32, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps)
-    print(f"final loss {loss:.4f}; validation {C.describe(model, data.x_val, data.y_val, task='multiclass')}")
-    return out
-
+from resources.demo import seed000_large_init_onehot as _scenario
 
 if __name__ == "__main__":
-    C.main(run, __file__, __doc__)
+    _scenario.C.main(_scenario.run, __file__, _scenario.__doc__)
+else:
+    sys.modules[__name__] = _scenario

@@ -1,69 +1,20 @@
-"""Seed 001, example 1: one input feature in [0, 1], the other ×1000 — the model predicts a near-constant.
+"""Shim: this scenario ships with the demo; the code is ``resources/demo/seed001_unnormalized_inputs.py``.
 
-What is wrong: no input normalisation. ``X = rand(N, 2); X[:, 1] *= 1000`` as in the
-article, into a Dense(32, ReLU) → Dense(1) regressor (Glorot-uniform init, zero biases:
-Keras defaults), Adam at 0.01, MSE, batches of 32. The target depends on the small
-feature A only (``sin(2π·A)`` plus noise; the article's targets are pure noise, which
-nothing could learn). Feature B's scale makes the first steps' outputs huge (loss
-~1e4), Adam's early steps kill about half of the ReLUs, and the model settles on a
-near-constant ≈ 0: the loss stays at ~0.25–0.5 (the targets' variance is 0.5; R²
-0.2–0.3), predictions have std ~0.1–0.2 against the targets' 0.7. Standardising both
-features (the article's fix) reaches loss ≈ 0.014 with the same everything else.
-Reproduces /work/shared/seeds/001_*.txt, "Example 1: Issue with Unnormalized Data".
+``import examples.<name>`` is that module itself; ``python -m examples.<name>`` runs it.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-from torch import nn
+import sys
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     import os
-    import sys
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from examples import _common as C
-from recorders import TraceRecorder
-
-EXPECTED: str | None = "unnormalized_inputs"
-SYMPTOMS: tuple[str, ...] = ("loss_plateau", "output_collapse")
-SEED: str | None = "001"
-
-
-def keras_dense(n_in: int, n_out: int) -> nn.Linear:
-    """``tf.keras.layers.Dense`` defaults: Glorot-uniform kernel, zero bias."""
-    layer = nn.Linear(n_in, n_out)
-    nn.init.xavier_uniform_(layer.weight)
-    nn.init.zeros_(layer.bias)
-    return layer
-
-
-def article_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two features uniform in [0, 1]; target ``sin(2π·x0)`` + noise, shape ``(n, 1)``."""
-    rng = np.random.default_rng(seed)
-    x = rng.random((n, 2))
-    y = np.sin(2 * np.pi * x[:, 0]) + 0.1 * rng.standard_normal(n)
-    return x, y[:, None]
-
-
-def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) -> str:
-    """Train for ``steps`` steps (default 600, quick 200), recording to ``out``."""
-    steps = steps or (200 if quick else 600)
-    x, y = article_data(640, seed)
-    x[:, 1] *= 1000  # BUG: feature B is ~1000x feature A, and nothing rescales it
-    x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
-    torch.manual_seed(seed)
-    model = nn.Sequential(keras_dense(2, 32), nn.ReLU(), keras_dense(32, 1))
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    loss_fn = nn.MSELoss()
-    loader = C.make_loader(x, y, batch_size=32, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps)
-    print(f"final loss {loss:.4f}; {C.describe(model, x, y, task='regression')}")
-    return out
-
+from resources.demo import seed001_unnormalized_inputs as _scenario
 
 if __name__ == "__main__":
-    C.main(run, __file__, __doc__)
+    _scenario.C.main(_scenario.run, __file__, _scenario.__doc__)
+else:
+    sys.modules[__name__] = _scenario

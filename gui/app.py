@@ -82,7 +82,7 @@ class PendingPaths(QObject):
 
     @Slot(str)
     def _on_path(self, path: str) -> None:
-        self.window.open_paths([path])
+        self.window.open_paths([path], background=True)  # the first one is shown; the user reads on
 
     @Slot(str)
     def _on_finished(self, error: str) -> None:

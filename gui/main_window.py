@@ -34,6 +34,7 @@ from gui.live import LiveFollower
 from gui.loader import AnalyzeFn, Loader
 from gui.state import Run, RunState
 from gui.views.findings_panel import FindingsPanel
+from gui.views.metric_tree import MetricTree
 from gui.views.timeline_view import TimelineView
 
 TRACE_FILTER = "Trainwreck traces (*.h5 *.hdf5);;All files (*)"
@@ -66,6 +67,7 @@ class MainWindow(WindowIO, QMainWindow):
         self.player = shortcuts.Player(self.state, self)
         self.error_dialog: ErrorDialog = error_dialog or self._error_box
         self.pending: set[str] = set()
+        self._background: set[str] = set()  # paths opening as background tabs
         self._auto_selected: set[int] = set()
         self._memory: dict[int, tuple[int, str, Finding | None, tuple[int, int] | None]] = {}
         self._shown_run: Run | None = None
@@ -120,6 +122,11 @@ class MainWindow(WindowIO, QMainWindow):
         self.findings = FindingsPanel(self.state, self)
         self.findings_dock = self._dock("Root cause", self.findings, Qt.DockWidgetArea.LeftDockWidgetArea,
                                         "rootcause")
+        self.metric_tree = MetricTree(self.state, self.timeline, self)
+        self.metrics_dock = self._dock("Metrics", self.metric_tree, Qt.DockWidgetArea.LeftDockWidgetArea,
+                                       "metrics")
+        self.tabifyDockWidget(self.findings_dock, self.metrics_dock)
+        self.findings_dock.raise_()
         self.views: dict[str, QWidget] = {}
         self.view_docks: list[QDockWidget] = []
         for module, cls, title in OTHER_VIEWS:
@@ -184,7 +191,7 @@ class MainWindow(WindowIO, QMainWindow):
         exp.addAction("Diagnosis report (Markdown)…", lambda: self._export_report_dialog("md"))
         exp.addAction("Diagnosis report (HTML)…", lambda: self._export_report_dialog("html"))
         view = bar.addMenu("&View")
-        for dock in [self.findings_dock, *self.view_docks]:
+        for dock in [self.findings_dock, self.metrics_dock, *self.view_docks]:
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
         view.addAction("Reset layout", self._apply_sizes)
@@ -209,29 +216,36 @@ class MainWindow(WindowIO, QMainWindow):
             self.settings.setValue("last_dir", os.path.dirname(paths[0]))
             self.open_paths(paths)
 
-    def open_paths(self, paths: list[str]) -> None:
-        """Open each path in a worker; results arrive as ``loaded`` / ``failed``."""
+    def open_paths(self, paths: list[str], background: bool = False) -> None:
+        """Open each path in a worker; results arrive as ``loaded`` / ``failed``.
+
+        ``background``: open as a new tab without leaving the run the user is reading
+        (the demo's traces arriving one by one).
+        """
         for path in paths:
             path = os.path.abspath(os.fspath(path))
             index = next((i for i, r in enumerate(self.state.runs)
                           if os.path.abspath(r.trace.path) == path), None)
             if index is not None:  # already open: show it rather than a second copy
-                self.state.set_current(index)
+                if not background:
+                    self.state.set_current(index)
                 continue
             if path in self.pending:
                 continue
             self.pending.add(path)
+            if background:
+                self._background.add(path)
             self.statusBar().showMessage(f"Opening {path}…", 3000)
             self.loader.open(path)
 
-    def add_run(self, run: Run) -> int:
+    def add_run(self, run: Run, current: bool = True) -> int:
         """Show an already opened run (also for in-memory traces) and analyse it."""
         if run.trace.path and os.path.exists(run.trace.path):
             run.sidecar, message = sidecar.load(run.trace.path)
             if message:  # a corrupt or hostile sidecar is ignored, never fatal
                 run.notes.append(message)
                 self.statusBar().showMessage(message, 8000)
-        index = self.state.add_run(run)
+        index = self.state.add_run(run, current=current)
         self.live.watch(run)
         if run.report is None:
             self.loader.analyse(run)
@@ -243,7 +257,9 @@ class MainWindow(WindowIO, QMainWindow):
         path = run.trace.path
         self.pending.discard(path)
         self.add_recent(path)
-        self.add_run(run)
+        background = path in self._background
+        self._background.discard(path)
+        self.add_run(run, current=not background)
 
     def _on_failed(self, path: str, message: str) -> None:
         self.pending.discard(path)

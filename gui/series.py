@@ -25,6 +25,7 @@ class Series:
     x: np.ndarray
     y: np.ndarray
     lane: str
+    measured: bool = False  # only some rows were measured: drawn as points, never joined
 
     def value_at(self, step: int) -> tuple[float, float] | None:
         """Value at the last logged step ≤ ``step`` and its delta from the previous one."""
@@ -171,3 +172,66 @@ def ema(y: np.ndarray, weight: float) -> np.ndarray:
     debias = 1.0 - w ** count
     out[finite] = res / np.where(debias > 0, debias, 1.0)
     return out
+
+
+# ----------------------------------------------------------------------------- any recorded series
+PER_STEP_BATCH = {  # the (N,) fields of the batch summaries (the others are per class / feature / row)
+    "outputs": ("row_sum_mean", "row_sum_std", "min", "max", "frac_in_01", "softmax_maxprob", "nonfinite"),
+    "targets": ("mean", "std", "min", "max", "nonfinite"),
+    "inputs": ("mean", "std", "maxabs", "nonfinite"),
+}
+COMPANION = {"g": "g_nonfinite", "w": "w_nonfinite", "u": "w_nonfinite", "a": "a_nonfinite"}
+PARAM_STATS = ("g_norm", "g_maxabs", "g_zero_frac", "g_nonfinite", "update_ratio",
+               "w_norm", "w_mean", "w_std", "w_maxabs", "w_nonfinite")
+MODULE_STATS = ("a_mean", "a_std", "a_maxabs", "a_zero_frac", "a_sat_frac", "a_dead_frac", "a_nonfinite")
+
+
+@dataclass(frozen=True)
+class SeriesRef:
+    """A recorded per-step series: ``group/stat`` (``column`` names the parameter or module)."""
+
+    group: str  # "params" | "modules" | "outputs" | "targets" | "inputs"
+    stat: str
+    column: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.column} · {self.stat}" if self.column else f"{self.group} · {self.stat}"
+
+
+def recorded_series(trace: Trace) -> dict[str, list[SeriesRef]]:
+    """Every per-step series in the trace, grouped for the metric tree (``"params · g_norm"`` → refs)."""
+    out: dict[str, list[SeriesRef]] = {}
+    for group, stats, names in (("params", PARAM_STATS, trace.param_names),
+                                ("modules", MODULE_STATS, trace.module_names)):
+        for stat in stats:
+            if names and trace.has(f"{group}/{stat}"):
+                out[f"{group} · {stat}"] = [SeriesRef(group, stat, n) for n in names]
+    for group, fields in PER_STEP_BATCH.items():
+        refs = [SeriesRef(group, f) for f in fields if trace.has(f"{group}/{f}")]
+        if refs:
+            out[group] = refs
+    return out
+
+
+def read_series(trace: Trace, ref: SeriesRef) -> Series:
+    """The measured points of ``ref``: rows where the value was not measured (NaN with no
+    non-finite count behind it, e.g. a budgeted statistic between its measured rows) are dropped,
+    so nothing is interpolated; a real NaN/Inf stays (and is drawn as a marker)."""
+    steps = np.asarray(trace.steps, dtype=np.int64)
+    if ref.column is None:
+        y = np.asarray(trace.batch(ref.group, ref.stat), dtype=np.float64).reshape(len(steps), -1)[:, 0]
+        return Series(ref.label, steps, y, ref.label)
+    names = trace.param_names if ref.group == "params" else trace.module_names
+    col = names.index(ref.column)
+    cols = slice(col, col + 1)
+    y = np.asarray(trace.stat_block(ref.group, ref.stat, slice(0, trace.n_steps), cols),
+                   dtype=np.float64).reshape(-1)
+    comp = COMPANION.get(ref.stat[0])
+    nan = np.isnan(y)
+    if nan.any() and comp and trace.has(f"{ref.group}/{comp}") and comp != ref.stat:
+        bad = np.asarray(trace.stat_block(ref.group, comp, slice(0, trace.n_steps), cols),
+                         dtype=np.float64).reshape(-1)
+        keep = ~nan | (bad > 0)
+        steps, y = steps[keep], y[keep]
+    return Series(ref.label, steps[: len(y)], y, ref.label, measured=len(y) < trace.n_steps)

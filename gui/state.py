@@ -60,8 +60,12 @@ class RunState(QObject):
     def run(self) -> Run | None:
         return self.runs[self.current] if 0 <= self.current < len(self.runs) else None
 
-    def add_run(self, run: Run) -> int:
+    def add_run(self, run: Run, current: bool = True) -> int:
+        """Append ``run``; it becomes the current run unless ``current`` is False and one is shown."""
         self.runs.append(run)
+        if not current and self.run is not None:
+            self.runsChanged.emit()  # a new tab; what the user reads stays put
+            return len(self.runs) - 1
         self.current = len(self.runs) - 1
         self.runsChanged.emit()
         self.set_step(int(run.steps[0]) if run.trace.n_steps else 0, force=True)

@@ -70,6 +70,7 @@ class Engine:
         self.opt_hooks: OptimizerHooks | None = None
         self.tracker = UpdateTracker(self.params)
         self.writer = TraceWriter(self.path, attrs, opts.swmr, opts.flush_secs)
+        self.path = self.writer.path  # another name when the path is in use (see recorders._paths)
         try:
             if opts.activations:
                 self.acts = ActivationCapture(self.leaves, on_error)
@@ -102,6 +103,10 @@ class Engine:
         self.scalars_full = False
         self.acts_alive: list[Any] = []
         self.host = True
+        self.calls_at_opt = 0  # self.calls at the last optimizer.step
+        self.repeats = 0  # consecutive optimizer steps that saw more than one rec.step
+        self.notices: list[str] = []  # warnings to give at the next rec.step (once each)
+        self.noticed: set[str] = set()
         self._arm_capture(0)
 
     # ------------------------------------------------------------------ schedule
@@ -127,7 +132,21 @@ class Engine:
 
     # ------------------------------------------------------------------ optimizer hooks
 
+    def _count_calls(self) -> None:
+        """Notice ``rec.step`` called more than once per ``optimizer.step`` (twice in a row)."""
+        between, self.calls_at_opt = self.calls - self.calls_at_opt, self.calls
+        self.repeats = self.repeats + 1 if between > 1 else 0
+        if self.repeats == 2:
+            self._notice("repeat", f"rec.step was called {between} times between two optimizer.step() "
+                         "calls: call it once per optimisation step (each call records a row)")
+
+    def _notice(self, key: str, text: str) -> None:
+        if key not in self.noticed:
+            self.noticed.add(key)
+            self.notices.append(text)
+
     def _pre_opt(self) -> None:
+        self._count_calls()
         self.in_opt_step = True  # until the post hook: a rec.step now runs inside optimizer.step(closure)
         if self.pattern is None:
             self.pattern = "after" if self.calls == 0 else "before"
@@ -162,6 +181,8 @@ class Engine:
     # ------------------------------------------------------------------ step
 
     def step(self, loss: Any, outputs: Any, targets: Any, inputs: Any) -> None:
+        while self.notices:
+            warnings.warn(f"Trainwreck: {self.notices.pop(0)}", TrainwreckWarning, stacklevel=4)
         i = self.calls
         self.calls += 1
         self.last_step = i
@@ -270,7 +291,13 @@ class Engine:
         for g in self.optimizer.param_groups:
             lr = g.get("lr", math.nan)
             out.append(float(lr.item() if isinstance(lr, torch.Tensor) else lr))
-        return out or [math.nan]
+        out = out or [math.nan]
+        n = self.layout.n_groups if self.layout is not None else len(out)
+        if len(out) != n:
+            self._notice("groups", f"the optimizer has {len(out)} param groups, {n} when recording "
+                         "started: the groups (and modules) added later are not recorded")
+            out = (out + [math.nan] * n)[:n]
+        return out
 
     def log(self, name: str, value: Any) -> None:
         nid = self.scalar_ids.get(name)

@@ -250,6 +250,8 @@ class UpdateTracker:
     def take_before(self) -> None:
         """Copy the current weights (one pass over them) and their norms."""
         ws = self._weights()
+        if not ws:  # a model without parameters: nothing moves
+            return
         if self._before is None or any(
             b.shape != w.shape or b.dtype != w.dtype or b.device != w.device for b, w in zip(self._before, ws)
         ):

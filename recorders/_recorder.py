@@ -112,6 +112,8 @@ class TraceRecorder:
         self._alive = True
         self._engine = Engine(self.path, model, optimizer, loss_fn, self.options, self._on_error)
         self.path = self._engine.path
+        for note in self._engine.writer.notes:  # an existing file moved aside, or a path in use
+            warnings.warn(f"Trainwreck: {note}", TrainwreckWarning, stacklevel=3)
         _register(self)
 
     # ------------------------------------------------------------------ public API

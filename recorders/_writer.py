@@ -5,7 +5,14 @@ The training thread hands over rows (tensors, possibly on an accelerator) and ev
 the statistics with numpy, appends whole blocks of rows per dataset, and flushes at least
 every ``flush_secs``. In SWMR mode every dataset is created at the first step and only
 grown afterwards, so a killed process leaves a file that opens, holding every row up to
-the last flush (``steps_written``).
+the last flush.
+
+What is complete on disk is told by the ``status`` record (``schema.STATUS``), rewritten in
+place with ``os.pwrite`` after each successful flush (SWMR forbids rewriting attributes, and
+a raw write of a few bytes at a known offset needs no allocation, so it also works on a full
+disk). When writing fails the record says where and why recording stopped, the HDF5 file
+descriptor is pointed at /dev/null and the file closed there, so that neither HDF5's later
+flushes nor its exit-time cleanup can fail, flood stderr or scribble over what was flushed.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import datetime
 import os
 import queue
+import re
 import threading
 import time
 from typing import Any
@@ -21,7 +29,7 @@ import h5py
 import numpy as np
 import torch
 
-from recorders import _stats, schema
+from recorders import _paths, _stats, schema
 from recorders._layout import Growable, Layout
 
 MAX_PENDING_ROWS = 4096
@@ -29,8 +37,21 @@ WAKE_ROWS = 512
 PUT_TIMEOUT = 60.0
 
 
+STATUS_DTYPE = np.dtype(list(schema.STATUS_FIELDS))
+
+
 class WriterError(RuntimeError):
     """The writer thread failed; ``__cause__`` holds the original exception."""
+
+
+def _reason(exc: BaseException) -> str:
+    """A short why: the OS error HDF5 hit when there is one (``No space left on device``)."""
+    text = str(exc)
+    code = getattr(exc, "errno", None) or next(iter(re.findall(r"errno = (\d+)", text)), None)
+    if code:
+        return f"{os.strerror(int(code))} [errno {int(code)}]"
+    lines = text.strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")[:200]
 
 
 def _to_numpy(t: Any) -> np.ndarray:
@@ -71,7 +92,7 @@ class TraceWriter:
     except when the queue is full (back-pressure)."""
 
     def __init__(self, path: str, root_attrs: dict[str, Any], swmr: bool, flush_secs: float):
-        self.path = path
+        self.path, self.notes = _paths.claim(path)
         self.swmr = swmr
         self.flush_secs = flush_secs
         self.error: BaseException | None = None
@@ -80,19 +101,29 @@ class TraceWriter:
         # SWMR needs the latest format; without it the oldest format keeps a killed run's
         # file openable without h5clear.
         libver = "latest" if swmr else "earliest"
-        self._file: h5py.File | None = h5py.File(path, "w", libver=libver)
+        # HDF5 holds an exclusive lock until SWMR writing starts; from then on the shared
+        # flock of _paths.hold on the status descriptor tells other recorders the file is in use.
+        self._file: h5py.File | None = h5py.File(self.path, "w", libver=libver)
+        self._lock_fd = os.open(self.path, os.O_RDWR)  # status writes, and the lock once SWMR starts
         for key, value in root_attrs.items():
             self._file.attrs[key] = value
         self._file.attrs[schema.ATTR_CREATED] = datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"
         )
-        self._file.attrs[schema.ATTR_STEPS_WRITTEN] = np.int64(0)
-        self._file.attrs[schema.ATTR_CLOSED] = np.int8(0)
+        self.status = np.zeros((), STATUS_DTYPE)
+        self.status["stopped_at"] = -1
+        self._status_ds = self._file.create_dataset(schema.STATUS, data=self.status[None])
         self._file.flush()
+        self._status_at = self._status_ds.id.get_offset()  # None: not contiguous, write via h5py
+        if self._status_at is not None:
+            self._status_ds = None  # closed: readers in this process must not share its cached bytes
         self._fd = self._file.id.get_vfd_handle()
+        self._ino = os.fstat(self._fd).st_ino
+        self._unflushed_step: int | None = None  # step of the first row written since the last flush
         self._layout: Layout | None = None
         self._rows_written = 0
         self._counts: dict[str, int] = {}
+        self._handles: dict[str, h5py.Dataset] = {}
         self._dirty = False
         self._last_flush = time.monotonic()
         self._queue: queue.Queue = queue.Queue(maxsize=64)
@@ -108,7 +139,15 @@ class TraceWriter:
     def check(self) -> None:
         """Raise :class:`WriterError` if the thread has failed."""
         if self.error is not None:
-            raise WriterError(f"trace writer failed: {self.error!r}") from self.error
+            raise WriterError(self.failure_text()) from self.error
+
+    def failure_text(self) -> str:
+        """One line: where and why writing stopped, and what the trace still holds."""
+        st = self.status
+        rows = int(st["steps_written"])
+        where = f" at step {int(st['stopped_at'])}" if int(st["stopped_at"]) >= 0 else ""
+        kept = f"the trace keeps its first {rows} recorded steps" if rows else "the trace holds no step"
+        return f"writing failed{where} ({_reason(self.error) if self.error else 'unknown'}); {kept}"
 
     def submit(self, kind: str, payload: Any = None) -> None:
         self.check()
@@ -150,6 +189,8 @@ class TraceWriter:
                 pass
             self._thread.join(timeout)
         self._close_file(clean=False)
+        if not self._thread.is_alive():
+            self._release_lock()
 
     def abandon(self) -> None:
         """In a forked child: never touch the parent's file again.
@@ -184,10 +225,7 @@ class TraceWriter:
                 with self.io_lock:
                     self._handle(kind, payload)
             except BaseException as exc:  # surfaced on the training thread
-                self.error = exc
-                with self._cond:
-                    self._cond.notify_all()
-                self._close_file(clean=False)
+                self._fail(exc)
             if kind == "close":
                 return
 
@@ -215,16 +253,40 @@ class TraceWriter:
             names, self._names = self._names, []
             self._cond.notify_all()
         if rows:
+            if self._unflushed_step is None:
+                self._unflushed_step = int(rows[0][1])
             self._write_rows(rows)
         if names or scalars:
             self._write_scalars(names, scalars)
 
     def _flush(self) -> None:
         assert self._file is not None
-        self._file.attrs.modify(schema.ATTR_STEPS_WRITTEN, np.int64(self._rows_written))
         self._file.flush()
+        self._check_path()
+        st = self.status
+        st["steps_written"] = self._rows_written
+        for key, paths in schema.STATUS_COUNTS.items():
+            st[key] = min((self._counts.get(p, 0) for p in paths), default=0)
+        self._put_status()
+        self._unflushed_step = None
         self._dirty = False
         self._last_flush = time.monotonic()
+
+    def _check_path(self) -> None:
+        """Fail when the file is no longer at its path (deleted, its folder removed, replaced)."""
+        try:
+            same = os.stat(self.path).st_ino == self._ino
+        except OSError:
+            same = False
+        if not same:
+            raise FileNotFoundError(f"the trace file {self.path} was removed or replaced while recording")
+
+    def _put_status(self) -> None:
+        """Write the status record in place (never allocates: works on a full disk)."""
+        if self._status_at is None or self._lock_fd is None:
+            self._status_ds[0] = self.status
+        else:
+            os.pwrite(self._lock_fd, self.status.tobytes(), self._status_at)
 
     def _finish(self, clean: bool) -> None:
         if self._file is None:
@@ -232,13 +294,55 @@ class TraceWriter:
         if self._layout is not None:
             self._drain()
         self._flush()
-        if clean:
-            self._file.attrs.modify(schema.ATTR_CLOSED, np.int8(1))
+        self._file.close()  # on failure, _fail closes it again with its descriptor on /dev/null
+        self._file = None
+        self._handles.clear()
+        if clean and self._status_at is not None and self._lock_fd is not None:
+            self.status["closed_cleanly"] = 1  # only once HDF5 has closed the file without error
+            self._put_status()
+        self._release_lock()
+
+    def _fail(self, exc: BaseException) -> None:
+        """On the writer thread: record where and why writing stopped, then drop the file."""
+        self.error = exc
+        st = self.status
+        with self._cond:
+            pending = self._pending[0][1] if self._pending else None
+        step = self._unflushed_step if self._unflushed_step is not None else pending
+        st["stopped_at"] = -1 if step is None else step
+        st["reason"] = _reason(exc).encode("utf-8")[: schema.STATUS_REASON_BYTES]
+        try:
+            self._put_status()
+        except Exception:  # noqa: BLE001 - nothing can be written (EPERM, EIO): the last record stands
+            pass
+        self._sink()
+        with self._cond:
+            self._cond.notify_all()
         self._close_file(clean=False)
+        self._release_lock()
+
+    def _sink(self) -> None:
+        """Point HDF5's descriptor at /dev/null: its remaining writes (close, exit) then succeed,
+        land nowhere, and cannot overwrite what the last good flush left on disk."""
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, self._fd)
+            os.close(null)
+        except OSError:
+            pass
+
+    def _release_lock(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def _close_file(self, clean: bool) -> None:
         f, self._file = self._file, None
         if f is None:
+            self._handles.clear()
             return
         mine = threading.current_thread() is self._thread
         if not mine and not self.io_lock.acquire(timeout=PUT_TIMEOUT):
@@ -249,6 +353,7 @@ class TraceWriter:
         except Exception:
             pass
         finally:
+            self._handles.clear()
             if not mine:
                 self.io_lock.release()
 
@@ -274,6 +379,7 @@ class TraceWriter:
         self._layout = layout
         if self.swmr:
             f.swmr_mode = True
+            _paths.hold(self._lock_fd)
         self._dirty = True
         self._flush()
 
@@ -287,13 +393,22 @@ class TraceWriter:
             g.path, shape=(0, *g.tail), maxshape=maxshape, chunks=chunks, dtype=g.dtype
         )
         ds.dims[0].label = "step"
+        self._handles[g.path] = ds
         for key, value in g.attrs.items():
             ds.attrs[key] = value
         self._counts[g.path] = 0
 
+    def _dataset(self, path: str) -> h5py.Dataset:
+        """An open handle, kept: a handle closed per append flushes (and fails) inside h5py's
+        deallocator, where an error is only printed, never raised."""
+        ds = self._handles.get(path)
+        if ds is None:
+            assert self._file is not None
+            ds = self._handles[path] = self._file[path]
+        return ds
+
     def _append(self, path: str, arr: np.ndarray) -> None:
-        assert self._file is not None
-        ds = self._file[path]
+        ds = self._dataset(path)
         n0 = self._counts[path]
         n1 = n0 + arr.shape[0]
         ds.resize(n1, axis=0)
@@ -337,7 +452,7 @@ class TraceWriter:
 
     def _write_scalars(self, names: list[tuple[int, str]], scalars: list) -> None:
         assert self._file is not None
-        ds = self._file[schema.SCALAR_NAMES]
+        ds = self._dataset(schema.SCALAR_NAMES)
         for i, name in names:
             ds[i] = name.encode("utf-8")[: ds.dtype.itemsize]
         if scalars:
@@ -378,7 +493,7 @@ class TraceWriter:
         for j in lay.unit_modules:
             path = f"{schema.UNIT_ALIVE}/{schema.module_key(j)}"
             assert self._file is not None
-            width = self._file[path].shape[1]
+            width = self._dataset(path).shape[1]
             m = masks.get(j)
             arr = np.zeros(width, dtype=np.uint8) if m is None else _to_numpy(m).astype(np.uint8)
             if arr.shape != (width,):

@@ -8,7 +8,7 @@ See ``docs/trace-format.md`` for what each dataset means.
 from __future__ import annotations
 
 FORMAT_NAME = "trainwreck-trace"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the status dataset replaces the steps_written/closed_cleanly attributes
 SUPPORTED_VERSIONS = range(1, FORMAT_VERSION + 1)
 
 # Root attributes.
@@ -16,10 +16,31 @@ ATTR_FORMAT = "format"
 ATTR_VERSION = "format_version"
 ATTR_WRITER = "writer_version"
 ATTR_CREATED = "created"
-ATTR_STEPS_WRITTEN = "steps_written"
-ATTR_CLOSED = "closed_cleanly"
+ATTR_STEPS_WRITTEN = "steps_written"  # format 1 only; format 2 keeps it in STATUS
+ATTR_CLOSED = "closed_cleanly"  # format 1 only; format 2 keeps it in STATUS
 ATTR_RANK = "rank"
 ATTR_WORLD = "world_size"
+
+# The status record: one fixed-size row, overwritten in place at every flush (SWMR forbids
+# rewriting attributes while the file is open). Counts are what is complete on disk.
+STATUS = "status"
+STATUS_REASON_BYTES = 240
+STATUS_FIELDS = (
+    ("steps_written", "<i8"),  # rows complete (the row index of steps/, params/, …)
+    ("snapshots_written", "<i8"),  # complete entries of snapshots/
+    ("hist_written", "<i8"),  # complete rows of hist/
+    ("units_written", "<i8"),  # complete rows of units/
+    ("scalars_written", "<i8"),  # complete rows of scalars/
+    ("closed_cleanly", "<i8"),  # 1 after close(), else 0
+    ("stopped_at", "<i8"),  # -1, or the first rec.step index not recorded when recording failed
+    ("reason", f"S{STATUS_REASON_BYTES}"),  # why recording stopped (UTF-8), empty if it did not
+)
+STATUS_COUNTS = {  # growable datasets whose readable length a status count caps
+    "snapshots_written": ("snapshots/step", "snapshots/reason"),
+    "hist_written": ("hist/step",),
+    "units_written": ("units/step",),
+    "scalars_written": ("scalars/step", "scalars/name_id", "scalars/value"),
+}
 
 # /meta attributes, each a JSON string.
 META = "meta"
@@ -126,6 +147,15 @@ def param_key(index: int) -> str:
 def module_key(index: int) -> str:
     """Dataset name of module ``index`` inside ``units/alive``."""
     return f"m{index}"
+
+
+def sibling_path(path: str, tag: str) -> str:
+    """``run.h5`` -> ``run.<tag>.h5``: where an existing trace is moved (``prev1``), or where a
+    run records when ``path`` is in use by another process (``pid<PID>``)."""
+    stem, dot, ext = path.rpartition(".")
+    if not dot or "/" in ext:
+        return f"{path}.{tag}"
+    return f"{stem}.{tag}.{ext}"
 
 
 def rank_path(path: str, rank: int) -> str:

@@ -138,6 +138,9 @@ def read(path: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with h5py.File(path, "r") as f:
         out["attrs:/"] = dict(f.attrs)
+        if "status" in f:  # format 2: the status record's fields
+            rec = f["status"][0]
+            out["status"] = {name: rec[name].item() for name in rec.dtype.names}
 
         def visit(name: str, obj: Any) -> None:
             if isinstance(obj, h5py.Dataset):
@@ -149,6 +152,14 @@ def read(path: Any) -> dict[str, Any]:
 
         f.visititems(visit)
     return out
+
+
+def status(f: h5py.File) -> dict[str, Any]:
+    """The status record of an open trace file (``steps_written``, ``closed_cleanly``, …)."""
+    ds = f["status"]
+    ds.refresh() if f.swmr_mode else None
+    rec = ds[0]
+    return {name: rec[name].item() for name in rec.dtype.names}
 
 
 def names(arr: np.ndarray) -> list[str]:

@@ -19,7 +19,7 @@ from torch import nn
 
 from recorders import TraceRecorder, schema
 from recorders import _engine as engine_mod
-from tests._recorder_helpers import CNN, MLP, RNN, CellRNN, batch_for, names, read, train
+from tests._recorder_helpers import CNN, MLP, RNN, CellRNN, batch_for, names, read, status, train
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "trace-format.md").read_text()
 
@@ -47,7 +47,7 @@ def test_every_dataset_is_documented_and_labelled(tmp_path):
     with h5py.File(tmp_path / "run.h5") as f:
         assert f.attrs[schema.ATTR_FORMAT] == schema.FORMAT_NAME
         assert f.attrs[schema.ATTR_VERSION] == schema.FORMAT_VERSION
-        assert f.attrs[schema.ATTR_CLOSED] == 1 and f.attrs[schema.ATTR_STEPS_WRITTEN] == 3
+        assert status(f)["closed_cleanly"] == 1 and status(f)["steps_written"] == 3
         for key in schema.META_KEYS:
             json.loads(f[schema.META].attrs[key])
 
@@ -63,7 +63,7 @@ def test_every_dataset_is_documented_and_labelled(tmp_path):
         assert f"`{leaf}`" in DOC or f"/{leaf}`" in DOC, f"{name} is not in docs/trace-format.md"
     groups = {n.split("/")[0] for n in seen}
     assert groups == {"steps", "params", "modules", "outputs", "targets", "inputs", "scalars",
-                      "snapshots", "hist", "units"}  # fmt: skip
+                      "snapshots", "hist", "units", "status"}  # fmt: skip
 
 
 def test_statistics_match_the_tensors(tmp_path, path_kind):
@@ -302,7 +302,7 @@ def test_nan_run_keeps_values_and_snapshots_them(tmp_path, path_kind):
     assert reasons[3] == 5 and list(d["snapshots/reason"]).count(3) == 1
     snap = list(d["snapshots/reason"]).index(3)
     assert np.isnan(d["snapshots/grad/p0"][snap]).any()
-    assert d["attrs:/"]["closed_cleanly"] == 1
+    assert d["status"]["closed_cleanly"] == 1
 
 
 def test_context_manager_closes_on_exception(tmp_path):
@@ -313,7 +313,7 @@ def test_context_manager_closes_on_exception(tmp_path):
             train(model, opt, rec, 3)
             raise ValueError("boom")
     d = read(tmp_path / "r.h5")
-    assert d["attrs:/"]["closed_cleanly"] == 1 and d["attrs:/"]["steps_written"] == 3
+    assert d["status"]["closed_cleanly"] == 1 and d["status"]["steps_written"] == 3
     assert not rec.recording
     rec.close()  # idempotent
     rec.step(torch.tensor(1.0))  # a no-op after close
@@ -468,7 +468,7 @@ def test_no_steps_and_no_batch_arguments(tmp_path):
     model = MLP()
     TraceRecorder(tmp_path / "empty.h5", model).close()
     d = read(tmp_path / "empty.h5")
-    assert d["steps/step"].shape == (0,) and d["attrs:/"]["closed_cleanly"] == 1
+    assert d["steps/step"].shape == (0,) and d["status"]["closed_cleanly"] == 1
     assert not any(k.startswith("outputs") for k in d)
 
 
@@ -507,8 +507,8 @@ def test_swmr_reader_sees_rows_while_writing(tmp_path):
     rows = 0
     while rows < 4 and deadline:
         with h5py.File(tmp_path / "r.h5", "r", libver="latest", swmr=True) as f:
-            rows = int(f.attrs["steps_written"])
-            assert f["steps/loss"].shape[0] >= rows and f.attrs["closed_cleanly"] == 0
+            rows = int(status(f)["steps_written"])
+            assert f["steps/loss"].shape[0] >= rows and status(f)["closed_cleanly"] == 0
         deadline -= 1
         time.sleep(0.05)
     assert rows == 3  # the 4th row waits for its optimizer step's update ratio

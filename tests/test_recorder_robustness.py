@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from recorders import TraceRecorder, TrainwreckWarning, _host
 from recorders._writer import TraceWriter
-from tests._recorder_helpers import MLP, names, read, train
+from tests._recorder_helpers import MLP, names, read, status, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -132,9 +132,13 @@ def test_disk_full_mid_run_warns_once(tmp_path, lenient, monkeypatch):
     assert "No space left" in str(found[0].message)
     assert found[0].filename in (__file__, str(REPO / "tests" / "_recorder_helpers.py"))
     assert len(losses) == 9 and not rec.recording
-    with h5py.File(tmp_path / "r.h5") as f:  # what was written before stays readable
-        assert f.attrs["closed_cleanly"] == 0
-        assert f["steps/loss"].shape[0] >= f.attrs["steps_written"]
+    # What was written before stays readable, and the file says where and why it stopped
+    # (it is left like a killed writer's: still flagged open for SWMR writing).
+    with h5py.File(tmp_path / "r.h5", "r", libver="latest", swmr=True) as f:
+        st = status(f)
+        assert st["closed_cleanly"] == 0 and st["stopped_at"] == st["steps_written"] >= 1
+        assert b"No space" in st["reason"]
+        assert f["steps/loss"].shape[0] >= st["steps_written"]
 
 
 def test_h5py_failure_mid_run_warns_once(tmp_path, lenient):
@@ -223,8 +227,8 @@ def _run_and_kill(path: str, swmr: bool) -> None:
 
 
 def _check_killed(f: h5py.File) -> None:
-    assert f.attrs["format"] == "trainwreck-trace" and f.attrs["closed_cleanly"] == 0
-    n = int(f.attrs["steps_written"])
+    assert f.attrs["format"] == "trainwreck-trace" and status(f)["closed_cleanly"] == 0
+    n = int(status(f)["steps_written"])
     assert n >= 20
     assert f["steps/loss"].shape[0] >= n and f["params/w_norm"].shape[0] >= n
     np.testing.assert_array_equal(f["steps/step"][:n], np.arange(n))
@@ -256,7 +260,7 @@ def test_exit_without_close_closes_the_trace(tmp_path):
     )
     subprocess.run([sys.executable, "-c", script + "train(model, opt, rec, 3)\n"], check=True, timeout=120)
     d = read(path)
-    assert d["attrs:/"]["closed_cleanly"] == 1 and d["steps/step"].tolist() == [0, 1, 2]
+    assert d["status"]["closed_cleanly"] == 1 and d["steps/step"].tolist() == [0, 1, 2]
 
 
 # ---------------------------------------------------------------------- fork safety
@@ -306,7 +310,7 @@ def test_forked_dataloader_workers_never_touch_the_trace(tmp_path):
     seen = {p.read_text() for p in marks.iterdir()}
     assert len(list(marks.iterdir())) >= 2 and seen == {"False"}
     d = read(tmp_path / "r.h5")
-    assert d["attrs:/"]["closed_cleanly"] == 1
+    assert d["status"]["closed_cleanly"] == 1
     np.testing.assert_array_equal(d["steps/step"], np.arange(8))
     assert names(d["scalars/names"])[:2] == ["epoch", ""]
 
@@ -343,7 +347,7 @@ def test_ddp_ranks_write_their_own_files(tmp_path):
     traces = [read(tmp_path / f"run.rank{r}.h5") for r in range(2)]
     for r, d in enumerate(traces):
         assert d["attrs:/"]["rank"] == r and d["attrs:/"]["world_size"] == 2
-        assert d["attrs:/"]["closed_cleanly"] == 1
+        assert d["status"]["closed_cleanly"] == 1
         assert names(d["params/names"])[0] == "net.0.weight"
         assert np.isnan(d["steps/grad_carry"]).all()
         assert '"world_size": 2' in d["attrs:meta"]["env"]

@@ -62,7 +62,7 @@ def test_crashed_run_is_read_up_to_its_last_flush_with_a_warning(tmp_path):
         (
             "too_new.h5",
             errors.TraceTooNew,
-            "written by a newer Trainwreck (format 999, this reader supports up to 1): upgrade Trainwreck",
+            "written by a newer Trainwreck (format 999, this reader supports up to 2): upgrade Trainwreck",
         ),
         ("too_old.h5", errors.TraceTooOld, "written in trace format 0, older than the oldest"),
         ("cut.h5", errors.TraceCorrupt, "cut.h5: corrupt trace ("),

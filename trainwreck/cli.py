@@ -23,17 +23,6 @@ usage: trainwreck [TRACE ...]           open the desktop app (with those traces)
        trainwreck --version
 
 Each command takes --help. Record a run from Python: `from recorders import TraceRecorder`."""
-DEMO_SCENARIOS = (
-    "seed003_double_softmax_binary",
-    "seed000_large_init_onehot",
-    "seed001_constant_targets",
-    "seed001_relu_output",
-    "seed002_symmetric_init",
-    "seed004_label_leakage",
-    "lr_too_high",
-    "dead_relu",
-    "healthy_cnn_digits",
-)
 
 
 def _err(msg: str) -> None:
@@ -170,17 +159,45 @@ def cmd_report(argv: Sequence[str]) -> int:
 
 
 # --------------------------------------------------------------------------- demo
-def _scenarios():
-    """The demo scenarios: the checkout's ``examples`` package (it is not installed)."""
-    try:
-        import examples
-    except ImportError:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        if not os.path.isfile(os.path.join(root, "examples", "__init__.py")):
-            raise
-        sys.path.insert(0, root)
-        import examples
-    return examples
+def _scenario_names() -> list[str]:
+    """Scenarios the demo can record: those shipped in ``resources.demo``, plus a checkout's ``examples``."""
+    from resources import demo
+
+    names = set(demo.names())
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.isfile(os.path.join(root, "examples", "__init__.py")):
+        names |= {n[:-3] for n in os.listdir(os.path.join(root, "examples"))
+                  if n.endswith(".py") and not n.startswith("_")}
+    return sorted(names)
+
+
+def _record_in_child(names: list[str], out: str, quick: bool, progress=None):
+    """Record ``names`` in a child process (``resources.demo.record``), yielding each trace when written."""
+    import atexit
+    import subprocess
+
+    from resources.demo.record import TRACE_PREFIX
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+    cmd = [sys.executable, "-m", "resources.demo.record", "--out", out, *(["--quick"] if quick else []),
+           *names]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, bufsize=1)
+    atexit.register(lambda: proc.poll() is None and proc.kill())  # the app closed while recording
+    done = 0
+    for line in proc.stdout:
+        line = line.rstrip("\n")
+        if line.startswith(TRACE_PREFIX):
+            done += 1
+            yield line[len(TRACE_PREFIX):]
+            continue
+        print(line, flush=True)
+        if progress and line.startswith("[") and " recording " in line:
+            progress(done, len(names), line)
+    if proc.wait() != 0:
+        raise RuntimeError(f"recording stopped after {done} of {len(names)} traces (exit {proc.returncode})")
+    if progress:
+        progress(len(names), len(names), "all demo traces written")
 
 
 def cmd_demo(argv: Sequence[str]) -> int:
@@ -194,40 +211,34 @@ def cmd_demo(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
 
     try:
-        import sklearn  # noqa: F401 - the examples train on scikit-learn's bundled datasets
+        import sklearn  # noqa: F401 - the scenarios train on scikit-learn's bundled datasets
 
-        examples = _scenarios()
+        from resources.demo import DEMO_SCENARIOS
     except ImportError as exc:
         _err(f"the demo needs its extra dependencies ({exc.name}): pip install 'trainwreck[demo]'")
         return EXIT_USAGE
 
-    names = args.scenarios or [n for n in DEMO_SCENARIOS if n in examples.SCENARIOS]
-    if not names:
-        names = sorted(examples.SCENARIOS)[:8]
-    unknown = [n for n in names if n not in examples.SCENARIOS]
+    known = _scenario_names()
+    names = args.scenarios or [n for n in DEMO_SCENARIOS if n in known]
+    unknown = [n for n in names if n not in known]
     if unknown:
-        _err(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(sorted(examples.SCENARIOS))}")
+        _err(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(known)}")
         return EXIT_USAGE
+    if not args.no_gui and _no_display():
+        _err(NO_DISPLAY + f"; or only record the demo traces: `{PROG} demo --no-gui`")
+        return EXIT_BAD_FILE
     os.makedirs(args.out, exist_ok=True)
 
     def record(progress=None):
-        """Record each scenario, yielding its trace as soon as it is written."""
-        for i, name in enumerate(names):
-            path = os.path.join(args.out, f"{name}.h5")
-            label = f"[{i + 1}/{len(names)}] recording {name} → {path}"
-            print(label, flush=True)
-            if progress:
-                progress(i, len(names), label)
-            examples.run_scenario(name, path, quick=args.quick)
-            yield path
-        if progress:
-            progress(len(names), len(names), "all demo traces written")
+        return _record_in_child(names, args.out, args.quick, progress)
 
     if args.no_gui:
-        return cmd_analyze(list(record()))
-    if _no_display():
-        _err(NO_DISPLAY + f"; or only record the demo traces: `{PROG} demo --no-gui`")
-        return EXIT_BAD_FILE
+        try:
+            paths = list(record())
+        except RuntimeError as exc:
+            _err(str(exc))
+            return EXIT_BAD_FILE
+        return cmd_analyze(paths)
     # The window opens at once; each trace opens in it as soon as it is recorded.
     return _run_app([], demo_progress=record)
 

@@ -400,3 +400,36 @@ def class_counts(trace: Trace, rows: slice | np.ndarray) -> tuple[np.ndarray, np
     k = max(pred.shape[1], truth.shape[1])
     pad = [np.pad(np.nan_to_num(a), ((0, 0), (0, k - a.shape[1]))) for a in (pred, truth)]
     return pad[0], pad[1]
+
+
+def input_size(trace: Trace) -> tuple[float, float, int]:
+    """``(largest, median, feature index)`` of the varying input features' typical size (root median
+    over thinned steps of mean² + std²); NaNs and -1 when the inputs' statistics were not recorded."""
+    if not (has(trace, "inputs", "feat_mean") and has(trace, "inputs", "feat_std")):
+        return float("nan"), float("nan"), -1
+    rows = thin(trace)
+    fm = np.asarray(read(trace, "inputs", "feat_mean", rows), np.float64)
+    fs = np.asarray(read(trace, "inputs", "feat_std", rows), np.float64)
+    scale = M.feature_scale(fm, fs)
+    ok = np.isfinite(scale) & (scale > 0) & (M.nanmax(fs, axis=0) > 0)
+    if not ok.any():
+        return float("nan"), float("nan"), -1
+    idx = np.flatnonzero(ok)
+    top = int(idx[np.argmax(scale[ok])])
+    return float(scale[top]), float(np.median(scale[ok])), top
+
+
+def evidence_onset(trace: Trace, per_row, min_frac: float = 0.8) -> int:
+    """The step from which a per-row evidence test holds on most measured rows to the end, over
+    thinned rows covering the run: ``per_row(rows)`` gives ``(bad, measured)`` boolean arrays.
+    0 when it holds from the run's first steps (or never settles)."""
+    from analysis.onset import from_start, mask_onset
+
+    rows = thin(trace)
+    bad, measured = per_row(rows)
+    i = mask_onset(np.asarray(bad, bool), np.asarray(measured, bool), min_frac=min_frac)
+    if i < 0:
+        return 0
+    steps = trace.steps[rows]
+    step = int(steps[i])
+    return 0 if from_start(step - int(trace.steps[0]), int(trace.steps[-1]) + 1) else step

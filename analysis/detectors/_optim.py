@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from analysis import metrics as M
+from analysis.detectors._data import input_size
 from analysis.metrics import LossProfile
+from analysis.naming import module_label_at, param_label
 from analysis.trace import Trace
 
 EMBEDDING_TYPES = ("Embedding", "EmbeddingBag")
@@ -160,6 +162,14 @@ class OptimContext:
 
     def name(self, i: int) -> str:
         return self.info[i]["name"]
+
+    def label(self, i: int) -> str:
+        """Parameter ``i`` as a user reads it: ``model.0.weight (Linear 13→64)``."""
+        return param_label(self.t, i)
+
+    def mlabel(self, j: int) -> str:
+        """Leaf module ``j`` as a user reads it: ``model.1 (ReLU)``."""
+        return module_label_at(self.t, j)
 
     def fan(self, i: int) -> int:
         p = self.info[i]
@@ -308,18 +318,9 @@ class OptimContext:
 
     @cached_property
     def input_scale(self) -> float:
-        """How far the recorded inputs are from unit scale: max(typical feature std, spread of
-        feature stds) as a factor ≥ 1 (1 for standardised inputs, NaN when not recorded)."""
-        if not self.t.has("inputs/feat_std"):
-            return float("nan")
-        std = M.as_float(self.t.batch("inputs", "feat_std")[self.sub[self.sub < self.n]][:2000])
-        per_feature = M.nanmedian(std, axis=0)
-        per_feature = per_feature[np.isfinite(per_feature) & (per_feature > 0)]
-        if not len(per_feature):
-            return float("nan")
-        typical = float(np.median(per_feature))
-        spread = float(per_feature.max() / per_feature.min())
-        return float(max(typical, 1 / typical, spread))
+        """The largest input feature's typical size (root median of mean² + std² over steps, the figure
+        unnormalized_inputs quotes): ≈ 1 for standardised inputs, NaN when not recorded."""
+        return input_size(self.t)[0]
 
     @cached_property
     def loss_bad(self) -> bool:
@@ -381,6 +382,21 @@ class OptimContext:
         """Gradients pile up across steps, not as short deliberate accumulation (period > 16)."""
         med, frac = self.carry
         return bool(np.isfinite(med) and med >= 0.5 and frac >= 0.6 and not self.carry_period <= 16)
+
+    @cached_property
+    def grad_full(self) -> np.ndarray:
+        """``(N,)`` global gradient norm over parameters that require grad, every row (NaN unmeasured)."""
+        idx = [i for i in range(len(self.info)) if self.info[i]["requires_grad"]]
+        if not idx:
+            return np.full(self.n, np.nan)
+        g = self.t.param_stat("g_norm")
+        g = g[:, idx] if len(idx) < g.shape[1] else g
+        return M.global_norm(g)
+
+    @cached_property
+    def grad_bad_row(self) -> int:
+        """First row with a non-finite gradient (-1 if none)."""
+        return M.first_true((self.t.param_stat("g_nonfinite") > 0).any(axis=1))
 
     @cached_property
     def grad_global(self) -> np.ndarray:

@@ -26,6 +26,7 @@ from analysis import batch_metrics as M
 from analysis.detectors import _data as D
 from analysis.detectors._registry import detector
 from analysis.findings import Finding
+from analysis.naming import module_label
 from analysis.trace import Trace
 
 CODE = "bounded_output"
@@ -75,7 +76,8 @@ def detect(trace: Trace) -> Finding | None:
         sev, conf = "warning", 0.55 + 0.2 * min(out_of_reach / 0.5, 1.0)
     span = D.step_span(trace)
     interval = f"[{_b(lo, '−∞')}, {_b(hi, '∞')}]"
-    where = (f"the last module `{module[0]}` is nn.{module[1]}, so outputs lie in {interval}" if module else
+    where = (f"the last module {module_label(trace, module[0])} is nn.{module[1]}, so outputs lie in "
+             f"{interval}" if module else
              f"the outputs never went below 0 and {pinned:.0%} of late outputs are exactly 0 "
              "(a ReLU or clamp)")
     side = (f"{below:.0%} of sampled targets lie below {_b(t_lo, '')}" if below >= above else
@@ -87,7 +89,7 @@ def detect(trace: Trace) -> Finding | None:
                     f"{_b(t_hi, '1')}]"
     if module and pinned >= 0.05:
         evidence += f"; {pinned:.0%} of late outputs sit at the bound"
-    fix = _fix(module, cls, targets)
+    fix = _fix(trace, module, cls, targets)
     return Finding(code=CODE, kind="cause", severity=sev, confidence=conf, steps=span,
                    layer=module[0] if module else None,
                    title="The output activation cannot reach the targets", evidence=evidence, fix=fix)
@@ -124,13 +126,13 @@ def _b(v: float | None, default: str) -> str:
     return default if v is None else M.fmt(v)
 
 
-def _fix(module: tuple[str, str] | None, cls: str | None, targets: np.ndarray) -> str:
+def _fix(trace: Trace, module: tuple[str, str] | None, cls: str | None, targets: np.ndarray) -> str:
     t_lo, t_hi = M.fmt(float(targets.min())), M.fmt(float(targets.max()))
     if module is None:
         return ("remove the ReLU/clamp applied to the output in forward() so the last layer is linear, or "
                 f"shift the targets (range {t_lo} to {t_hi}) into what the output can produce")
     if cls == "BCEWithLogitsLoss":
-        return (f"remove the final nn.{module[1]} (module `{module[0]}`): BCEWithLogitsLoss needs raw logits "
-                "of both signs")
-    return (f"remove the final nn.{module[1]} (module `{module[0]}`) so the output layer is linear, or "
-            f"rescale the targets (range {t_lo} to {t_hi}) into its range")
+        return (f"remove the final nn.{module[1]} ({module_label(trace, module[0])}): BCEWithLogitsLoss "
+                "needs raw logits of both signs")
+    return (f"remove the final nn.{module[1]} ({module_label(trace, module[0])}) so the output layer is "
+            f"linear, or rescale the targets (range {t_lo} to {t_hi}) into its range")

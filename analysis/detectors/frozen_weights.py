@@ -95,7 +95,13 @@ def detect(trace: Trace) -> Finding | None:
         severity, conf = "warning", 0.55 + 0.2 * share
     else:
         severity, conf = "info", 0.35
-    names = [ctx.name(i) for i in sorted(frozen)]
+    thrown = [i for i, r in frozen.items() if r == "not_in_opt" and ctx.info[i]["requires_grad"]]
+    head = bool(thrown) and bool(ctx.weights) and ctx.weights[-1] in thrown
+    if severity == "info" and (head or (thrown and not ctx.loss_good)):
+        # requires_grad on but outside the optimiser: gradients computed every step and thrown
+        # away; nobody freezes the output layer on purpose (a head built after the optimiser)
+        severity, conf = ("error", 0.8) if head and not ctx.loss_good else ("warning", 0.65)
+    names = [ctx.label(i) for i in sorted(frozen)]
     trained = [ctx.name(i) for i in range(len(ctx.info)) if i not in frozen]
     listed = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
     n_frozen, n_all = int(numel[list(frozen)].sum()), int(numel.sum())
@@ -109,7 +115,7 @@ def detect(trace: Trace) -> Finding | None:
     more = "…" if len(trained) > 4 else ""
     evidence += f"; trained: {', '.join(trained[:4]) + more if trained else 'nothing'}"
     evidence += f"; {ctx.loss_text()}"
-    if severity == "info" and share < 0.99:
+    if severity == "info" and share < 0.99 and not thrown:
         evidence += "; the rest of the model trains, so this may be deliberate (a frozen backbone)"
     k = sum(1 for i in range(len(ctx.info)) if ctx.info[i]["in_optimizer"])
     fix = "; ".join(FIXES[r].format(k=k, n=len(ctx.info)) for r in reasons)

@@ -39,9 +39,8 @@ def consequences(ctx) -> list[str]:
                    f"prediction scores ({fmt(ctx.baseline)}): the outputs start huge")
     growth, first, last = ctx.act_growth
     if growth >= 1:
-        names = ctx.t.module_names
-        out.append(f"activation std grows {fmt(10 ** growth)}x from {names[first]} to {names[last]} at "
-                   "step 0")
+        out.append(f"activation std grows {fmt(10 ** growth)}x from {ctx.mlabel(first)} to "
+                   f"{ctx.mlabel(last)} at step 0")
     bad = first_true(~np.isfinite(ctx.loss))
     if 0 <= bad < max(ctx.early.stop, 3):
         out.append(f"the loss is non-finite from step {ctx.step(bad)}")
@@ -66,18 +65,18 @@ def detect(trace: Trace) -> Finding | None:
     conf = 0.55 + 0.1 * min(math.log2(q / LARGE_INIT), 2.0) + 0.1 * min(len(seen), 3)
     if severity == "info":
         conf = min(conf, 0.5)
-    layers = ", ".join(f"{ctx.name(i)} std {fmt(scale[i] / math.sqrt(ctx.fan(i)))} = {fmt(scale[i])}"
+    layers = ", ".join(f"{ctx.label(i)} std {fmt(scale[i] / math.sqrt(ctx.fan(i)))} = {fmt(scale[i])}"
                        f"/sqrt(fan_in {ctx.fan(i)})" for i in sorted(big, key=lambda i: -scale[i])[:3])
     evidence = (f"{len(big)} of {len(ctx.weights)} weight layers start far above fan-in scale: {layers} "
                 f"(PyTorch's default ≈ 0.58/sqrt(fan_in), Kaiming ≈ 1.41/sqrt(fan_in))")
     evidence += ("; " + "; ".join(seen)) if seen else "; no visible harm yet"
     target = math.sqrt(2.0 / ctx.fan(worst))
     fix = (f"remove the custom initialisation or use nn.init.kaiming_normal_ / xavier_uniform_: for "
-           f"{ctx.name(worst)} std ≈ {fmt(target)} (now {fmt(q / math.sqrt(ctx.fan(worst)))}, "
+           f"{ctx.label(worst)} std ≈ {fmt(target)} (now {fmt(q / math.sqrt(ctx.fan(worst)))}, "
            f"{fmt(q / math.sqrt(2))}x too large)")
     return Finding(
         code="large_init", kind="cause", severity=severity, confidence=clamp01(conf),
         steps=ctx.span(0, ctx.early.stop - 1), layer=ctx.info[worst]["module"] or ctx.name(worst),
-        title=f"Initial weights too large: {ctx.name(worst)} starts at {fmt(q)}/sqrt(fan_in)",
+        title=f"Initial weights too large: {ctx.label(worst)} starts at {fmt(q)}/sqrt(fan_in)",
         evidence=evidence, fix=fix,
     )

@@ -52,9 +52,9 @@ def gradient_problem(ctx) -> str | None:
         return f"gradients shrink {fmt(10 ** span)}x from the output layer to the input layer"
     dead = [j for j, (_, late, _) in ctx.dead.items() if late >= 0.9]
     if dead:
-        return f"ReLU module {ctx.t.module_names[dead[0]]} is dead"
+        return f"{ctx.mlabel(dead[0])} is dead"
     if ctx.saturated_modules:
-        return f"module {ctx.t.module_names[ctx.saturated_modules[0]]} is saturated"
+        return f"{ctx.mlabel(ctx.saturated_modules[0])} is saturated"
     if ctx.opt_class not in ADAPTIVE and len(rel) and np.isfinite(rel[-1]) and rel[-1] < 1e-3:
         return f"the output layer's gradient is only {fmt(rel[-1])} of its weights"
     return None
@@ -86,7 +86,7 @@ def detect(trace: Trace) -> Finding | None:
         severity, conf = ("info" if "~0" in other or "zero" in other else "warning"), conf * 0.5
     lr = ctx.lr_max
     typical = float(nanmedian(np.array(list(med.values()))))
-    evidence = (f"median update/weight ratio at most {fmt(top)} ({ctx.name(top_layer)}) and typically "
+    evidence = (f"median update/weight ratio at most {fmt(top)} ({ctx.label(top_layer)}) and typically "
                 f"{fmt(typical)} across {len(med)} trained weight layers (healthy ≈ 1e-3): the weights "
                 f"move {fmt(HEALTHY_UPDATE / max(top, 1e-30))}x slower than usual; {ctx.loss_text()}, "
                 f"{fmt(100 * p.drop)} % removed")

@@ -20,6 +20,7 @@ from analysis.detectors._optim import context
 from analysis.detectors._registry import detector
 from analysis.findings import Finding
 from analysis.metrics import first_true, quiet
+from analysis.naming import module_label
 from analysis.trace import Trace
 
 
@@ -51,7 +52,7 @@ def _candidates(trace: Trace) -> list[tuple[int, int, int, str, str | None]]:
         candidates.append((w_row, order, w_col, f"weights of {name}", params[w_col]["module"] or name))
     if m_row >= 0:
         name = trace.module_names[m_col]
-        candidates.append((m_row, 1, m_col, f"output of module {name} ({trace.module_types[m_col]})", name))
+        candidates.append((m_row, 1, m_col, f"output of {module_label(trace, name)}", name))
     if trace.has("outputs/nonfinite"):
         o_row, _ = _first_row(trace.batch("outputs", "nonfinite"))
         if o_row >= 0:

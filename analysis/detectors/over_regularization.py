@@ -83,7 +83,7 @@ def detect(trace: Trace) -> Finding | None:  # noqa: C901 - two regularisers, on
     if dead0 and p_max < 0.7:
         conf *= 0.6
         severity = "warning"
-        parts.append(f"but {trace.module_names[dead0[0]]} is dead from step 0, so its weights only decayed")
+        parts.append(f"but {ctx.mlabel(dead0[0])} is dead from step 0, so its weights only decayed")
     evidence = "; ".join(parts) + f"; {ctx.loss_text()}: the model fits little more than the label statistics"
     return Finding(
         code="over_regularization", kind="cause", severity=severity, confidence=clamp01(conf),

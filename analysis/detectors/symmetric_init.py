@@ -67,8 +67,8 @@ def detect(trace: Trace) -> Finding | None:
     for i in layers[:4]:
         s0, s1, r0, r1 = sym[i]
         later = f", spread {fmt(s1)} at step {ctx.step(r1)}" if np.isfinite(s1) else ""
-        parts.append(f"{ctx.name(i)} ({ctx.info[i]['shape'][0]} units): {init_text(i)} at step {ctx.step(r0)}"
-                     f"{later}")
+        parts.append(f"{ctx.label(i)} ({ctx.info[i]['shape'][0]} units): {init_text(i)} at step "
+                     f"{ctx.step(r0)}{later}")
     evidence = (f"{len(layers)} weight layer(s) start with identical units (row spread 0; a random init "
                 f"gives ≈1): " + "; ".join(parts))
     if stayed:
@@ -81,7 +81,7 @@ def detect(trace: Trace) -> Finding | None:
     return Finding(
         code="symmetric_init", kind="cause", severity=severity, confidence=clamp01(conf),
         steps=ctx.span(sym[first][2], sym[first][3]), layer=ctx.info[first]["module"] or ctx.name(first),
-        title=f"Symmetric initialisation: the units of {ctx.name(first)} are identical",
+        title=f"Symmetric initialisation: the units of {ctx.label(first)} are identical",
         evidence=evidence,
         fix=("initialise weights randomly: remove nn.init.zeros_/constant_ on weight matrices (PyTorch's "
              "default init, or nn.init.kaiming_uniform_/xavier_uniform_); zero init is fine for biases"),

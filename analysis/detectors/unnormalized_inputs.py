@@ -11,6 +11,8 @@ Fires when: the largest feature's RMS is orders of magnitude above the unit scal
     raises the confidence (and lifts the 10–20 band to a warning).
 Evidence: the largest feature (index) and its size, the median feature size, the spread,
     the first layer's output std.
+Onset: step 0 when the inputs are this large from the start; else the step where the largest
+    feature's per-batch size departs ≥ 10× from its earlier level (a scale change mid-run).
 Fix: standardise every feature with training-set statistics ((x − mean) / std, e.g.
     sklearn StandardScaler), or scale images to [0, 1] and normalise per channel.
 """
@@ -25,6 +27,8 @@ from analysis import batch_metrics as M
 from analysis.detectors import _data as D
 from analysis.detectors._registry import detector
 from analysis.findings import Finding
+from analysis.naming import module_label
+from analysis.onset import from_start, level_shift
 from analysis.trace import Trace
 
 CODE = "unnormalized_inputs"
@@ -43,6 +47,7 @@ def detect(trace: Trace) -> Finding | None:
     fm = np.asarray(D.read(trace, "inputs", "feat_mean", rows), np.float64)
     fs = np.asarray(D.read(trace, "inputs", "feat_std", rows), np.float64)
     scale = M.feature_scale(fm, fs)
+    start_row = _onset(trace, rows, fm, fs)
     varies = M.nanmax(fs, axis=0) > 0
     ok = np.isfinite(scale) & (scale > 0) & varies
     if not ok.any():
@@ -58,22 +63,34 @@ def detect(trace: Trace) -> Finding | None:
     normalised_first = bool(first and first[1] in D.NORM_TYPES)
     if normalised_first:
         severity, conf = "info", min(conf, 0.3)
-    span = D.step_span(trace)
+    span = [int(trace.steps[start_row]), int(trace.steps[-1])]
     feat = D.feature_name(trace, top)
     evidence = (f"input feature {feat} has RMS size {M.fmt(s_max)} (mean {M.fmt(M.nanmean(fm[:, top]))}, std "
                 f"{M.fmt(M.nanmean(fs[:, top]))}) while the median feature's is {M.fmt(s_med)} "
                 f"({M.fmt(spread)}× spread over {int(ok.sum())} varying features)")
     if pre is not None:
-        evidence += f"; the first layer `{pre[0]}` outputs std {M.fmt(pre[1])} early in the run"
+        evidence += (f"; the first layer {module_label(trace, pre[0])} outputs std {M.fmt(pre[1])} early "
+                     "in the run")
     if normalised_first:
-        evidence += f"; the first module `{first[0]}` ({first[1]}) normalises them inside the model"
+        evidence += f"; the first module {module_label(trace, first[0])} normalises them inside the model"
     evidence += f" (steps {span[0]}–{span[1]})"
     fix = (f"standardise every feature with training-set statistics ((x − mean) / std, e.g. sklearn "
            f"StandardScaler) so each has size ≈ 1 instead of up to {M.fmt(s_max)}; for images divide by 255 "
            "and normalise per channel")
+    marks = {"layers": [pre[0]] if pre is not None else []}
     return Finding(code=CODE, kind="cause", severity=severity, confidence=conf, steps=span,
                    layer=first[0] if first else None, title="Inputs are not normalised",
-                   evidence=evidence, fix=fix)
+                   evidence=evidence, fix=fix, marks=marks)
+
+
+def _onset(trace: Trace, rows, fm: np.ndarray, fs: np.ndarray) -> int:
+    """Row where the largest feature's size departs 10x from its earlier level (0: from the start)."""
+    per_row = M.row_feature_scale(fm, fs)
+    found = level_shift(per_row, 10.0)
+    if found < 0 or from_start(found, len(per_row)):
+        return 0
+    idx = np.arange(trace.n_steps)[rows]
+    return int(idx[found])
 
 
 def _grade(s_max: float, spread: float, pre: tuple[str, float] | None) -> tuple[str, float]:

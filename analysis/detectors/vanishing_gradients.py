@@ -29,11 +29,11 @@ def alternatives(ctx) -> list[str]:
     why = []
     dead = [j for j, (_, late, _) in ctx.dead.items() if late >= 0.9]
     if dead:
-        why.append(f"ReLU module {ctx.t.module_names[dead[0]]} is dead")
+        why.append(f"{ctx.mlabel(dead[0])} is dead")
     if ctx.saturated_modules:
-        why.append(f"module {ctx.t.module_names[ctx.saturated_modules[0]]} is saturated")
+        why.append(f"{ctx.mlabel(ctx.saturated_modules[0])} is saturated")
     if ctx.symmetric_layers:
-        why.append(f"the units of {ctx.name(ctx.symmetric_layers[0])} are identical (constant init)")
+        why.append(f"the units of {ctx.label(ctx.symmetric_layers[0])} are identical (constant init)")
     if ctx.weight_decay > 0 and ctx.weight_shrink <= 0.1:
         why.append(f"weight decay shrank the weights to {fmt(ctx.weight_shrink)} of their size")
     return why
@@ -64,11 +64,11 @@ def detect(trace: Trace) -> Finding | None:
     ok = [k for k, v in enumerate(rel) if np.isfinite(v) and v > 0]
     first, last = layers[ok[0]], layers[ok[-1]]
     u_first = ctx.update_layer_median.get(first, float("nan"))
-    evidence = (f"relative gradient ‖g‖/‖w‖ is {fmt(rel[ok[-1]])} in {ctx.name(last)} (output side) but "
-                f"{fmt(rel[ok[0]])} in {ctx.name(first)} (input side): {fmt(10 ** span)}x smaller across "
+    evidence = (f"relative gradient ‖g‖/‖w‖ is {fmt(rel[ok[-1]])} in {ctx.label(last)} (output side) but "
+                f"{fmt(rel[ok[0]])} in {ctx.label(first)} (input side): {fmt(10 ** span)}x smaller across "
                 f"{len(layers)} weight layers, shrinking steadily with depth (Spearman ρ = {fmt(rho)})")
     if np.isfinite(u_first):
-        evidence += f"; {ctx.name(first)} moves {fmt(u_first)} of itself per step"
+        evidence += f"; {ctx.label(first)} moves {fmt(u_first)} of itself per step"
     evidence += f"; {ctx.loss_text()}"
     if why:
         evidence += "; but " + " and ".join(why) + ", which may be the real cause"

@@ -12,7 +12,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
@@ -24,17 +23,18 @@ from PySide6.QtWidgets import (
 
 from analysis.findings import Finding
 from gui import theme
-from gui.series import RunSeries, Series, series_of
+from gui.series import RunSeries, Series, SeriesRef, read_series, series_of
 from gui.state import RunState
 from gui.views._lane import AXIS_WIDTH, Lane, nonfinite_runs
 from gui.views._overview import Overview
+from gui.views._timeline_compare import CompareLanes
 
 LANE_ORDER = ("loss", "grad norm", "learning rate")
 MARK_LANES = {"grad_norm": "grad norm", "lr": "learning rate"}  # ``Finding.marks`` lane → lane name
 MAX_DEFAULT_SCALAR_LANES = 3
 
 
-class TimelineView(QWidget):
+class TimelineView(CompareLanes, QWidget):
     """Stacked lanes sharing one x axis (global step) and one cursor, plus the overview strip."""
 
     lanesChanged = Signal()
@@ -45,7 +45,9 @@ class TimelineView(QWidget):
         self.state = state
         self.lanes: dict[str, Lane] = {}
         self.hidden: set[str] = set()
-        self.compare_index: int | None = None
+        self.extra: dict[str, list[SeriesRef]] = {}  # lanes of series picked in the metric tree
+        self.compared: list = []  # the other runs overlaid in every lane
+        self.align = "step"
         self.follow = True
         self.linked = True  # zoom and pan drive (and follow) ``state.view_range``
         self._applying = False
@@ -80,9 +82,11 @@ class TimelineView(QWidget):
         self.weight.setValue(0.6)
         self.weight.setToolTip("EMA weight (debiased, as TensorBoard)")
         self.weight.valueChanged.connect(lambda _v: self._apply_smoothing(self.smooth_box.isChecked()))
-        self.compare = QComboBox()
-        self.compare.setToolTip("Overlay another open run's loss (one cursor drives both)")
-        self.compare.currentIndexChanged.connect(self._on_compare_box)
+        self.compare = QToolButton()
+        self.compare.setText("Compare")
+        self.compare.setToolTip("Overlay other open runs in every lane (one cursor drives them all)")
+        self.compare.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.compare.setMenu(QMenu(self.compare))
         self.lanes_button = QToolButton()
         self.lanes_button.setText("Lanes")
         self.lanes_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -121,7 +125,40 @@ class TimelineView(QWidget):
         present = rs.lanes()
         names = [n for n in LANE_ORDER if n in present]
         names += sorted(n for n in present if n not in LANE_ORDER)
-        return names
+        return names + [n for n in self.extra if n not in names]
+
+    def lane_series(self, run: object) -> dict[str, list[Series]]:
+        """Lane name → series for ``run``: its own curves plus the series added from the metric tree."""
+        grouped = series_of(run).lanes()
+        n = run.trace.n_steps
+        cache = getattr(run, "extra_series", None)
+        if cache is None or cache[0] != n:
+            cache = (n, {})
+            run.extra_series = cache  # type: ignore[attr-defined]
+        for lane, refs in self.extra.items():
+            for ref in refs:
+                if ref not in cache[1]:
+                    try:
+                        cache[1][ref] = read_series(run.trace, ref)
+                    except (KeyError, ValueError, OSError):  # another run without this series
+                        cache[1][ref] = None
+                if cache[1][ref] is not None:
+                    grouped.setdefault(lane, []).append(cache[1][ref])
+        return grouped
+
+    def add_series(self, refs: list[SeriesRef], lane: str | None = None) -> str:
+        """Plot recorded series in ``lane`` (a new lane when None or unknown); returns the lane's name."""
+        if lane is None:
+            lane = refs[0].label if len(refs) == 1 else f"{refs[0].label} + {len(refs) - 1}"
+        have = self.extra.setdefault(lane, [])
+        have += [r for r in refs if r not in have]
+        self.hidden.discard(lane)
+        self.rebuild()
+        return lane
+
+    def remove_lane(self, lane: str) -> None:
+        if self.extra.pop(lane, None) is not None:
+            self.rebuild()
 
     def rebuild(self) -> None:
         """Re-plot every lane for the current run (switched, opened, or reopened while live)."""
@@ -142,7 +179,7 @@ class TimelineView(QWidget):
                 self._on_range(self.state.step_range)
                 return
             self._replot(keep_zoom=True)  # new rows (live)
-        elif index == self.compare_index:
+        elif 0 <= index < len(self.state.runs) and any(self.state.runs[index] is c for c in self.compared):
             self._apply_compare()
 
     def _replot(self, keep_zoom: bool) -> None:
@@ -160,12 +197,13 @@ class TimelineView(QWidget):
             return
         rs = self._series = series_of(run)
         names = self._lane_names(rs)
-        scalar_lanes = [n for n in names if n not in LANE_ORDER]
+        scalar_lanes = [n for n in names if n not in LANE_ORDER and n not in self.extra]
         if not self.lanes:
             self.hidden = set(scalar_lanes[MAX_DEFAULT_SCALAR_LANES:])
+        grouped = self.lane_series(run)
+        names = [n for n in names if n in grouped]
         visible = [n for n in names if n not in self.hidden]
         self._set_lanes(visible)
-        grouped = rs.lanes()
         for name in visible:
             series = grouped[name]
             self.lanes[name].set_series(series, [self._color(s.name, rs) for s in series], self._smoothing())
@@ -192,6 +230,8 @@ class TimelineView(QWidget):
         if name in fixed:
             return theme.series_color(fixed[name])
         others = [s.name for s in rs.series if s.name not in fixed]
+        if name not in others:  # a series from the metric tree: a colour stable for its name
+            return theme.series_color(3 + len(others) + sum(map(ord, name)) % 5)
         return theme.series_color(3 + others.index(name))
 
     def _view_state(self) -> tuple[float, float, float] | None:
@@ -254,46 +294,6 @@ class TimelineView(QWidget):
     def show_lane(self, name: str, on: bool = True) -> None:
         (self.hidden.discard if on else self.hidden.add)(name)
         self.rebuild()
-
-    # ------------------------------------------------------------------ compare
-    def _refresh_compare_box(self) -> None:
-        self.compare.blockSignals(True)
-        self.compare.clear()
-        self.compare.addItem("Compare: off", None)
-        for i, run in enumerate(self.state.runs):
-            if i != self.state.current:
-                self.compare.addItem(f"Compare: {run.name or run.trace.path}", i)
-        if self.compare_index is not None and (self.compare_index == self.state.current
-                                               or self.compare_index >= len(self.state.runs)):
-            self.compare_index = None
-        pos = self.compare.findData(self.compare_index) if self.compare_index is not None else 0
-        self.compare.setCurrentIndex(max(pos, 0))
-        self.compare.setVisible(len(self.state.runs) > 1)
-        self.compare.blockSignals(False)
-
-    def _on_compare_box(self, _pos: int) -> None:
-        self.set_compare(self.compare.currentData())
-
-    def set_compare(self, index: int | None) -> None:
-        """Overlay run ``index``'s loss on the loss lane (None: off)."""
-        self.compare_index = index if index is None or 0 <= index < len(self.state.runs) else None
-        self._refresh_compare_box()
-        self._apply_compare()
-        self._on_step(self.state.step)
-        self.compareChanged.emit(self.compare_index)
-
-    def _apply_compare(self) -> None:
-        lane = self.lanes.get("loss")
-        if lane is None:
-            return
-        other: Series | None = None
-        label = ""
-        if self.compare_index is not None and self.compare_index < len(self.state.runs):
-            run = self.state.runs[self.compare_index]
-            other = series_of(run).get("loss")
-            label = f"loss [{run.name or 'B'}]"
-        lane.set_overlay(label, other, theme.COMPARE)
-        lane.update_readout(self.state.step)
 
     # ------------------------------------------------------------------ display options
     def _smoothing(self) -> float:

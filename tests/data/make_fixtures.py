@@ -10,6 +10,8 @@ not_hdf5.h5    a text file with an .h5 name
 too_new.h5     good.h5 claiming format_version 999
 too_old.h5     good.h5 claiming format_version 0
 no_steps.h5    a trace whose run died before its first rec.step
+v1_good.h5, v1_crashed.h5   good.h5 and crashed.h5 as format 1 wrote them (kept, never regenerated:
+               the reader must keep opening old traces)
 """
 
 from __future__ import annotations

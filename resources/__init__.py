@@ -1,0 +1,1 @@
+"""Bundled material that ships with the app: the demo's training scenarios (``resources.demo``)."""
