@@ -485,12 +485,14 @@ class Trace:
         counts = {b: self._count(f"{S.summary_level(b)}/step") for b in levels}
         pick = next((b for b in levels if counts[b] <= max_blocks), levels[-1])
         grp = S.summary_level(pick)
-        path = f"{grp}/{series}"
-        if not self.has(path):
+        group, _, stat = series.rpartition("/")
+        names = {"": S.SUMMARY_SCALARS, S.PARAMS: S.SUMMARY_PARAM_STATS, S.MODULES: S.SUMMARY_MODULE_STATS}
+        path = f"{grp}/{group or 'series'}"
+        if stat not in names.get(group, ()) or not self.has(path):
             raise KeyError(f"no summary series {series!r}")
         n = min(counts[pick], self._src.shape(path)[0])
         steps = self._src.read(f"{grp}/step", np.s_[:n]).astype(np.int64)
-        return steps, self._src.read(path, np.s_[:n])
+        return steps, self._src.read(path, np.s_[:n, names[group].index(stat)])
 
     def grad_carry(self) -> np.ndarray:
         return self._rows(S.GRAD_CARRY) if self.has(S.GRAD_CARRY) else np.full(self.n_steps, np.nan)

@@ -77,13 +77,17 @@ class Cadence:
         if not math.isfinite(value):
             return self.start_flight(i, forced=True)
         alarm = value > self.alarm_level
+        self.note_loss(value)
+        if alarm:
+            return self.start_flight(i)
+        return False
+
+    def note_loss(self, value: float) -> None:
+        """A finite loss below the alarm level, into the ring."""
         self.losses.append(value)
         self._seen += 1
         if self._seen % 8 == 0:
             self._refresh_alarm()
-        if alarm:
-            return self.start_flight(i)
-        return False
 
     def _refresh_alarm(self) -> None:
         if len(self.losses) < 8:

@@ -223,8 +223,12 @@ class Engine:
         i = self.calls
         self.calls += 1
         self.last_step = i
-        self._release_held()
+        if self.held is not None:
+            self._release_held()
         flags = self.flags
+        if not flags and self.host and self.layout is not None and i % self.opts.every == 0:
+            if self._cheap_row(i, loss, outputs, targets, inputs, t_in):
+                return
         setup, typical = self.layout is None, not self._hist_due(i)
         if self.recorded(i):
             if self.layout is None:
@@ -242,6 +246,27 @@ class Engine:
         self._arm_capture(i + 1)
         if self.opt_hooks is None and self.flags & _cadence.UPDATE:
             self.tracker.take_before()  # the weights before the next step's change
+
+    def _cheap_row(self, i: int, loss: Any, outputs: Any, targets: Any, inputs: Any, t_in: float) -> bool:
+        """The fast path of an unmeasured CPU step: the loss, the batch copies, one append.
+        False (nothing done) when the loss raises an alarm: the caller then measures."""
+        value = _plan.loss_value(loss)
+        if value > self.cadence.alarm_level or value != value or abs(value) == math.inf:
+            return False
+        self.cadence.note_loss(value)
+        t = time.perf_counter() - self.t0
+        row = [value, math.nan, None, None]
+        self.writer.add_row(row, i, t, self._lrs(), 0, self.batch.copies(outputs, targets, inputs))
+        self.last_flags = 0
+        if i // self.opts.hist_every != self.unit_window:
+            self._units(i, [])
+        if i % self.opts.snapshot_every == 0 and self.snap_budget.take(i):
+            self._snapshot(i, 0)
+        self.cadence.leave(i, time.perf_counter() - t_in, 0)
+        self._arm_capture(i + 1)
+        if self.opt_hooks is None and self.flags & _cadence.UPDATE:
+            self.tracker.take_before()
+        return True
 
     def _record(self, i: int, loss: Any, outputs: Any, targets: Any, inputs: Any, flags: int) -> int:
         if flags & _cadence.PARAMS:

@@ -8,6 +8,8 @@ statistics; a block with no finite value holds NaN. Torch-free.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from recorders import schema
@@ -54,16 +56,32 @@ def _nanmax(a: np.ndarray) -> np.ndarray:
 
 
 def growables(lay: Layout, block: int) -> list[Growable]:
-    """The summary datasets, created with the layout."""
+    """The summary datasets, created with the layout: per level ``step``, ``rows``,
+    ``series`` (K, 6, 3), ``params`` (K, 3, P, 3), ``modules`` (K, 3, M, 3)."""
     out = []
-    tails = {name: () for name in schema.SUMMARY_SCALARS}
-    tails.update({f"{schema.PARAMS}/{s}": (lay.n_params,) for s in schema.SUMMARY_PARAM_STATS})
-    tails.update({f"{schema.MODULES}/{s}": (lay.n_modules,) for s in schema.SUMMARY_MODULE_STATS})
+    packs = {
+        "series": ((len(schema.SUMMARY_SCALARS), 3), schema.SUMMARY_SCALARS),
+        "params": ((len(schema.SUMMARY_PARAM_STATS), lay.n_params, 3), schema.SUMMARY_PARAM_STATS),
+        "modules": ((len(schema.SUMMARY_MODULE_STATS), lay.n_modules, 3), schema.SUMMARY_MODULE_STATS),
+    }
     for factor in schema.SUMMARY_LEVELS:
         grp = schema.summary_level(block * factor)
         out += [Growable(f"{grp}/step", "int64"), Growable(f"{grp}/rows", "int32")]
-        out += [Growable(f"{grp}/{name}", "float32", (*tail, 3)) for name, tail in tails.items()]
+        for name, (tail, names) in packs.items():
+            out.append(Growable(f"{grp}/{name}", "float32", tail, {"names": json.dumps(list(names))}))
     return out
+
+
+def pack(block: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One finished block's ``{series: (1, ..., 3)}`` as the packed datasets."""
+    p, m = schema.PARAMS, schema.MODULES
+    return {
+        "step": block["step"],
+        "rows": block["rows"],
+        "series": np.stack([block[n] for n in schema.SUMMARY_SCALARS], axis=1),
+        "params": np.stack([block[f"{p}/{n}"] for n in schema.SUMMARY_PARAM_STATS], axis=1),
+        "modules": np.stack([block[f"{m}/{n}"] for n in schema.SUMMARY_MODULE_STATS], axis=1),
+    }
 
 
 class _Level:
@@ -113,7 +131,7 @@ class _Level:
                 stats = np.stack([np.where(some, lo, np.nan), np.where(some, hi, np.nan),
                                   np.where(some, total / np.maximum(count, 1), np.nan)], axis=-1)
                 out[name] = stats[None].astype(np.float32)
-        emit(schema.summary_level(self.size), out)
+        emit(schema.summary_level(self.size), pack(out))
         self.acc = {}
         self.rows = 0
 

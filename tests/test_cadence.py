@@ -3,6 +3,7 @@ the multi-resolution summary, torch.compile, and batches changed in place (issue
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import warnings
@@ -134,11 +135,13 @@ def test_summary_blocks_hold_min_max_mean_of_measured_rows(tmp_path):
     assert d["summary/b16/rows"].sum() == 300 and d["summary/b16/rows"][-1] == 300 % 16
     np.testing.assert_array_equal(d["summary/b256/step"], [0, 256])
     loss = d["steps/loss"]
-    for b, (lo, hi, mean) in enumerate(d["summary/b16/loss"]):
+    names = json.loads(d["attrs:summary/b16/series"]["names"])
+    assert names[0] == "loss" and json.loads(d["attrs:summary/b16/params"]["names"])[1] == "g_norm"
+    for b, (lo, hi, mean) in enumerate(d["summary/b16/series"][:, 0]):
         block = loss[16 * b : 16 * (b + 1)]
         np.testing.assert_allclose([lo, hi, mean], [block.min(), block.max(), block.mean()], rtol=1e-5)
     g = d["params/g_norm"][:, 0]
-    for b, (lo, hi, mean) in enumerate(d["summary/b16/params/g_norm"][:, 0]):
+    for b, (lo, hi, mean) in enumerate(d["summary/b16/params"][:, 1, 0]):
         block = g[16 * b : 16 * (b + 1)]
         if np.isfinite(block).any():
             want = [np.nanmin(block), np.nanmax(block), np.nanmean(block)]
