@@ -282,15 +282,26 @@ class GradProbe:
 
 
 class UpdateTracker:
-    """``||w_after - w_before|| / ||w_before||`` per parameter, from a copy of the weights."""
+    """``||w_after - w_before|| / ||w_before||`` per parameter, from a copy of the weights.
 
-    def __init__(self, params: list[torch.nn.Parameter]) -> None:
+    A tensor larger than the snapshot limit is measured on its strided snapshot view
+    (``strides``, see ``_stats.snapshot_strides``): the same elements before and after, a
+    fraction of the memory traffic of a full copy."""
+
+    def __init__(self, params: list[torch.nn.Parameter], strides: list[list[int]] | None = None) -> None:
         self.params = params
+        self.strides = strides or [[1] * len(p.shape) for p in params]
         self._before: list[torch.Tensor] | None = None
         self._before_norm: torch.Tensor | None = None
 
     def _weights(self) -> list[torch.Tensor]:
-        return [p.detach() for p in self.params]
+        out = []
+        for p, s in zip(self.params, self.strides):
+            w = p.detach()
+            if any(k != 1 for k in s) and not w.is_sparse:
+                w = w[:: s[0]] if w.dim() == 1 else w.reshape(w.shape[0], -1)[:: s[0], :: s[1]]
+            out.append(w)
+        return out
 
     def take_before(self) -> None:
         """Copy the current weights (one pass over them) and their norms."""
