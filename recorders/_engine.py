@@ -68,8 +68,8 @@ class Engine:
         self.acts: ActivationCapture | None = None
         self.probe: GradProbe | None = None
         self.opt_hooks: OptimizerHooks | None = None
-        limit = opts.snapshot_max_elems
-        self.tracker = UpdateTracker(self.params, [_stats.snapshot_strides(tuple(q.shape), limit) for q in self.params])
+        strides = [_stats.snapshot_strides(tuple(q.shape), opts.snapshot_max_elems) for q in self.params]
+        self.tracker = UpdateTracker(self.params, strides)
         self.writer = TraceWriter(self.path, attrs, opts.swmr, opts.flush_secs)
         self.path = self.writer.path  # another name when the path is in use (see recorders._paths)
         try:
