@@ -272,6 +272,7 @@ class TraceWriter:
         due = time.monotonic() - self._last_flush >= self.flush_secs / 2
         if self._layout is not None and (due or kind in ("tick", "wake", "flush", "close", "layout")):
             self._drain()  # rows go in blocks: a snapshot or histogram event does not drain them
+        due = time.monotonic() - self._last_flush >= self.flush_secs / 2
         if kind == "close":
             self._finish(payload)
         elif self._dirty and (due or kind == "flush"):
