@@ -157,6 +157,44 @@ def open_h5(path: str, swmr: bool = False, locking: bool = True) -> Any:
     return h5py.File(fid)
 
 
+def check_global_heaps(path: str) -> None:
+    """Refuse a global heap collection (where HDF5 keeps variable-length strings) that HDF5 would
+    parse for ever: an object whose stored size does not advance the parser (a free-space entry
+    of size 0 loops ``H5HG__cache_heap_deserialize``). Walks every ``GCOL`` the file holds."""
+    import mmap
+    import struct
+
+    with open(path, "rb") as fh:
+        try:
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # an empty file
+            return
+        with mm:
+            at = mm.find(b"GCOL")
+            while at >= 0:
+                if at + 16 <= len(mm) and mm[at + 4] == 1:
+                    size = struct.unpack_from("<Q", mm, at + 8)[0]
+                    if size >= 4096:
+                        _walk_heap(mm, at, size)
+                at = mm.find(b"GCOL", at + 4)
+
+
+def _walk_heap(mm: Any, start: int, size: int) -> None:
+    import struct
+
+    end = min(start + size, len(mm))
+    p = start + 16
+    while p < start + size:
+        if p + 16 > start + size or p + 16 > end:
+            return  # the tail too small for an object header: free space, as HDF5 reads it
+        idx = struct.unpack_from("<H", mm, p)[0]
+        length = struct.unpack_from("<Q", mm, p + 8)[0]
+        need = 16 + ((length + 7) & ~7) if idx > 0 else length
+        if need == 0:
+            raise StoreError("corrupt", f"a global heap at byte {start} is damaged (an object of size 0)")
+        p += need
+
+
 def check_links(handle: Any) -> None:
     """Refuse soft, external and user-defined links; bound the number of links."""
     import h5py
