@@ -503,3 +503,59 @@ def row_groups(positions: Iterable[int]) -> list[tuple[int, int]]:
         else:
             out.append((x, x))
     return out
+
+
+# ----------------------------------------------------------------------------- compare runs
+def _split(got: np.ndarray | tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    raw, missing = got if isinstance(got, tuple) else (got, None)
+    raw = np.asarray(raw, np.float32)
+    return raw, np.zeros(raw.shape, bool) if missing is None else np.asarray(missing, bool)
+
+
+def diff_reader(trace_b: Trace, trace_a: Trace, metric: Metric, log: bool
+                ) -> Callable[[int, int], tuple[np.ndarray, np.ndarray]]:
+    """``read(start, stop)`` over rows of run B of ``B − A`` (or ``log10(B / A)`` with ``log``).
+
+    Runs are aligned by global step and layers by name; a cell with no partner in A (another
+    step, another layer), not measured in either, or with a log of a value ≤ 0 is "missing".
+    A real NaN/Inf on either side stays non-finite (it is evidence).
+    """
+    def names(t: Trace) -> list[str]:
+        return list(t.param_names if metric.group == "params" else t.module_names)
+
+    names_a = {n: i for i, n in enumerate(names(trace_a))}
+    col_a = np.array([names_a.get(n, -1) for n in names(trace_b)], np.int64)
+    read_b = stat_reader(trace_b, metric.group, metric.stats, metric.companion)
+    read_a = stat_reader(trace_a, metric.group, metric.stats, metric.companion)
+    steps_a = np.asarray(trace_a.steps, np.int64)
+
+    def read(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        vb, miss = _split(read_b(a, b))
+        want = np.asarray(trace_b.steps[a:b], np.int64)
+        rows = np.clip(np.searchsorted(steps_a, want), 0, max(len(steps_a) - 1, 0))
+        ok = steps_a[rows] == want if len(steps_a) else np.zeros(len(want), bool)
+        va = np.full(vb.shape, np.nan, np.float32)
+        if ok.any():
+            r0, r1 = int(rows[ok].min()), int(rows[ok].max()) + 1
+            block, miss_a = _split(read_a(r0, r1))
+            take, local = np.clip(col_a, 0, None), np.clip(rows - r0, 0, r1 - r0 - 1)
+            va = block[local][:, take]
+            miss |= miss_a[local][:, take]
+        miss |= ~ok[:, None] | (col_a < 0)[None, :]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if log:
+                miss |= np.isfinite(vb) & np.isfinite(va) & ((vb <= 0) | (va <= 0))
+                d = np.log10(vb) - np.log10(va)
+            else:
+                d = vb - va
+        d = np.where(miss, np.nan, d).astype(np.float32)
+        return d, miss
+
+    return read
+
+
+def diff_metric(metric: Metric, log: bool) -> Metric:
+    """How a difference of ``metric`` is shown: signed, on a diverging map centred on 0."""
+    label = f"log10 B/A of {metric.label}" if log else f"{metric.label}: B − A"
+    return Metric(label, metric.group, metric.stats, log=False, levels="symmetric",
+                  companion=metric.companion)

@@ -1,14 +1,16 @@
 """Side-by-side comparison: a second heatmap showing another open run under the same cursor.
 
 ``MirrorState`` is a ``RunState`` holding one other run: it follows the main state's
-step, layer and range, and forwards the view's own clicks back to the main state, so
-one cursor drives both runs.
+step, layer, range and step window, and forwards the view's own clicks back to the main
+state, so one cursor drives both runs. ``CompareSplit`` keeps both heatmaps on one metric,
+locks their colour limits to one scale (the union of both runs' robust limits, or the
+user's), and can show B − A (log10 B/A for norms) aligned by step and layer name.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from gui.state import Run, RunState
 
@@ -22,6 +24,8 @@ class MirrorState(RunState):
         main.stepChanged.connect(self._follow_step)
         main.layerChanged.connect(self._follow_layer)
         main.rangeChanged.connect(self._follow_range)
+        main.viewRangeChanged.connect(self._follow_view)
+        main.findingChanged.connect(self._follow_finding)
 
     def show_run(self, run: Run | None) -> None:
         if (self.run is run) or (run is None and not self.runs):
@@ -42,6 +46,15 @@ class MirrorState(RunState):
     def _follow_range(self, step_range: object) -> None:
         RunState.set_range(self, step_range)  # type: ignore[arg-type]
 
+    def _follow_view(self, view_range: object) -> None:
+        RunState.set_view_range(self, view_range)  # type: ignore[arg-type]
+
+    def _follow_finding(self, finding: object) -> None:
+        self.finding = finding  # marks only: B's heatmap outlines the same layers, no metric switch
+
+    def set_view_range(self, view_range: tuple[float, float] | None) -> None:
+        self.main.set_view_range(view_range)
+
     # A click in the mirrored view moves the one shared cursor.
     def set_step(self, step: int, force: bool = False) -> None:
         self.main.set_step(step, force)
@@ -59,19 +72,64 @@ class CompareSplit(QSplitter):
         self.mirror = mirror
         self.main_view, self.compare_view = main_view, compare_view
         self.main_label, self.compare_label = QLabel(), QLabel()
+        self.lock_box = QCheckBox("lock colour limits across runs")
+        self.lock_box.setChecked(True)
+        self.lock_box.toggled.connect(lambda _on: self.sync_levels())
+        self.diff_box = QCheckBox("show B − A")
+        self.diff_box.setToolTip("B minus A per layer and step (log10 B/A for norms), aligned by step")
+        self.diff_box.toggled.connect(self.set_difference)
         for label, view in ((self.main_label, main_view), (self.compare_label, compare_view)):
             box = QWidget(self)
             lay = QVBoxLayout(box)
             lay.setContentsMargins(0, 0, 0, 0)
             lay.setSpacing(2)
             label.setStyleSheet("font-weight: bold")
-            lay.addWidget(label)
+            head = QHBoxLayout()
+            head.addWidget(label, 1)
+            if view is compare_view:
+                head.addWidget(self.lock_box)
+                head.addWidget(self.diff_box)
+            lay.addLayout(head)
             lay.addWidget(view, 1)
             self.addWidget(box)
+        if hasattr(main_view, "metricChanged"):
+            main_view.metricChanged.connect(self._follow_metric)
+            for view in (main_view, compare_view):
+                view.pyramidReady.connect(self.sync_levels)
+            main_view.userLevelsChanged.connect(self.sync_levels)
         self.set_runs(None, None)
+
+    def _follow_metric(self, key: str) -> None:
+        if self.widget(1).isVisible() or self.mirror.run is not None:
+            self.compare_view.set_metric(key)
+
+    def set_difference(self, on: bool) -> None:
+        """Show B − A in the compare heatmap (True) or B itself."""
+        self.compare_view.diff_base = (lambda: self.mirror.main.run) if on else None
+        self.compare_view._load_metric()
+        self.sync_levels()
+
+    def sync_levels(self) -> None:
+        """One colour scale for both heatmaps when locked: the user's limits, else the union of both."""
+        a, b = self.main_view, self.compare_view
+        if not hasattr(a, "shared_levels"):
+            return
+        same = (a._pyr is not None and b._pyr is not None and a.metric_key == b.metric_key
+                and b.diff_base is None and self.mirror.run is not None)
+        levels = None
+        if self.lock_box.isChecked() and same:
+            (lo_a, hi_a), (lo_b, hi_b) = a._levels(), b._levels()
+            levels = a._user_levels or (min(lo_a, lo_b), max(hi_a, hi_b))
+        changed = (a.shared_levels, b.shared_levels) != (levels, levels)
+        a.shared_levels = b.shared_levels = levels
+        if changed:
+            for view in (a, b):
+                view._render()
 
     def set_runs(self, main: Run | None, other: Run | None) -> None:
         """Show ``other`` beside ``main`` (None: comparison off)."""
+        if other is not None and hasattr(self.compare_view, "set_metric"):
+            self.compare_view.set_metric(self.main_view.metric_key)
         self.mirror.show_run(other)
         on = other is not None
         self.widget(1).setVisible(on)

@@ -115,7 +115,7 @@ def test_two_runs_tabs_and_compare_overlay_with_one_cursor(qtbot, tmp_path):
         assert "loss [a]" in lane.readout.toPlainText() and f"{other:.4g}" in lane.readout.toPlainText()
         w.tabs.setCurrentIndex(0)
         assert w.state.current == 0 and w.state.run.name == "a"
-        assert w.timeline.compare.count() == 2  # off + the other run
+        assert w.timeline.compare_runs() == ["b"]  # the Compare menu offers the other run
         w.close_run(0)
         assert [r.name for r in w.state.runs] == ["b"] and w.tabs.count() == 1
     finally:

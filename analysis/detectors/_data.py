@@ -411,3 +411,19 @@ def input_size(trace: Trace) -> tuple[float, float, int]:
     idx = np.flatnonzero(ok)
     top = int(idx[np.argmax(scale[ok])])
     return float(scale[top]), float(np.median(scale[ok])), top
+
+
+def evidence_onset(trace: Trace, per_row, min_frac: float = 0.8) -> int:
+    """The step from which a per-row evidence test holds on most measured rows to the end, over
+    thinned rows covering the run: ``per_row(rows)`` gives ``(bad, measured)`` boolean arrays.
+    0 when it holds from the run's first steps (or never settles)."""
+    from analysis.onset import from_start, mask_onset
+
+    rows = thin(trace)
+    bad, measured = per_row(rows)
+    i = mask_onset(np.asarray(bad, bool), np.asarray(measured, bool), min_frac=min_frac)
+    if i < 0:
+        return 0
+    steps = trace.steps[rows]
+    step = int(steps[i])
+    return 0 if from_start(step - int(trace.steps[0]), int(trace.steps[-1]) + 1) else step

@@ -85,8 +85,9 @@ class Lane:
         self.raw: list[pg.PlotDataItem] = []
         self.smooth: list[pg.PlotDataItem] = []
         self.smoothing = 0.0
-        self.overlay: tuple[str, str, Series] | None = None
-        self.overlay_item: pg.PlotDataItem | None = None
+        self.overlays: list[tuple[str, str, Series]] = []  # other runs' series: (label, colour, series)
+        self.overlay_items: list[pg.PlotDataItem] = []
+        self.legend: pg.LegendItem | None = None
         self._runs: tuple[np.ndarray, np.ndarray, np.ndarray] = nonfinite_runs(np.zeros(0), np.zeros(0))
         plot.setMenuEnabled(False)
         plot.setDownsampling(auto=True, mode="peak")
@@ -217,28 +218,43 @@ class Lane:
         self.region.setRegion((a - 0.5, b + 0.5))
         self.region.show()
 
-    def set_overlay(self, label: str, series: Series | None, color: str) -> None:
-        """A dashed comparison curve (another run's series), also shown in the readout."""
-        if self.overlay_item is not None:
-            self.plot.removeItem(self.overlay_item)
-            self.overlay_item = None
-        self.overlay = None
-        if series is None:
+    def set_overlays(self, overlays: list[tuple[str, str, Series]]) -> None:
+        """Dashed comparison curves (other runs' series), also shown in the readout."""
+        for item in self.overlay_items:
+            self.plot.removeItem(item)
+        self.overlays, self.overlay_items = list(overlays), []
+        for _label, color, series in self.overlays:
+            item = pg.PlotDataItem(pen=pen(color, 1.3, dash=True))
+            item.setData(series.x.astype(np.float64), np.where(np.isfinite(series.y), series.y, np.nan),
+                         connect="finite")
+            item.setZValue(5)
+            self.plot.addItem(item)
+            decimate(item)
+            self.overlay_items.append(item)
+
+    @property
+    def overlay_item(self) -> pg.PlotDataItem | None:
+        return self.overlay_items[0] if self.overlay_items else None
+
+    def set_legend(self, entries: list[tuple[str, str, bool]]) -> None:
+        """A legend of runs: ``(name, colour, dashed)``; empty hides it."""
+        if self.legend is not None:
+            if self.legend.scene() is not None:
+                self.legend.scene().removeItem(self.legend)
+            self.legend = None
+        if not entries:
             return
-        self.overlay = (label, color, series)
-        item = pg.PlotDataItem(pen=pen(color, 1.3, dash=True))
-        item.setData(series.x.astype(np.float64), np.where(np.isfinite(series.y), series.y, np.nan),
-                     connect="finite")
-        item.setZValue(5)
-        self.plot.addItem(item)
-        decimate(item)
-        self.overlay_item = item
+        self.legend = pg.LegendItem(offset=(-8, 4), labelTextColor=theme.TEXT, labelTextSize="8pt",
+                                    brush=pg.mkBrush(theme.BACKGROUND), verSpacing=-6)
+        self.legend.setParentItem(self.plot.getViewBox())
+        for name, color, dashed in entries:
+            sample = pg.PlotDataItem(pen=pen(color, 2.0, dash=dashed))
+            self.legend.addItem(sample, name)
 
     def update_readout(self, step: int) -> None:
         """Value at the cursor and delta from the previous logged step, per series (O(log N))."""
         rows = [(s.name, c, s) for s, c in zip(self.series, self.colors)]
-        if self.overlay is not None:
-            rows.append(self.overlay)
+        rows += self.overlays
         parts = []
         for label, color, s in rows:
             at = s.value_at(step)

@@ -9,10 +9,11 @@ fixed colours. Panning inside the margin only moves the view.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSignalBlocker, Qt
+from PySide6.QtCore import QRectF, QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -46,6 +47,10 @@ from gui.views._heatmap_marks import RangeBrackets, RowOutlines, StepViewBox
 class HeatmapView(QWidget):
     """Rows = layers in model order, columns = steps; click a cell to move the cursor there."""
 
+    metricChanged = Signal(str)
+    pyramidReady = Signal()
+    userLevelsChanged = Signal()
+
     def __init__(self, state: RunState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
@@ -60,6 +65,8 @@ class HeatmapView(QWidget):
         self._shown: tuple[int, float, float] | None = None  # level, first row, end row drawn
         self._user_levels: tuple[float, float] | None = None
         self._keep_levels = False  # a live reopen keeps the locked colour limits
+        self.shared_levels: tuple[float, float] | None = None  # limits locked across compared runs
+        self.diff_base: Callable[[], object] | None = None  # show B − A against this run (compare)
         self.linked = True  # the step window follows ``state.view_range`` (and drives it)
         self._applying = False  # setting the view from the state: do not echo it back
         self._sort_step: int | None = None  # rows sorted by value at this step, or None
@@ -183,6 +190,8 @@ class HeatmapView(QWidget):
         """A live file was reopened as a new Run: keep its pyramids (extended, not rebuilt)."""
         for key in [k for k in self._pyramids if k[0] == id(old)]:
             pyr = self._pyramids.pop(key)
+            if len(key) > 2:  # a difference pyramid: rebuilt against the reopened file
+                continue
             m = METRICS[key[1]]
             pyr.rebind(vd.stat_reader(new.trace, m.group, m.stats, m.companion))
             self._pyramids[(id(new), key[1])] = pyr
@@ -209,6 +218,7 @@ class HeatmapView(QWidget):
         """Limits dragged by the user stay locked (live updates, filtering) until the metric changes."""
         self._user_levels = tuple(bar.levels())
         self.state.set_levels(self.metric_key, self._user_levels)  # kept in the sidecar
+        self.userLevelsChanged.emit()
         self._update_window(force=True)
 
     def _load_metric(self) -> None:
@@ -228,34 +238,56 @@ class HeatmapView(QWidget):
             return
         m = METRICS[self.metric_key]
         trace = run.trace
+        base = self.diff_base() if self.diff_base is not None else None
+        self.log_box.setEnabled(base is None)
         self._pyr = None  # never draw the new rows' names over the previous metric's pyramid
         self._names = list(trace.param_names if m.group == "params" else trace.module_names)
         types = trace.module_types if m.group == "modules" else []
         self._labels = [f"{n} ({types[i]})" if i < len(types) else n for i, n in enumerate(self._names)]
-        key = (id(run), self.metric_key)
+        key = self._key()
+        self.metricChanged.emit(self.metric_key)
         if key in self._pyramids:
             self._set_pyramid(self._pyramids[key])
             return
         self.readout.setText(f"reading {m.label} for {len(self._names)} layers × {trace.n_steps} steps…")
         n = trace.n_steps
+        if base is not None:  # B − A (log10 B/A for norms), aligned by step and layer name
+            read = vd.diff_reader(trace, base.trace, m, m.log)
+            self._lane.submit(lambda: (key, vd.ColumnPyramid(read, n, len(self._names))), self._on_pyramid)
+            return
         self._lane.submit(lambda: (key, vd.pyramid_for(trace, m.group, m.stats, n, m.companion)),
                           self._on_pyramid)
 
+    def _key(self) -> tuple:
+        base = self.diff_base() if self.diff_base is not None else None
+        return (id(self.state.run), self.metric_key) + (("diff", id(base)) if base is not None else ())
+
+    def shown_metric(self) -> Metric:
+        """The statistic as drawn (a difference of it when this view shows B − A)."""
+        m = METRICS[self.metric_key]
+        if self.diff_base is not None and self.diff_base() is not None:
+            return vd.diff_metric(m, m.log)
+        return m
+
+    def _log(self) -> bool:
+        return self.log_box.isChecked() and self.log_box.isEnabled()
+
     def _on_pyramid(self, result: object) -> None:
         if isinstance(result, Exception):
-            self.readout.setText(f"cannot read {METRICS[self.metric_key].label}: {result}")
+            self.readout.setText(f"cannot read {self.shown_metric().label}: {result}")
             return
         key, pyr = result
         if self.state.run is not None and id(self.state.run) == key[0]:
             pyr.extend(self.state.run.trace.n_steps)  # rows a live writer added meanwhile
         self._pyramids[key] = pyr
-        if key == (id(self.state.run), self.metric_key):
+        if key == self._key():
             self._set_pyramid(pyr)
 
     def _set_pyramid(self, pyr: vd.ColumnPyramid) -> None:
         self._pyr = pyr
         self._xaxis.set_steps(self.state.run.trace.steps)
         self._apply_filter(refit="xy")
+        self.pyramidReady.emit()
 
     def _apply_filter(self, *_: object, refit: str = "y") -> None:
         """Rows shown: the text filter, then "only rows with findings", then the value sort."""
@@ -286,14 +318,14 @@ class HeatmapView(QWidget):
         self._apply_filter()
 
     def _levels(self) -> tuple[float, float]:
-        m, pyr = METRICS[self.metric_key], self._pyr
+        m, pyr = self.shown_metric(), self._pyr
         sample = pyr.sample(self._rows) if len(self._rows) else np.zeros(0)
         if m.levels == "unit":
             return 0.0, 1.0
         if m.levels == "count":
             finite = sample[np.isfinite(sample)]
             return 0.0, max(float(finite.max()) if finite.size else 0.0, 1.0)
-        if self.log_box.isChecked():
+        if self._log():
             return vd.robust_levels(vd.log10_display(sample))
         return vd.symmetric_levels(sample) if m.levels == "symmetric" else vd.robust_levels(sample)
 
@@ -308,10 +340,10 @@ class HeatmapView(QWidget):
             self._applying = applying
 
     def _render_now(self, refit: str) -> None:
-        m = METRICS[self.metric_key]
-        log = self.log_box.isChecked()
+        m = self.shown_metric()
+        log = self._log()
         self.bar.setColorMap(colormap("RdBu" if m.levels == "symmetric" and not log else "viridis"))
-        lo, hi = self._user_levels or self._levels()
+        lo, hi = self._user_levels or self.shared_levels or self._levels()
         self.bar.rounding = max((hi - lo) / 1000, 1e-12)
         self.bar.setLevels((lo, hi))
         self.bar.getAxis("left").setLabel(f"log10({m.label})" if log else m.label)
@@ -353,7 +385,7 @@ class HeatmapView(QWidget):
         values, flags = pyr.window(k, c0, c1, self.reducer)
         values, flags = values[:, self._rows].T, flags[:, self._rows].T
         rgba = nonfinite_overlay(flags, values)
-        if self.log_box.isChecked():
+        if self._log():
             values = vd.log10_display(values)
         lo, hi = self.bar.levels()
         values = np.where(np.isfinite(values), values, np.float32(lo))  # NaN/Inf/no-data cells are overlaid
@@ -482,7 +514,7 @@ class HeatmapView(QWidget):
         run = self.state.run
         step = int(run.trace.steps[r])
         value = self._pyr.value_at(r, col)
-        text = f"{self._names[col]}  ·  step {step}  ·  {METRICS[self.metric_key].label} = {fmt(value)}"
+        text = f"{self._names[col]}  ·  step {step}  ·  {self.shown_metric().label} = {fmt(value)}"
         k = self._shown[0] if self._shown else 0
         f = self._pyr.cell_rows(k)
         if f > 1:

@@ -12,7 +12,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
@@ -28,13 +27,14 @@ from gui.series import RunSeries, Series, SeriesRef, read_series, series_of
 from gui.state import RunState
 from gui.views._lane import AXIS_WIDTH, Lane, nonfinite_runs
 from gui.views._overview import Overview
+from gui.views._timeline_compare import CompareLanes
 
 LANE_ORDER = ("loss", "grad norm", "learning rate")
 MARK_LANES = {"grad_norm": "grad norm", "lr": "learning rate"}  # ``Finding.marks`` lane → lane name
 MAX_DEFAULT_SCALAR_LANES = 3
 
 
-class TimelineView(QWidget):
+class TimelineView(CompareLanes, QWidget):
     """Stacked lanes sharing one x axis (global step) and one cursor, plus the overview strip."""
 
     lanesChanged = Signal()
@@ -46,7 +46,8 @@ class TimelineView(QWidget):
         self.lanes: dict[str, Lane] = {}
         self.hidden: set[str] = set()
         self.extra: dict[str, list[SeriesRef]] = {}  # lanes of series picked in the metric tree
-        self.compare_index: int | None = None
+        self.compared: list = []  # the other runs overlaid in every lane
+        self.align = "step"
         self.follow = True
         self.linked = True  # zoom and pan drive (and follow) ``state.view_range``
         self._applying = False
@@ -81,9 +82,11 @@ class TimelineView(QWidget):
         self.weight.setValue(0.6)
         self.weight.setToolTip("EMA weight (debiased, as TensorBoard)")
         self.weight.valueChanged.connect(lambda _v: self._apply_smoothing(self.smooth_box.isChecked()))
-        self.compare = QComboBox()
-        self.compare.setToolTip("Overlay another open run's loss (one cursor drives both)")
-        self.compare.currentIndexChanged.connect(self._on_compare_box)
+        self.compare = QToolButton()
+        self.compare.setText("Compare")
+        self.compare.setToolTip("Overlay other open runs in every lane (one cursor drives them all)")
+        self.compare.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.compare.setMenu(QMenu(self.compare))
         self.lanes_button = QToolButton()
         self.lanes_button.setText("Lanes")
         self.lanes_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -176,7 +179,7 @@ class TimelineView(QWidget):
                 self._on_range(self.state.step_range)
                 return
             self._replot(keep_zoom=True)  # new rows (live)
-        elif index == self.compare_index:
+        elif 0 <= index < len(self.state.runs) and any(self.state.runs[index] is c for c in self.compared):
             self._apply_compare()
 
     def _replot(self, keep_zoom: bool) -> None:
@@ -291,46 +294,6 @@ class TimelineView(QWidget):
     def show_lane(self, name: str, on: bool = True) -> None:
         (self.hidden.discard if on else self.hidden.add)(name)
         self.rebuild()
-
-    # ------------------------------------------------------------------ compare
-    def _refresh_compare_box(self) -> None:
-        self.compare.blockSignals(True)
-        self.compare.clear()
-        self.compare.addItem("Compare: off", None)
-        for i, run in enumerate(self.state.runs):
-            if i != self.state.current:
-                self.compare.addItem(f"Compare: {run.name or run.trace.path}", i)
-        if self.compare_index is not None and (self.compare_index == self.state.current
-                                               or self.compare_index >= len(self.state.runs)):
-            self.compare_index = None
-        pos = self.compare.findData(self.compare_index) if self.compare_index is not None else 0
-        self.compare.setCurrentIndex(max(pos, 0))
-        self.compare.setVisible(len(self.state.runs) > 1)
-        self.compare.blockSignals(False)
-
-    def _on_compare_box(self, _pos: int) -> None:
-        self.set_compare(self.compare.currentData())
-
-    def set_compare(self, index: int | None) -> None:
-        """Overlay run ``index``'s loss on the loss lane (None: off)."""
-        self.compare_index = index if index is None or 0 <= index < len(self.state.runs) else None
-        self._refresh_compare_box()
-        self._apply_compare()
-        self._on_step(self.state.step)
-        self.compareChanged.emit(self.compare_index)
-
-    def _apply_compare(self) -> None:
-        lane = self.lanes.get("loss")
-        if lane is None:
-            return
-        other: Series | None = None
-        label = ""
-        if self.compare_index is not None and self.compare_index < len(self.state.runs):
-            run = self.state.runs[self.compare_index]
-            other = series_of(run).get("loss")
-            label = f"loss [{run.name or 'B'}]"
-        lane.set_overlay(label, other, theme.COMPARE)
-        lane.update_readout(self.state.step)
 
     # ------------------------------------------------------------------ display options
     def _smoothing(self) -> float:
