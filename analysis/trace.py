@@ -497,7 +497,11 @@ class Trace:
             raise KeyError(f"no summary series {series!r}")
         n = min(counts[pick], self._src.shape(path)[0])
         steps = self._src.read(f"{grp}/step", np.s_[:n]).astype(np.int64)
-        return steps, self._src.read(path, np.s_[:n])
+        # Blocks written after the last flush that succeeded may be zero-filled on disk: keep the
+        # increasing run of blocks that start within the complete rows.
+        bad = np.flatnonzero((np.diff(steps, prepend=-1) <= 0) | (steps > int(self.steps[-1])))
+        n = int(bad[0]) if len(bad) else n
+        return steps[:n], self._src.read(path, np.s_[:n])
 
     def grad_carry(self) -> np.ndarray:
         return self._rows(S.GRAD_CARRY) if self.has(S.GRAD_CARRY) else np.full(self.n_steps, np.nan)
