@@ -160,35 +160,44 @@ def open_h5(path: str, swmr: bool = False, locking: bool = True) -> Any:
 def check_global_heaps(path: str) -> None:
     """Refuse a global heap collection (where HDF5 keeps variable-length strings) that HDF5 would
     parse for ever: an object whose stored size does not advance the parser (a free-space entry
-    of size 0 loops ``H5HG__cache_heap_deserialize``). Walks every ``GCOL`` the file holds."""
-    import mmap
-    import struct
+    of size 0 loops ``H5HG__cache_heap_deserialize``). Walks every ``GCOL`` the file holds.
 
+    Plain reads, not ``mmap``: a mapped file that shrinks, or a hole on a full tmpfs, is a SIGBUS.
+    """
+    block = 8 << 20
     with open(path, "rb") as fh:
-        try:
-            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        except ValueError:  # an empty file
-            return
-        with mm:
-            at = mm.find(b"GCOL")
-            while at >= 0:
-                if at + 16 <= len(mm) and mm[at + 4] == 1:
-                    size = struct.unpack_from("<Q", mm, at + 8)[0]
+        offset, buf = 0, b""
+        while True:
+            more = fh.read(block)
+            data = buf + more
+            cutoff = len(data) - 19 if more else len(data)  # later signatures: next round, whole
+            at = data.find(b"GCOL", 0, cutoff + 3)
+            while 0 <= at < cutoff:
+                if at + 16 <= len(data) and data[at + 4] == 1:
+                    size = int.from_bytes(data[at + 8:at + 16], "little")
                     if size >= 4096:
-                        _walk_heap(mm, at, size)
-                at = mm.find(b"GCOL", at + 4)
+                        _walk_heap(fh, offset + at, size)
+                at = data.find(b"GCOL", at + 4, cutoff + 3)
+            if not more:
+                return
+            buf = data[max(cutoff, 0):]
+            offset += len(data) - len(buf)
 
 
-def _walk_heap(mm: Any, start: int, size: int) -> None:
+def _walk_heap(fh: Any, start: int, size: int) -> None:
     import struct
 
-    end = min(start + size, len(mm))
-    p = start + 16
-    while p < start + size:
-        if p + 16 > start + size or p + 16 > end:
+    here = fh.tell()
+    fh.seek(start)
+    heap = fh.read(min(size, 1 << 26))
+    fh.seek(here)
+    end = len(heap)
+    p = 16
+    while p < size:
+        if p + 16 > size or p + 16 > end:
             return  # the tail too small for an object header: free space, as HDF5 reads it
-        idx = struct.unpack_from("<H", mm, p)[0]
-        length = struct.unpack_from("<Q", mm, p + 8)[0]
+        idx = struct.unpack_from("<H", heap, p)[0]
+        length = struct.unpack_from("<Q", heap, p + 8)[0]
         need = 16 + ((length + 7) & ~7) if idx > 0 else length
         if need == 0:
             raise StoreError("corrupt", f"a global heap at byte {start} is damaged (an object of size 0)")
