@@ -458,6 +458,40 @@ class Trace:
         lr = self._rows(S.LR)
         return lr.reshape(len(lr), -1)
 
+    def measured(self, group: str = "params") -> np.ndarray:
+        """``(N,)`` bool: rows that measured ``group`` (``"params"``, ``"modules"`` or
+        ``"update"``; see ``steps/measured``). Rows that did not hold NaN for that group,
+        never an interpolated value. A trace written before the cadence existed measured
+        every row."""
+        bit = S.MEASURED_GROUPS[group]
+        if not self.has(S.MEASURED):
+            return np.ones(self.n_steps, dtype=bool)
+        return (self._rows(S.MEASURED).astype(np.int64) & bit) > 0
+
+    def summary_levels(self) -> list[int]:
+        """Block sizes (steps) of the ``/summary`` levels in the file, finest first."""
+        if not self.has(S.SUMMARY):
+            return []
+        sizes = [int(k[1:]) for k in self._src.keys(S.SUMMARY) if k.startswith("b") and k[1:].isdigit()]
+        return sorted(sizes)
+
+    def summary(self, series: str, max_blocks: int = 1000) -> tuple[np.ndarray, np.ndarray] | None:
+        """An overview of ``series`` (``schema.SUMMARY_SCALARS`` or ``"params/g_norm"``, …):
+        ``(block first steps (K,), [min, max, mean] (K, …, 3))`` from the finest summary level
+        with at most ``max_blocks`` blocks (else the coarsest). None without a summary."""
+        levels = self.summary_levels()
+        if not levels:
+            return None
+        counts = {b: self._count(f"{S.summary_level(b)}/step") for b in levels}
+        pick = next((b for b in levels if counts[b] <= max_blocks), levels[-1])
+        grp = S.summary_level(pick)
+        path = f"{grp}/{series}"
+        if not self.has(path):
+            raise KeyError(f"no summary series {series!r}")
+        n = min(counts[pick], self._src.shape(path)[0])
+        steps = self._src.read(f"{grp}/step", np.s_[:n]).astype(np.int64)
+        return steps, self._src.read(path, np.s_[:n])
+
     def grad_carry(self) -> np.ndarray:
         return self._rows(S.GRAD_CARRY) if self.has(S.GRAD_CARRY) else np.full(self.n_steps, np.nan)
 
