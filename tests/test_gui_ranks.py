@@ -40,10 +40,11 @@ def test_rank_matrix_aligns_every_rank(tmp_path):
     path = _record_two_ranks(str(tmp_path))
     with open_trace(path) as tr:
         assert tr.n_ranks == 2
-        steps, loss = rd.rank_matrix(tr, "loss")
+        steps, loss, missing = rd.rank_matrix(tr, "loss")
+        assert not missing.any()
         assert loss.shape == (2, 25) and np.allclose(loss[1], tr.rank(1).loss())
-        _, gn = rd.rank_matrix(tr, "grad norm")
-        assert np.all(gn > 0)
+        _, gn, unmeasured = rd.rank_matrix(tr, "grad norm")
+        assert np.all(gn[~unmeasured] > 0) and np.isnan(gn[unmeasured]).all()
         rel = rd.relative_to_median(loss)
         assert np.all(np.sign(rel[0][1:]) == -np.sign(rel[1][1:]))  # two ranks: on either side of the median
         assert np.all(np.abs(rel[:, 1:]) > 1e-4)
