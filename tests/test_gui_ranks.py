@@ -55,7 +55,7 @@ def test_app_shows_every_rank_and_switches_rank(qtbot, tmp_path):
     win = make_window(qtbot, tmp_path, analyze_fn=None, size=(1600, 1000))  # the real diagnosis
     try:
         win.open_paths([path])
-        wait_idle(qtbot, win)
+        wait_idle(qtbot, win, timeout=90)
         win.ranks.wait()
         assert win.ranks.isVisible() and win.ranks.selector.count() == 2
         assert win.ranks.images["loss"].image.shape == (2, 25)
@@ -63,7 +63,7 @@ def test_app_shows_every_rank_and_switches_rank(qtbot, tmp_path):
         win.state.set_step(10)
         assert "r0 " in win.ranks.readout.text() and "r1 " in win.ranks.readout.text()
         win.ranks.selector.setCurrentIndex(1)
-        wait_idle(qtbot, win)
+        wait_idle(qtbot, win, timeout=90)
         run = win.state.run
         assert run.trace.rank_index == 1 and len(win.state.runs) == 1
         loss = win.timeline.lanes["loss"].series[0].y
@@ -83,7 +83,7 @@ def test_single_process_run_has_no_rank_lanes(qtbot, tmp_path):
     win = make_window(qtbot, tmp_path)
     try:
         win.open_paths([write_trace(str(tmp_path / "one.h5"), n=20)])
-        wait_idle(qtbot, win)
+        wait_idle(qtbot, win, timeout=90)
         assert not win.ranks.isVisible()
     finally:
         shutdown(win)

@@ -73,6 +73,7 @@ class RankLanes(QWidget):
         self.images: dict[str, pg.ImageItem] = {}
         self._cursors: list[pg.InfiniteLine] = []
         self._missing: dict[str, pg.ImageItem] = {}
+        self._labels: dict[str, pg.TextItem] = {}
         lut = colormap("RdBu").getLookupTable(nPts=256)
         for row, what in enumerate(rd.WHAT):
             plot = self.glw.addPlot(row=row, col=0)
@@ -82,7 +83,11 @@ class RankLanes(QWidget):
             plot.getAxis("left").setWidth(AXIS_WIDTH)
             plot.getAxis("bottom").setStyle(showValues=False)
             plot.getAxis("bottom").setHeight(2)
-            plot.setTitle(f"<small>{what} by rank ÷ median rank</small>", size="8pt")
+            label = pg.TextItem(f"{what} ÷ median rank", color=theme.TEXT_DIM, anchor=(0, 0))
+            label.setParentItem(plot.getViewBox())  # pinned to the lane's top-left, not to data
+            label.setPos(4, 0)
+            label.setZValue(20)
+            self._labels[what] = label
             image = pg.ImageItem(axisOrder="row-major")
             image.setLookupTable(lut)
             plot.addItem(image)
@@ -161,8 +166,7 @@ class RankLanes(QWidget):
             axis = self.plots[what].getAxis("left")
             axis.setTicks([[(r, f"r{r}") for r in range(values.shape[0])], []])
             self.plots[what].setYRange(-0.5, values.shape[0] - 0.5, padding=0)
-            self.plots[what].setTitle(f"<small>{what} by rank ÷ median rank (log₁₀, ±{lim:.2g} full colour)"
-                                      "</small>", size="8pt")
+            self._labels[what].setText(f"{what} ÷ median rank  (log₁₀, ±{lim:.2g} full colour)")
         self._on_step(self.state.step)
 
     def _on_step(self, step: int) -> None:
