@@ -18,6 +18,17 @@ from analysis.metrics import quiet
 MAD_SIGMA = 1.4826  # MAD -> standard deviation of a normal
 
 
+def window_nanmedian(win: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(win, axis=1)`` for short windows, exactly, without numpy's masked-array path
+    (NaN sorts last: the median of the ``c`` finite values is read at ``(c-1)//2`` and ``c//2``)."""
+    s = np.sort(win, axis=1)
+    c = np.isfinite(win).sum(axis=1)
+    lo = np.take_along_axis(s, np.maximum((c - 1) // 2, 0)[:, None], axis=1)[:, 0]
+    hi = np.take_along_axis(s, np.maximum(c // 2, 0)[:, None], axis=1)[:, 0]
+    hi = np.where(c % 2 == 1, lo, hi)
+    return np.where(c > 0, (lo + hi) / 2, np.nan)
+
+
 @quiet
 def centered_median(x: np.ndarray, half: int) -> np.ndarray:
     """Median of the ``2·half + 1`` rows around each row (NaN ignored; edges use what there is)."""
@@ -27,7 +38,7 @@ def centered_median(x: np.ndarray, half: int) -> np.ndarray:
         return a.copy()
     pad = np.concatenate([np.full(half, np.nan), a, np.full(half, np.nan)])
     win = sliding_window_view(pad, 2 * half + 1)
-    return np.nanmedian(win, axis=1)
+    return window_nanmedian(win)
 
 
 @quiet
@@ -77,8 +88,8 @@ def outside_both_sides(x: np.ndarray, half: int) -> np.ndarray:
         return a.copy()
     pad = np.concatenate([np.full(half, np.nan), a, np.full(half, np.nan)])
     win = sliding_window_view(pad, half)
-    before = np.nanmedian(win[:n], axis=1)
-    after = np.nanmedian(win[half + 1:half + 1 + n], axis=1)
+    before = window_nanmedian(win[:n])
+    after = window_nanmedian(win[half + 1:half + 1 + n])
     level = np.fmax(before, after)
     return a - level
 
@@ -103,7 +114,7 @@ def side_levels(x: np.ndarray, half: int) -> tuple[np.ndarray, np.ndarray]:
         return a.copy(), a.copy()
     pad = np.concatenate([np.full(half, np.nan), a, np.full(half, np.nan)])
     win = sliding_window_view(pad, half)
-    return np.nanmedian(win[:n], axis=1), np.nanmedian(win[half + 1:half + 1 + n], axis=1)
+    return window_nanmedian(win[:n]), window_nanmedian(win[half + 1:half + 1 + n])
 
 
 @dataclass(frozen=True)
