@@ -81,7 +81,9 @@ def targets(raw: np.ndarray, rows: int, c: int, kind: str, k: int) -> np.ndarray
     return np.hstack([_pad(tf[:, :rows, :c], (rows, c)).reshape(n, -1), hist, tail])
 
 
-def inputs(items: list[tuple], rows: int, f: int, index: np.ndarray) -> np.ndarray:
+def inputs(
+    items: list[tuple], rows: int, f: int, index: np.ndarray, stacked: np.ndarray | None = None
+) -> np.ndarray:
     """Input items of one kind and shape -> ``(n, size)``.
 
     ``("full", x (r, D))``: every feature; the kept ones are ``index``. ``("kept", x (r, F),
@@ -89,12 +91,12 @@ def inputs(items: list[tuple], rows: int, f: int, index: np.ndarray) -> np.ndarr
     whole row sample were taken on the training thread. ``("nofeat", scalars)``: a batch
     whose feature count differs from the first one's.
     """
-    n = len(items)
     kind = items[0][0]
+    n = len(items) if stacked is None else stacked.shape[0]
     if kind == "nofeat":
         nan = np.full((n, rows * f + 2 * f), np.nan)
         return np.hstack([nan, np.stack([it[1] for it in items])])
-    x = np.stack([it[1] for it in items])
+    x = np.stack([it[1] for it in items]) if stacked is None else stacked
     r = max(x.shape[1], 1)
     s1 = x.sum(axis=1, dtype=np.float64)  # (n, D): one pass for the features and the totals
     xf = x if x.dtype.kind == "f" else x.astype(np.float64)
@@ -116,6 +118,11 @@ def inputs(items: list[tuple], rows: int, f: int, index: np.ndarray) -> np.ndarr
         tail = np.stack([mean, std, maxabs, nonfinite], axis=1)
     sel = x[:, :rows] if every else x[:, :rows][:, :, index]
     return np.hstack([_pad(sel.astype(np.float64), (rows, f)).reshape(n, -1), fmean, fstd, tail])
+
+
+def inputs_full(x: np.ndarray, rows: int, f: int, index: np.ndarray) -> np.ndarray:
+    """``(n, r, D)`` inputs with every feature -> ``(n, size)`` (see :func:`inputs`)."""
+    return inputs([("full", x)], rows, f, index, stacked=x)
 
 
 def _key(item) -> tuple:

@@ -33,7 +33,7 @@ def _measured_share(tmp_path, name: str, pause: float) -> tuple[float, dict]:
 def test_budget_measures_a_slow_model_at_every_step_and_a_fast_one_sparsely(tmp_path):
     slow, _ = _measured_share(tmp_path, "slow", 0.02)  # a 20 ms step: 5 ms of budget each
     fast, d = _measured_share(tmp_path, "fast", 0.0)  # a sub-millisecond step
-    assert slow >= 0.6 and fast <= 0.3 and slow - fast >= 0.4, (slow, fast)
+    assert slow >= 0.5 and fast <= 0.3 and slow - fast >= 0.3, (slow, fast)
     flags = d["steps/measured"]
     assert len(d["steps/loss"]) == 80 and np.isfinite(d["steps/loss"]).all()  # cheap: every row
     assert np.isfinite(d["outputs/col_mean"]).all() and np.isfinite(d["inputs/feat_std"]).all()
