@@ -15,6 +15,7 @@ from torch import nn
 
 from analysis.trace import open_trace
 from recorders import TraceRecorder, TrainwreckWarning, schema
+from recorders._cadence import Cadence
 from tests._recorder_helpers import MLP, read, train
 
 P, M, U = schema.MEASURED_PARAMS, schema.MEASURED_MODULES, schema.MEASURED_UPDATE
@@ -33,7 +34,7 @@ def _measured_share(tmp_path, name: str, pause: float) -> tuple[float, dict]:
 def test_budget_measures_a_slow_model_at_every_step_and_a_fast_one_sparsely(tmp_path):
     slow, _ = _measured_share(tmp_path, "slow", 0.02)  # a 20 ms step: 5 ms of budget each
     fast, d = _measured_share(tmp_path, "fast", 0.0)  # a sub-millisecond step
-    assert slow >= 0.5 and fast <= 0.3 and slow - fast >= 0.3, (slow, fast)
+    assert slow - fast >= 0.2 and fast <= 0.5, (slow, fast)  # wall-clock: loose on a loaded machine
     flags = d["steps/measured"]
     assert len(d["steps/loss"]) == 80 and np.isfinite(d["steps/loss"]).all()  # cheap: every row
     assert np.isfinite(d["outputs/col_mean"]).all() and np.isfinite(d["inputs/feat_std"]).all()
@@ -43,6 +44,28 @@ def test_budget_measures_a_slow_model_at_every_step_and_a_fast_one_sparsely(tmp_
     with open_trace(tmp_path / "fast.h5") as t:  # the reader says which rows hold data
         np.testing.assert_array_equal(t.measured("params"), ~off)
         assert np.isnan(t.param_stat("w_norm")[off]).all()
+
+
+def _simulate(train_s: float, measure_s: float, cheap_s: float, steps: int = 2000) -> float:
+    """Share of steps a Cadence measures under a fake clock: each step trains ``train_s``, costs
+    ``measure_s`` when measured and ``cheap_s`` otherwise (budget 3 %, no dense start)."""
+    cad = Cadence(0.03, dense_start=0, flight_steps=64, update_every=1)
+    now, measured = 0.0, 0
+    for i in range(steps):
+        cad.enter(now)
+        flags = cad.plan(i)
+        cost = measure_s if flags else cheap_s
+        measured += bool(flags)
+        cad.leave(i, cost, flags)
+        now += train_s + cost
+    return measured / steps
+
+
+def test_cadence_gives_a_slow_model_every_step_and_a_fast_one_its_budget():
+    assert _simulate(0.100, 0.001, 1e-5) >= 0.99  # 3 ms of budget a step, 1 ms a measurement
+    fast = _simulate(0.001, 0.001, 1e-5)  # 0.03 ms of budget a step: one step in ~34
+    assert 0.015 <= fast <= 0.05, fast
+    assert 0.2 <= _simulate(0.010, 0.001, 1e-5) <= 0.4  # in between: 0.3 ms a step
 
 
 def _run(tmp_path, steps: int, climb: int, nan_at: int, **options) -> tuple[list[float], dict]:
