@@ -177,7 +177,8 @@ class Lane:
 
     def set_log(self, on: bool) -> bool:
         """Log y when every finite value is > 0 and they span a decade or more; returns whether it is on."""
-        finite = [f for f in (s.y[np.isfinite(s.y)] for s in self.series) if len(f)]
+        every = self.series + [o[2] for o in self.overlays]  # compared runs share the axis
+        finite = [f for f in (s.y[np.isfinite(s.y)] for s in every) if len(f)]
         flat = bool(finite) and all(f.min() == f.max() == finite[0][0] for f in finite)
         ok = on and bool(finite) and not flat and all((f > 0).all() for f in finite)
         if ok:  # under one decade a log axis only adds crowded minor labels
@@ -207,13 +208,11 @@ class Lane:
         if step_range is None:
             self.region.hide()
             return
-        c = QColor(color)
-        c.setAlpha(26)
-        self.region.setBrush(QBrush(c))
+        self.region.setBrush(QBrush(Qt.BrushStyle.NoBrush))  # edges only: the curves keep their colours
         edge = QColor(color)
-        edge.setAlpha(160)
+        edge.setAlpha(200)
         for line in self.region.lines:
-            line.setPen(pg.mkPen(edge, width=1))
+            line.setPen(pg.mkPen(edge, width=1.5, style=Qt.PenStyle.DashLine))
         a, b = step_range
         self.region.setRegion((a - 0.5, b + 0.5))
         self.region.show()
