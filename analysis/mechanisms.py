@@ -50,7 +50,8 @@ PRODUCES: dict[str, tuple[str, ...]] = {
                                "unnormalized_inputs", "softmax_saturation"),
     "unshuffled_data": ("loss_spike", "loss_plateau", "constant_prediction", "class_imbalance"),
     "overfitting": ("loss_zero_early",),
-    "unstable_loss": BLOW_UP,
+    # log(0) = -inf in the loss: its gradient is NaN/Inf in every layer at once.
+    "unstable_loss": BLOW_UP + ("exploding_gradients",),
     "undertrained": (),
     "missing_classes": ("class_imbalance",),
     "rank_divergence": BLOW_UP,

@@ -2,7 +2,9 @@
 
 Every public module here is a scenario with ``EXPECTED`` (the cause code that must rank
 first, None for a healthy run), ``SYMPTOMS``, ``SEED`` and
-``run(out, steps=None, seed=0, quick=False) -> str``. ``SCENARIOS`` maps module names
+``run(out, steps=None, seed=0, quick=False) -> str``; optionally ``ONSET = (lo, hi)``, where
+the first cause's onset (``steps[0]``) must lie (steps, or fractions of the recorded run when
+≤ 1.0; without it, the first tenth of the run: the fault acts from the start). ``SCENARIOS`` maps module names
 to modules (found with ``pkgutil``, sorted); it is built on first access so that
 ``python -m examples.<name> --help`` does not import every scenario.
 See ``docs/examples.md`` for the table.

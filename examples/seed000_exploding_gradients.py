@@ -32,6 +32,9 @@ from recorders import TraceRecorder
 EXPECTED: str | None = "exploding_gradients"
 SYMPTOMS: tuple[str, ...] = ("loss_diverging", "nonfinite")
 SEED: str | None = "000"
+# The gradient departs from its earlier level where the recurrent weights pass spectral radius 1,
+# well into the run (the run stops at the first non-finite loss): fractions of the recorded steps.
+ONSET: tuple[float, float] = (0.25, 1.0)
 
 LENGTH = 40
 

@@ -99,6 +99,17 @@ def test_unknown_scenario_is_a_key_error(tmp_path):
 
 
 # ----------------------------------------------------------------------------- end to end
+def onset_range(mod, steps: int) -> tuple[int, int]:
+    """Where the first cause's onset must lie: the scenario's ``ONSET`` (steps, or fractions of the
+    run when ≤ 1.0), else the first tenth of the run (the fault acts from the start)."""
+    rng = getattr(mod, "ONSET", None)
+    if rng is None:
+        return 0, max(10, steps // 10)
+    lo, hi = (int(round(v * steps)) if isinstance(v, float) and v <= 1.0 else int(v) for v in rng)
+    return lo, hi
+
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_quick_run_is_diagnosed(name, tmp_path):
     mod = examples.SCENARIOS[name]
@@ -114,6 +125,8 @@ def test_quick_run_is_diagnosed(name, tmp_path):
         causes = [f for f in report.findings if f.kind == "cause"]
         assert causes, f"{name}: no cause found (findings: {_describe(report)}; notes: {report.notes})"
         assert causes[0].code == mod.EXPECTED, f"{name}: want {mod.EXPECTED} first: {_describe(report)}"
+        lo, hi = onset_range(mod, report.steps)
+        assert lo <= causes[0].steps[0] <= hi, f"{name}: onset {causes[0].steps[0]} not in [{lo}, {hi}]"
 
 
 # ----------------------------------------------------------------------------- as commands

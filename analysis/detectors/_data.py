@@ -153,17 +153,23 @@ def leaves(trace: Trace) -> list[tuple[str, str]]:
     return out
 
 
+def _layer(typ: str) -> bool:
+    """A leaf of the network proper: not a pass-through, not a loss module held by the model
+    (a LightningModule's or Hugging Face model's ``self.loss_fn``)."""
+    return typ not in PASS_THROUGH and not typ.endswith("Loss")
+
+
 def last_leaf(trace: Trace) -> tuple[str, str] | None:
-    """The last leaf module that can change values (dropout, identity, flatten skipped)."""
+    """The last leaf module that can change values (dropout, identity, flatten, losses skipped)."""
     for name, typ in reversed(leaves(trace)):
-        if typ not in PASS_THROUGH:
+        if _layer(typ):
             return name, typ
     return None
 
 
 def first_leaf(trace: Trace) -> tuple[str, str] | None:
     for name, typ in leaves(trace):
-        if typ not in PASS_THROUGH:
+        if _layer(typ):
             return name, typ
     return None
 
@@ -411,3 +417,19 @@ def input_size(trace: Trace) -> tuple[float, float, int]:
     idx = np.flatnonzero(ok)
     top = int(idx[np.argmax(scale[ok])])
     return float(scale[top]), float(np.median(scale[ok])), top
+
+
+def evidence_onset(trace: Trace, per_row, min_frac: float = 0.8) -> int:
+    """The step from which a per-row evidence test holds on most measured rows to the end, over
+    thinned rows covering the run: ``per_row(rows)`` gives ``(bad, measured)`` boolean arrays.
+    0 when it holds from the run's first steps (or never settles)."""
+    from analysis.onset import from_start, mask_onset
+
+    rows = thin(trace)
+    bad, measured = per_row(rows)
+    i = mask_onset(np.asarray(bad, bool), np.asarray(measured, bool), min_frac=min_frac)
+    if i < 0:
+        return 0
+    steps = trace.steps[rows]
+    step = int(steps[i])
+    return 0 if from_start(step - int(trace.steps[0]), int(trace.steps[-1]) + 1) else step

@@ -49,7 +49,7 @@ def detect(trace: Trace) -> Finding | None:
     fix = (f"make the shapes equal before the loss: targets.unsqueeze(-1) or .view_as(outputs) to get "
            f"{tuple(out)} (or outputs.squeeze(-1) to get {tuple(tgt)}); torch warns 'Using a target size "
            "that is different to the input size' for exactly this")
-    span = D.step_span(trace, rows)
+    span = D.step_span(trace, rows)  # the window the evidence quotes; the fault acts from step 0
     if not confirmed:
         evidence = (f"{shapes}, but the run does not show it (output spread {M.fmt(ratio)}× the targets'): "
                     "perhaps the loss sees reshaped tensors")
@@ -63,7 +63,7 @@ def detect(trace: Trace) -> Finding | None:
                      f"{floor_share:.0%} of those steps")
     known = cls is not None
     return Finding(code=CODE, kind="cause", severity="error" if known else "warning",
-                   confidence=0.95 if known else 0.75, steps=span, layer=None,
+                   confidence=0.95 if known else 0.75, steps=D.step_span(trace), layer=None,
                    title=f"Loss broadcasts outputs {tuple(out)} against targets {tuple(tgt)}",
                    evidence=evidence, fix=fix)
 

@@ -62,10 +62,25 @@ def detect(trace: Trace) -> Finding | None:
         title = "Predicts one class for every input of a batch"
         what = (f"a single class for {float(np.mean(p_top)):.1%} of each batch's rows (class {k} in "
                 f"{k_steps:.0%} of steps, {len(classes)} classes over time)")
+    span = [min(D.evidence_onset(trace, _one_class_rows(trace)), span[0]), span[1]]
     evidence = (f"over steps {span[0]}–{span[1]} the model predicts {what}, while {share_true:.1%} of the "
                 f"targets are class {k} and each batch holds {other_true:.0%} of other classes on average")
     return Finding(code=CODE, kind="symptom", severity="warning" if n_late >= 5 else "info", confidence=conf,
                    steps=span, layer=None, title=title, evidence=evidence, fix=FIX)
+
+
+def _one_class_rows(trace: Trace):
+    """Per-row test: one class takes ≥ 90 % of a batch's predictions."""
+    def per_row(rows):
+        counts = D.class_counts(trace, rows)
+        if counts is None:
+            return np.zeros(0, bool), np.zeros(0, bool)
+        pred = counts[0]
+        total = pred.sum(1)
+        with np.errstate(all="ignore"):
+            share = pred.max(1) / total
+        return (total > 0) & (share >= 0.9), total > 0
+    return per_row
 
 
 def _zero_regression(trace: Trace, rows: slice, span: list[int], n_late: int) -> Finding | None:

@@ -27,7 +27,7 @@ from analysis.detectors._optim import HEALTHY_UPDATE, clamp01, context, fmt, nic
 from analysis.detectors._registry import detector
 from analysis.findings import Finding
 from analysis.metrics import nanmedian, nanpercentile, quiet
-from analysis.onset import mask_onset, rise_above_best
+from analysis.onset import from_start, level_shift, mask_onset, rise_above_best
 from analysis.trace import Trace
 
 
@@ -66,6 +66,17 @@ def _loss_turn(ctx) -> int:
     return turn
 
 
+def _onset(ctx, u: float) -> int:
+    """0 when the steps overshoot from the start (early updates already ≥ 0.03 of the weights);
+    else the row where the update ratio departs 10x from its earlier level, or the loss turns."""
+    early = ctx.update_row[ctx.sub_early] if len(ctx.sub_early) else ctx.update_row[:3]
+    if np.isfinite(early).any() and float(np.nanmax(early)) >= min(0.03, u / 3):
+        return 0
+    found = level_shift(ctx.update_row, 10.0)
+    row = int(ctx.sub[found]) if found >= 0 else _loss_turn(ctx)
+    return 0 if row < 0 or from_start(row, ctx.n) else row
+
+
 def lr_rise(ctx) -> Finding | None:
     """The learning rate climbed ≥ 3x above the rate the run trained well at, and the loss turned then."""
     lr = ctx.t.lr()
@@ -77,7 +88,8 @@ def lr_rise(ctx) -> Finding | None:
         return None
     base = float(nanmedian(lr[:turn]))
     at = float(np.nanmax(lr[max(turn - 3, 0): turn + 1]))
-    if not (base > 0) or not (at >= 3 * base):
+    # the loss turned while the rate was climbing (≥ 1.2x) to ≥ 3x the rate it had trained well at
+    if not (base > 0) or not (at >= 1.2 * base) or not (float(np.nanmax(lr[turn:])) >= 3 * base):
         return None
     # where the climb began: the last row before the turn still at the base rate
     low = np.flatnonzero(lr[:turn] <= 1.05 * base)
@@ -106,8 +118,8 @@ def lr_rise(ctx) -> Finding | None:
     return Finding(
         code="lr_too_high", kind="cause", severity=severity, confidence=0.85 if severity == "error" else 0.6,
         steps=[ctx.step(turn), ctx.step(ctx.n - 1)], layer=None,
-        title=f"Learning rate too high from step {ctx.step(turn)}: the schedule raised it "
-              f"{fmt(at / base)}x past what the loss could bear",
+        title=f"Learning rate too high from step {ctx.step(turn)}: the schedule climbs "
+              f"{fmt(float(np.nanmax(lr)) / base)}x and the loss gives way at lr {fmt(at)}",
         evidence=evidence, fix=fix,
         marks={"lane": "lr", "events": [ctx.step(rise), ctx.step(turn)],
                "hlines": [{"lane": "lr", "y": at, "label": f"lr {fmt(at)} at the turn"},
@@ -159,10 +171,12 @@ def detect(trace: Trace) -> Finding | None:
                "~1e-3-1e-2), or add a warm-up; clip gradients (clip_grad_norm_) to stop single large steps")
     else:
         fix = "lower the learning rate about 10-100x, or add warm-up and gradient clipping"
-    onset = p.first_nonfinite if not p.finite else (p.diverge_row if p.diverged else 0)
+    end = p.first_nonfinite if not p.finite else (p.diverge_row if p.diverged else 0)
+    start = _onset(ctx, u)
     return Finding(
         code="lr_too_high", kind="cause", severity=severity, confidence=clamp01(conf),
-        steps=ctx.span(0, max(onset, 0) if diverging and not p.swings else ctx.n - 1),
+        steps=ctx.span(start, max(end, start) if diverging and not p.swings else ctx.n - 1),
+        marks={"layers": [ctx.info[i]["module"] for i in high[:8]]},
         layer=ctx.info[worst]["module"] or ctx.name(worst),
         title=f"Learning rate too high: updates move weights by {fmt(100 * u)} % per step",
         evidence=evidence, fix=fix,

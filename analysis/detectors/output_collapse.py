@@ -54,6 +54,13 @@ def detect(trace: Trace) -> Finding | None:
     exact = level == 0.0
     conf = 0.9 if exact else 0.6 + 0.3 * min(math.log10(0.01 / max(ratio, 1e-12)) / 2, 1.0)
     span = D.step_span(trace, rows)
+    limit = max(0.01, 3 * ratio) * ref
+
+    def per_row(r):
+        s = late_spread(trace, r)
+        return np.isfinite(s) & (s <= limit), np.isfinite(s)
+
+    span = [min(D.evidence_onset(trace, per_row), span[0]), span[1]]
     evidence = (f"over steps {span[0]}–{span[1]} the outputs vary across the rows of a batch by "
                 f"{M.fmt(level)} (RMS of column stds) against {ref_text}: {M.fmt(ratio)}×")
     if np.isfinite(early_level):

@@ -66,14 +66,45 @@ def detect(trace: Trace) -> Finding | None:
     calibrated = max(-math.log(max(mean_conf, 1e-12)), 0.0)
     if loss < chance or loss < 20 * calibrated:
         return None
+    acc = _accuracy(trace, rows)
+    if np.isfinite(acc) and acc >= 0.8:
+        return None  # confident and right: the high loss is something else (reduction, weighting)
     span = D.step_span(trace, rows)
+    form, c = D.output_form(trace), cls
+
+    def per_row(r):
+        rows_conf = confidence_rows(D.read(trace, "outputs", "sample", r), form, c)
+        if rows_conf.ndim == 1:
+            rows_conf = rows_conf.reshape(len(trace.steps[r]), -1)
+        return M.nanmean(rows_conf >= 0.99, axis=1) >= 0.8, np.isfinite(rows_conf).any(axis=1)
+
+    try:
+        span = [min(D.evidence_onset(trace, per_row), span[0]), span[1]]
+    except (ValueError, IndexError):
+        pass
     calib_txt = M.fmt(calibrated) if calibrated >= 1e-9 else "0"
     conf = 0.6 + 0.3 * min(onehot, 1.0) * min(loss / (4 * chance), 1.0)
+    acc_txt = f"; {acc:.0%} of them are right" if np.isfinite(acc) else ""
     evidence = (f"over steps {span[0]}–{span[1]}, {onehot:.0%} of sampled predictions have top probability "
-                f"≥ 0.99 (mean {mean_conf:.4f}), yet the loss is {M.fmt(loss)} — a calibrated model that "
-                f"confident would score about {calib_txt}, and log K/4 is {M.fmt(chance)}: confident "
+                f"≥ 0.99 (mean {mean_conf:.4f}){acc_txt}, yet the loss is {M.fmt(loss)} — a calibrated model "
+                f"that confident would score about {calib_txt}, and log K/4 is {M.fmt(chance)}: confident "
                 "and wrong")
     return Finding(code=CODE, kind="symptom", severity="warning", confidence=conf, steps=span, layer=None,
                    title="Predictions are one-hot but wrong", evidence=evidence,
                    fix="a symptom: fix the cause ranked above it (logits blown up by a large init or "
                        "learning rate, probabilities fed to a logit loss)")
+
+
+def _accuracy(trace: Trace, rows) -> float:
+    """Share of sampled rows whose top output is the target class (NaN without class-index targets)."""
+    if trace.batch_attrs("targets").get("kind") != "index" or not D.has(trace, "targets", "sample"):
+        return float("nan")
+    out = np.asarray(D.read(trace, "outputs", "sample", rows), np.float64)
+    tgt = np.asarray(D.read(trace, "targets", "sample", rows), np.float64).reshape(out.shape[0], -1)
+    if out.ndim != 3 or tgt.shape[1] != out.shape[1]:
+        return float("nan")
+    ok = np.isfinite(tgt) & np.isfinite(out).all(axis=-1)
+    if ok.sum() < 16:
+        return float("nan")
+    pred = np.nanargmax(np.where(np.isfinite(out), out, -np.inf), axis=-1)
+    return float(np.mean(pred[ok] == tgt[ok]))
