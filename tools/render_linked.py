@@ -81,6 +81,18 @@ def render(paths: list[str], out: str, size: tuple[int, int]) -> None:
             shoot(app, win, os.path.join(out, f"{name}-zoom-onset.png"))
             win.timeline.fit()
             win.timeline.fit()
+    if win.state.runs:  # any series in a lane of its own (the metric tree), bookmarks on the overview
+        win.state.set_current(0)
+        refs = [r for items in win.metric_tree.refs.values() for r in items]
+        pick = [r for r in refs if r.stat in ("g_norm", "update_ratio")][:3]
+        if pick:
+            win.timeline.add_series(pick)
+        win.state.toggle_bookmark(int(win.state.run.steps[len(win.state.run.steps) // 3]))
+        win.metrics_dock.raise_()
+        win.metric_tree.filter.setText(pick[0].column if pick else "")
+        settle(app, win, len(paths))
+        shoot(app, win, os.path.join(out, "metric-lane.png"))
+        win.findings_dock.raise_()
     if len(win.state.runs) > 1:
         win.state.set_current(0)
         win.timeline.set_compared(range(len(win.state.runs)))

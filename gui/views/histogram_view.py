@@ -20,6 +20,7 @@ from analysis import views_data as vd
 from analysis.trace import Trace
 from gui.state import RunState
 from gui.views._common import CURSOR_PEN, NO_DATA_COLOR, WorkerLane, colormap, fmt
+from gui.views._link import PlotLink
 from gui.views.layer_view import HIST_KINDS, resolve_layer
 
 LABELS = {"weight": "weight", "grad": "gradient", "act": "activation"}
@@ -96,6 +97,7 @@ class HistogramView(QWidget):
             self.hists[kind], self.times[kind] = hist, time
             self._images[kind], self._cursors[kind] = image, cursor
         self.times[HIST_KINDS[-1][0]].setLabel("bottom", "step  (colour: log₁₀(1 + count))")
+        self.link = PlotLink(self.state, first)  # the step axis follows the shared window
         self.glw.ci.layout.setColumnStretchFactor(0, 2)
         self.glw.ci.layout.setColumnStretchFactor(1, 5)
         self.glw.scene().sigMouseClicked.connect(self._on_click)
@@ -184,7 +186,8 @@ class HistogramView(QWidget):
             missing = int((~timg.has_row[:n]).sum())
             title += f" · <span style='color:rgb{NO_DATA_COLOR[:3]}'>{missing} without values</span>"
         plot.setTitle(f"<small>{title}</small>")
-        plot.setXRange(x0, x0 + width, padding=0)
+        if plot is self.link.plot:
+            self.link.fit(x0, x0 + width)  # the others are x-linked to it
         plot.setYRange(lo, hi, padding=0.02)
 
     def _on_step(self, step: int) -> None:
