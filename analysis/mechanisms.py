@@ -53,7 +53,9 @@ PRODUCES: dict[str, tuple[str, ...]] = {
     # log(0) = -inf in the loss: its gradient is NaN/Inf in every layer at once.
     "unstable_loss": BLOW_UP + ("exploding_gradients",),
     "undertrained": (),
-    "missing_classes": ("class_imbalance",),
+    # The model forgets the classes it no longer sees: the validation loss (all classes) rises
+    # while the training loss falls.
+    "missing_classes": ("class_imbalance", "overfitting"),
     "rank_divergence": BLOW_UP,
 }
 

@@ -49,13 +49,22 @@ def detect(trace: Trace) -> Finding | None:
     if not np.isfinite(b).all():
         return None
     q = BINS // 4
-    d4, d3 = _drop(b, 3 * q, BINS), _drop(b, 2 * q, 3 * q)
+    if not (b > 0).all():
+        return None
+    d4 = _drop(b, 3 * q, BINS)
+    lb = np.log(b)
+    l4, l3 = _drop(lb, 3 * q, BINS), _drop(lb, 2 * q, 3 * q)
     end = float(np.median(b[-2:]))
-    resid = np.diff(b[2 * q:])
-    noise = E.robust_spread(resid - np.median(resid))
+    tail = lb[3 * q:]
+    x = np.arange(len(tail))
+    resid = tail - (np.median(tail) + M.theil_sen(x, tail) * (x - x.mean()))
+    noise = E.robust_spread(resid)
     noise = noise if np.isfinite(noise) else 0.0
-    steep = d4 >= 0.05 * p.start and d4 >= 0.15 * end and d4 >= 0.4 * max(d3, 0.0)
-    if not steep or not d4 > 3 * noise * np.sqrt(q):
+    drop_se = noise * np.sqrt(12.0 / len(tail))  # standard error of a fitted drop over the quarter
+    # Still falling: by an amount that matters against the start and the end, at a relative
+    # (log) rate close to the quarter before's, clear of the bin-to-bin noise.
+    steep = d4 >= 0.05 * p.start and d4 >= 0.15 * end and l4 >= 0.4 * max(l3, 0.0)
+    if not steep or not l4 > 3 * drop_se:
         return None
     edges = M.bin_edges(ctx.n, BINS)
     s0 = ctx.step(int(edges[3 * q]))
@@ -68,8 +77,8 @@ def detect(trace: Trace) -> Finding | None:
         title=f"Training stopped while the loss was still falling ({rel:.0%} over the last quarter)",
         evidence=(f"loss {fmt(p.start)} at the start, {fmt(float(b[3 * q]))} at step {s0}, {fmt(end)} at "
                   f"the end (step {last}): it fell {fmt(d4)} over the last quarter of the run, "
-                  f"{fmt(d4 / d3) if d3 > 0 else 'more than'}{'x' if d3 > 0 else ''} the fall of the "
-                  f"quarter before, with no sign of levelling off; another quarter at this rate would reach "
+                  f"{np.expm1(l4):.0%} of its level, against {np.expm1(l3):.0%} over the quarter before: no "
+                  f"sign of levelling off; another quarter at this rate would reach "
                   f"about {fmt(projected)}"),
         fix=("train longer (more epochs or steps; stretch the learning-rate schedule with it) and stop on "
              "a validation loss that has stopped improving, not on a fixed step count"),
