@@ -38,7 +38,7 @@ def corrupt(step: int, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, 
 
 
 def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) -> str:
-    """Train for ``steps`` steps (default 2000; quick the same: the failure comes late), recording to ``out``."""
+    """Train for ``steps`` steps (default 2000; quick the same: the failure is late), recording to ``out``."""
     steps = steps or 2000
     torch.manual_seed(seed)
     data = C.dataset("digits")

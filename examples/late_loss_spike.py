@@ -36,7 +36,7 @@ def unscaled_shards(step: int, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.
 
 
 def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) -> str:
-    """Train for ``steps`` steps (default 1500; quick the same: the failure comes late), recording to ``out``."""
+    """Train for ``steps`` steps (default 1500; quick the same: the failure is late), recording to ``out``."""
     steps = steps or 1500
     torch.manual_seed(seed)
     data = C.dataset("diabetes", scale_y=True)

@@ -37,7 +37,7 @@ def schedule(step: int) -> float:
 
 
 def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) -> str:
-    """Train for ``steps`` steps (default 2000; quick the same: the failure comes late), recording to ``out``."""
+    """Train for ``steps`` steps (default 2000; quick the same: the failure is late), recording to ``out``."""
     steps = steps or 2000
     torch.manual_seed(seed)
     data = C.dataset("digits")

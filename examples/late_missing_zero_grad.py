@@ -33,7 +33,7 @@ def zero_grad(step: int) -> bool:
 
 
 def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) -> str:
-    """Train for ``steps`` steps (default 1500; quick the same: the failure comes late), recording to ``out``."""
+    """Train for ``steps`` steps (default 1500; quick the same: the failure is late), recording to ``out``."""
     steps = steps or 1500
     torch.manual_seed(seed)
     data = C.dataset("digits")

@@ -11,7 +11,6 @@ loss stably and trains on.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     import os
@@ -36,7 +35,7 @@ def bce_by_hand(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) -> str:
-    """Train for ``steps`` steps (default 2000; quick the same: the failure comes late), recording to ``out``."""
+    """Train for ``steps`` steps (default 2000; quick the same: the failure is late), recording to ``out``."""
     steps = steps or 2000
     torch.manual_seed(seed)
     data = C.dataset("breast_cancer")
@@ -45,7 +44,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     loader = C.make_loader(data.x, data.y, batch_size=32, seed=seed)
     with TraceRecorder(out, model, optimizer=opt, loss_fn=bce_by_hand) as rec:
         loss = L.train(model, opt, bce_by_hand, loader, rec, steps)
-    print(f"last finite loss {loss:.4f}; validation {C.describe(model, data.x_val, data.y_val, task='binary')}")
+    summary = C.describe(model, data.x_val, data.y_val, task="binary")
+    print(f"last finite loss {loss:.4f}; validation {summary}")
     return out
 
 

@@ -99,8 +99,8 @@ def detect(trace: Trace) -> Finding | None:
     return Finding(
         code=CODE, kind="cause", severity=sev, confidence={"error": 0.9, "warning": 0.75, "info": 0.4}[sev],
         steps=[s0, int(trace.steps[-1])], layer=None, title=title, evidence=evidence,
-        fix=(f"keep the weights from step {int(vsteps[low])} (early stopping on {name}); then regularise: more data or "
-             "augmentation, weight decay, dropout, or a smaller model"),
+        fix=(f"keep the weights from step {int(vsteps[low])} (early stopping on {name}); then regularise: "
+             "more data or augmentation, weight decay, dropout, or a smaller model"),
         marks={"onset": s0, "events": [s0], "lane": name, "views": ["timeline"],
                "hlines": [{"lane": name, "y": float(v[low]), "label": f"{name} minimum"}]},
     )
