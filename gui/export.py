@@ -78,6 +78,10 @@ def capture_evidence(src: ReportSource, folder: str, findings: list[Finding],
             settle()
             shots = []
             for name in evidence_views(f):
+                show = getattr(src, "show_view", None)
+                if callable(show):  # a view behind a dock tab comes to the front for its picture
+                    show(name)
+                    QApplication.processEvents()
                 view = views.get(name)
                 if view is None or not view.isVisible():
                     continue

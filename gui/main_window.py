@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from analysis.evidence import evidence_views
 from analysis.findings import Finding, Report
 from gui import finder, shortcuts, sidecar
 from gui._window_io import OTHER_VIEWS, WindowIO
@@ -33,10 +34,12 @@ from gui.compare import CompareSplit, MirrorState
 from gui.live import LiveFollower
 from gui.loader import AnalyzeFn, Loader
 from gui.state import Run, RunState
+from gui.views._empty import EmptyGuard
 from gui.views.findings_panel import FindingsPanel
 from gui.views.metric_tree import MetricTree
 from gui.views.timeline_view import TimelineView
 
+TABBED_WITH = {"histogram_view": "layer"}  # module → the view whose dock it shares as a tab
 TRACE_FILTER = "Trainwreck traces (*.h5 *.hdf5);;All files (*)"
 ErrorDialog = Callable[[str, str], object]
 
@@ -129,14 +132,40 @@ class MainWindow(WindowIO, QMainWindow):
         self.findings_dock.raise_()
         self.views: dict[str, QWidget] = {}
         self.view_docks: list[QDockWidget] = []
+        self.docks_by_view: dict[str, QDockWidget] = {}
         for module, cls, title in OTHER_VIEWS:
             view = make_view(module, cls, title, self.state, self)
             self.views[module] = view
             dock = self._dock(title, view, Qt.DockWidgetArea.BottomDockWidgetArea, module)
+            self.docks_by_view[module.removesuffix("_view")] = dock
+            if module in TABBED_WITH:  # the layer's histograms share the layer detail's place
+                self.tabifyDockWidget(self.docks_by_view[TABBED_WITH[module]], dock)
+                self.docks_by_view[TABBED_WITH[module]].raise_()
+                continue
             if self.view_docks:
                 self.splitDockWidget(self.view_docks[-1], dock, Qt.Orientation.Horizontal)
             self.view_docks.append(dock)
+        self.state.findingChanged.connect(self._raise_evidence)
         self._build_compare()
+        for dock in self.docks_by_view.values():  # no empty axes while nothing is open
+            dock.setWidget(EmptyGuard(self.state, dock.widget(), dock))
+
+    def show_view(self, name: str) -> None:
+        """Bring view ``name`` (``layer``, ``histogram``…) to the front of its dock's tabs."""
+        dock = self.docks_by_view.get(name)
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+
+    def _raise_evidence(self, finding: Finding | None) -> None:
+        """A finding shown in the histograms (and not the weights) brings the histogram tab forward."""
+        if finding is None:
+            return
+        views = evidence_views(finding)
+        if "histogram" in views and "layer" not in views:
+            self.show_view("histogram")
+        elif "layer" in views:
+            self.show_view("layer")
 
     def _build_compare(self) -> None:
         """A second heatmap on the run picked in the timeline's Compare box, beside the first."""
@@ -400,6 +429,22 @@ class MainWindow(WindowIO, QMainWindow):
             message = sidecar.save(run.trace.path, run.sidecar)
             if message:
                 self.statusBar().showMessage(message, 8000)
+
+    def focused_view(self) -> QWidget | None:
+        """The data view holding the keyboard focus (None: the timeline or nothing)."""
+        focus = QApplication.focusWidget()
+        if focus is None:
+            return None
+        return next((v for v in self.views.values() if focus is v or v.isAncestorOf(focus)), None)
+
+    def step_focused(self, rows: int) -> None:
+        """← / →: along the focused view's own steps (the weight view: snapshots), else logged steps."""
+        view = self.focused_view()
+        steps = view.logged_steps() if view is not None and hasattr(view, "logged_steps") else None
+        if steps is not None and len(steps):
+            self.state.move_in(steps, rows)
+        else:
+            self.state.move(rows)
 
     def go_last(self) -> None:
         self.state.last()

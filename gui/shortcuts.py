@@ -80,10 +80,12 @@ def install(win: MainWindow, menu: QMenu) -> dict[str, QAction]:
     """Create the navigation actions on ``win`` (listed in ``menu``); returns them by name."""
     s, tl, fp, player = win.state, win.timeline, win.findings, win.player
     acts = {
-        "prev": _add(win, menu, "Previous logged step", "Left", lambda: s.move(-1)),
-        "next": _add(win, menu, "Next logged step", "Right", lambda: s.move(1)),
-        "prev10": _add(win, menu, "Back 10 logged steps", "Shift+Left", lambda: s.move(-10)),
-        "next10": _add(win, menu, "Forward 10 logged steps", "Shift+Right", lambda: s.move(10)),
+        "prev": _add(win, menu, "Previous logged step (of the focused view)", "Left",
+                     lambda: win.step_focused(-1)),
+        "next": _add(win, menu, "Next logged step (of the focused view)", "Right",
+                     lambda: win.step_focused(1)),
+        "prev10": _add(win, menu, "Back 10 logged steps", "Shift+Left", lambda: win.step_focused(-10)),
+        "next10": _add(win, menu, "Forward 10 logged steps", "Shift+Right", lambda: win.step_focused(10)),
         "first": _add(win, menu, "First step", "Home", s.first),
         "last": _add(win, menu, "Last step (follow when live)", "End", win.go_last),
         "play": _add(win, menu, "Play / pause", "Space", player.toggle),

@@ -110,6 +110,15 @@ class RunState(QObject):
         row = int(np.searchsorted(steps, self.step, side="left"))
         self.set_step(int(steps[int(np.clip(row + rows, 0, len(steps) - 1))]))
 
+    def move_in(self, steps: np.ndarray, rows: int) -> None:
+        """Move ``rows`` entries along sorted ``steps`` (a view's own data steps: snapshots, histograms)."""
+        if not len(steps):
+            self.move(rows)
+            return
+        side = "right" if rows > 0 else "left"
+        i = int(np.searchsorted(steps, self.step, side=side)) + (rows - 1 if rows > 0 else rows)
+        self.set_step(int(steps[int(np.clip(i, 0, len(steps) - 1))]))
+
     def first(self) -> None:
         steps = self.logged_steps()
         if len(steps):

@@ -731,3 +731,21 @@ def test_class_axis_other_than_last_is_not_read_as_classes():
         attrs={"outputs": {"shape": [2, 4, 8, 4]}, "targets": {"shape": [2, 8, 4]}},
     )
     assert run(seg, "constant_prediction") == []  # (B, C, H, W): the last dim is W, not the class
+
+
+def test_targets_that_turn_constant_mid_run_fire_from_that_step():
+    labels = labels_of(N, 4)
+    cut = (3 * N) // 5
+    labels[cut:] = 2  # the label pipeline breaks
+    [f] = run(build(data=targets_fields(labels, 4)), "constant_targets")
+    assert f.severity == "error" and f.steps[0] == cut and f.marks["events"] == [cut]
+
+
+def test_inputs_that_stop_varying_mid_run_fire_from_that_step():
+    x = np.random.default_rng(0).standard_normal((N, R, 16))
+    cut = N // 2
+    x[cut:] = 0.0
+    [f] = run(build(data=inputs_fields(x)), "constant_inputs")
+    assert f.severity == "error" and abs(f.steps[0] - cut) <= 2
+    assert run(build(data=inputs_fields(np.random.default_rng(1).standard_normal((N, R, 16)))),
+               "constant_inputs") == []

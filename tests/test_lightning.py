@@ -58,7 +58,7 @@ def _fit(path, module, steps=B.STEPS, val=False, **trainer_kw):
     vals = torch.utils.data.DataLoader(B.batches(4, seed=7), batch_size=None) if val else None
     trainer = pl.Trainer(max_epochs=1, callbacks=[TrainwreckCallback(path)], logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         accelerator="cpu", devices=1, num_sanity_val_steps=0,
+                         accelerator="cpu", devices=trainer_kw.pop("devices", 1), num_sanity_val_steps=0,
                          limit_val_batches=4 if val else 0, **trainer_kw)
     trainer.fit(module, train, vals)
     return str(path)
@@ -112,3 +112,12 @@ def test_manual_optimisation_and_two_optimizers(tmp_path):
         assert tr.n_steps == 30
         assert np.isfinite(tr.loss()).all() and np.isfinite(tr.param_stat("g_norm")).all()
         assert tr.meta["optimizer"]["class"] == "SGD"
+
+
+def test_ddp_writes_one_file_per_rank(tmp_path):
+    _fit(tmp_path / "ddp.h5", Module(), steps=16, strategy="ddp_spawn", devices=2)
+    assert sorted(p.name for p in tmp_path.glob("ddp*.h5")) == ["ddp.rank0.h5", "ddp.rank1.h5"]
+    with open_trace(tmp_path / "ddp.h5") as tr:
+        assert tr.n_ranks == 2 and tr.n_steps == 8  # each rank takes half of the 16 batches
+        np.testing.assert_array_equal(tr.param_stat("w_norm"), tr.rank(1).param_stat("w_norm"))
+        assert not np.array_equal(tr.loss(), tr.rank(1).loss())

@@ -153,17 +153,23 @@ def leaves(trace: Trace) -> list[tuple[str, str]]:
     return out
 
 
+def _layer(typ: str) -> bool:
+    """A leaf of the network proper: not a pass-through, not a loss module held by the model
+    (a LightningModule's or Hugging Face model's ``self.loss_fn``)."""
+    return typ not in PASS_THROUGH and not typ.endswith("Loss")
+
+
 def last_leaf(trace: Trace) -> tuple[str, str] | None:
-    """The last leaf module that can change values (dropout, identity, flatten skipped)."""
+    """The last leaf module that can change values (dropout, identity, flatten, losses skipped)."""
     for name, typ in reversed(leaves(trace)):
-        if typ not in PASS_THROUGH:
+        if _layer(typ):
             return name, typ
     return None
 
 
 def first_leaf(trace: Trace) -> tuple[str, str] | None:
     for name, typ in leaves(trace):
-        if typ not in PASS_THROUGH:
+        if _layer(typ):
             return name, typ
     return None
 

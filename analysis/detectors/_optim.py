@@ -346,7 +346,9 @@ class OptimContext:
 
     def loss_text(self) -> str:
         p = self.profile
-        text = f"loss {fmt(p.start)} at the start, {fmt(p.end)} at the end (best {fmt(p.best)})"
+        best = self.loss[p.best_row] if 0 <= p.best_row < self.n else p.best
+        text = (f"loss {fmt(p.start)} at the start, {fmt(p.end)} at the end (best {fmt(best)} at step "
+                f"{self.step(max(p.best_row, 0))})")
         if p.swings:
             text += f", but its mean over the last tenth is {fmt(p.end_mean)} (large spikes)"
         if np.isfinite(self.baseline):

@@ -21,6 +21,7 @@ from analysis import batch_metrics as M
 from analysis.detectors import _data as D
 from analysis.detectors._registry import detector
 from analysis.findings import Finding
+from analysis.onset import from_start, mask_onset
 from analysis.trace import Trace
 
 CODE = "constant_inputs"
@@ -51,11 +52,14 @@ def detect(trace: Trace) -> Finding | None:
     thin_idx = np.arange(trace.n_steps)[rows]
     hit = (flat | same_rows)[thin_idx]
     considered = valid[thin_idx]
-    share = M.frac(hit[considered]) if considered.any() else np.nan
-    if not share >= 0.95:
+    start = mask_onset(hit, considered, min_frac=0.95)  # inputs may stop varying mid-run
+    if start < 0 or considered[start:].sum() < max(3, 0.1 * considered.sum()):
         return None
-    span = D.step_span(trace)
-    n = int(considered.sum())
+    if from_start(int(thin_idx[start]), trace.n_steps):
+        start = 0
+    share = M.frac(hit[start:][considered[start:]])
+    span = [int(trace.steps[thin_idx[start]]) if start else int(trace.steps[0]), int(trace.steps[-1])]
+    n = int(considered[start:].sum())
     if M.frac(flat[thin_idx][considered]) >= 0.95:
         values = np.unique(np.round(mean[valid], 6))
         what = (f"every element of every batch equals {M.fmt(float(values[0]))}" if len(values) == 1 else

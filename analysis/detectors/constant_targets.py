@@ -21,6 +21,7 @@ from analysis import batch_metrics as M
 from analysis.detectors import _data as D
 from analysis.detectors._registry import detector
 from analysis.findings import Finding
+from analysis.onset import from_start, mask_onset
 from analysis.trace import Trace
 
 CODE = "constant_targets"
@@ -51,7 +52,28 @@ def detect(trace: Trace) -> Finding | None:
                     "output it")
         return Finding(code=CODE, kind="cause", severity=sev, confidence=conf, steps=span, layer=None,
                        title=f"All targets are {value}", evidence=evidence, fix=FIX)
-    return _within_batch(trace, lo, hi, valid, rows, span)
+    return _late_constant(trace, lo, hi, valid, rows) or _within_batch(trace, lo, hi, valid, rows, span)
+
+
+def _late_constant(trace: Trace, lo: np.ndarray, hi: np.ndarray, valid: np.ndarray, rows: int
+                   ) -> Finding | None:
+    """Targets that become one constant value part-way through the run (a label pipeline that broke)."""
+    last = np.flatnonzero(valid)
+    if len(last) < 20:
+        return None
+    value = float(lo[last[-1]])
+    tol = 1e-7 * max(abs(value), 1.0)
+    same = valid & (np.abs(hi - lo) <= tol) & (np.abs(lo - value) <= tol)
+    start = mask_onset(same, valid, min_frac=0.99)
+    if start <= 0 or valid[start:].sum() < max(10, 0.1 * valid.sum()) or from_start(start, trace.n_steps):
+        return None
+    span = [int(trace.steps[start]), int(trace.steps[-1])]
+    n = int(valid[start:].sum())
+    evidence = (f"from step {span[0]} on, every target of {n} recorded steps (about {n * rows} values) is "
+                f"{M.fmt(value)}; before that the targets varied: the label pipeline broke at that step")
+    return Finding(code=CODE, kind="cause", severity="error", confidence=0.9, steps=span, layer=None,
+                   title=f"All targets are {M.fmt(value)} from step {span[0]}", evidence=evidence, fix=FIX,
+                   marks={"events": [span[0]]})
 
 
 def _within_batch(trace: Trace, lo: np.ndarray, hi: np.ndarray, valid: np.ndarray, rows: int,

@@ -24,6 +24,7 @@ from analysis import batch_metrics as M
 from analysis.detectors import _data as D
 from analysis.detectors._registry import detector
 from analysis.findings import Finding
+from analysis.metrics import quiet
 from analysis.naming import module_label
 from analysis.trace import Trace
 
@@ -32,6 +33,7 @@ PROB_MODULES = ("Softmax", "Sigmoid", "Softmax2d", "Hardsigmoid")
 
 
 @detector(code=CODE, kind="cause")
+@quiet  # batches smaller than sample_rows leave all-NaN padding rows in outputs/sample
 def detect(trace: Trace) -> Finding | None:
     cls = D.loss_class(trace)
     last = D.last_leaf(trace)

@@ -38,8 +38,9 @@ def detect(trace: Trace) -> Finding | None:
         return Finding(
             code="loss_diverging", kind="symptom", severity="error", confidence=0.97,
             steps=ctx.span(p.first_nonfinite, last), layer=None,
+            marks={"events": [ctx.step(p.first_nonfinite)]},
             title=f"Loss became {fmt(value)} at step {ctx.step(p.first_nonfinite)}",
-            evidence=(f"loss {fmt(p.start)} at the start, best {fmt(p.best)} at step "
+            evidence=(f"loss {fmt(p.start)} at the start, best {fmt(ctx.loss[p.best_row])} at step "
                       f"{ctx.step(p.best_row)}, then {fmt(value)} at step {ctx.step(p.first_nonfinite)}"
                       f"{before}; every later update is computed from non-finite values"),
             fix="fix the cause ranked above; restart from a checkpoint before the step where it "
@@ -66,8 +67,11 @@ def detect(trace: Trace) -> Finding | None:
     return Finding(
         code="loss_diverging", kind="symptom", severity="error" if strong else "warning",
         confidence=conf, steps=ctx.span(p.diverge_row, last), layer=None,
+        marks={"events": [ctx.step(p.best_row)],
+               "hlines": [{"lane": "loss", "y": float(ctx.loss[p.best_row]), "label": "best loss"}]},
         title=f"Loss rose {ratio_text} above its best after step {ctx.step(p.diverge_row)}",
-        evidence=(f"loss {fmt(p.start)} at the start, best {fmt(p.best)} near step {ctx.step(p.best_row)}, "
+        evidence=(f"loss {fmt(p.start)} at the start, best {fmt(ctx.loss[p.best_row])} at step "
+                  f"{ctx.step(p.best_row)}, "
                   f"then rising from step {ctx.step(p.diverge_row)} to a median of {fmt(p.end)} over the "
                   f"last tenth of the run ({ratio_text} the best)"),
         fix=(f"fix the cause ranked above; keep the weights from step {ctx.step(p.best_row)} "

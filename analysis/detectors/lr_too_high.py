@@ -88,7 +88,8 @@ def lr_rise(ctx) -> Finding | None:
         return None
     base = float(nanmedian(lr[:turn]))
     at = float(np.nanmax(lr[max(turn - 3, 0): turn + 1]))
-    if not (base > 0) or not (at >= 3 * base):
+    # the loss turned while the rate was climbing (≥ 1.2x) to ≥ 3x the rate it had trained well at
+    if not (base > 0) or not (at >= 1.2 * base) or not (float(np.nanmax(lr[turn:])) >= 3 * base):
         return None
     # where the climb began: the last row before the turn still at the base rate
     low = np.flatnonzero(lr[:turn] <= 1.05 * base)
@@ -117,8 +118,8 @@ def lr_rise(ctx) -> Finding | None:
     return Finding(
         code="lr_too_high", kind="cause", severity=severity, confidence=0.85 if severity == "error" else 0.6,
         steps=[ctx.step(turn), ctx.step(ctx.n - 1)], layer=None,
-        title=f"Learning rate too high from step {ctx.step(turn)}: the schedule raised it "
-              f"{fmt(at / base)}x past what the loss could bear",
+        title=f"Learning rate too high from step {ctx.step(turn)}: the schedule climbs "
+              f"{fmt(float(np.nanmax(lr)) / base)}x and the loss gives way at lr {fmt(at)}",
         evidence=evidence, fix=fix,
         marks={"lane": "lr", "events": [ctx.step(rise), ctx.step(turn)],
                "hlines": [{"lane": "lr", "y": at, "label": f"lr {fmt(at)} at the turn"},

@@ -49,7 +49,8 @@ def _candidates(trace: Trace) -> list[tuple[int, int, int, str, str | None]]:
         # then the row was recorded after optimizer.step() and the weights broke last.
         forward_seen = act.size > 0 and np.isfinite(act[w_row]).any()
         order = 5 if forward_seen and (m_row < 0 or m_row > w_row) else 0
-        candidates.append((w_row, order, w_col, f"weights of {name}", params[w_col]["module"] or name))
+        candidates.append((w_row, order, w_col, f"weights of {ctx.label(w_col)}",
+                           params[w_col]["module"] or name))
     if m_row >= 0:
         name = trace.module_names[m_col]
         candidates.append((m_row, 1, m_col, f"output of {module_label(trace, name)}", name))
@@ -64,7 +65,8 @@ def _candidates(trace: Trace) -> list[tuple[int, int, int, str, str | None]]:
     g_row, g_col = _first_row(trace.param_stat("g_nonfinite"))
     if g_row >= 0:
         name = params[g_col]["name"]
-        candidates.append((g_row, 4, g_col, f"gradient of {name}", params[g_col]["module"] or name))
+        candidates.append((g_row, 4, g_col, f"gradient of {ctx.label(g_col)}",
+                           params[g_col]["module"] or name))
     return sorted(candidates)
 
 
@@ -112,7 +114,7 @@ def detect(trace: Trace) -> Finding | None:
         evidence += f" (it went from {p.start:.3g} at the start to {loss[max(row - 1, 0)]:.3g} just before)"
     return Finding(
         code="nonfinite", kind="symptom", severity="error", confidence=0.99,
-        steps=[step, ctx.step(n - 1)], layer=layer,
+        steps=[step, ctx.step(n - 1)], layer=layer, marks={"events": [step]},
         title=f"NaN/Inf from step {step}, first in {what}",
         evidence=evidence,
         fix=("fix the cause ranked above; restart from a checkpoint before step "

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsTextItem
 
 from gui import theme
 from gui.series import Series, ema
+from gui.views._log_axis import LogTickAxis
 
 AXIS_WIDTH = 62
 READOUT_H = 17
@@ -89,6 +90,9 @@ class Lane:
         self.overlay_items: list[pg.PlotDataItem] = []
         self.legend: pg.LegendItem | None = None
         self._runs: tuple[np.ndarray, np.ndarray, np.ndarray] = nonfinite_runs(np.zeros(0), np.zeros(0))
+        plot.setAxisItems({"left": LogTickAxis("left")})  # log labels that never overlap
+        self.log_refused = ""  # why log y is off although asked for ("" when on or not asked)
+        self._flat_fixed = False
         plot.setMenuEnabled(False)
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)
@@ -127,6 +131,7 @@ class Lane:
         self.readout.setPos(0, -3)
         self.readout.setDefaultTextColor(QColor(theme.TEXT))
         plot.getViewBox().sigRangeChanged.connect(self._place_markers)
+        plot.getViewBox().sigXRangeChanged.connect(self._guard_flat)
         plot.getViewBox().sigResized.connect(redecimate)
 
     # ------------------------------------------------------------------ data
@@ -182,10 +187,44 @@ class Lane:
         ok = on and bool(finite) and not flat and all((f > 0).all() for f in finite)
         if ok:  # under one decade a log axis only adds crowded minor labels
             ok = max(float(f.max()) for f in finite) >= 10 * min(float(f.min()) for f in finite)
+        self.log_refused = "" if ok or not on else (
+            "no values" if not finite else "constant" if flat
+            else "values ≤ 0" if not all((f > 0).all() for f in finite) else "under one decade")
         self.plot.setLogMode(y=bool(ok))
         self._fit_constant(bool(ok))
         self._place_markers()
         return bool(ok)
+
+    def _guard_flat(self, *_args: object) -> None:
+        """A zoom onto a flat stretch (a constant LR after warm-up) gets a range around the value.
+
+        pyqtgraph keeps the previous height for a zero-height autorange, which showed a
+        learning rate of 1e-3 on a −2…2 axis. Visible points are sampled to ≤ 100k.
+        """
+        vb = self.plot.getViewBox()
+        if not self.series or (not vb.autoRangeEnabled()[1] and not self._flat_fixed):
+            return
+        (x0, x1), _ = vb.viewRange()
+        lo, hi = np.inf, -np.inf
+        for s in self.series:
+            i0, i1 = np.searchsorted(s.x, [x0, x1])
+            seg = s.y[max(int(i0) - 1, 0): int(i1) + 1]
+            seg = seg[:: max(len(seg) // 100_000, 1)]
+            seg = seg[np.isfinite(seg)]
+            if seg.size:
+                lo, hi = min(lo, float(seg.min())), max(hi, float(seg.max()))
+        if not np.isfinite(lo) or hi > lo:
+            if self._flat_fixed:
+                self._flat_fixed = False
+                vb.enableAutoRange(axis=pg.ViewBox.YAxis)
+            return
+        self._flat_fixed = True
+        log = bool(self.plot.ctrl.logYCheck.isChecked()) and lo > 0
+        if log:
+            self.plot.setYRange(np.log10(lo) - 0.5, np.log10(lo) + 0.5, padding=0)
+        else:
+            d = abs(lo) if lo else 1.0
+            self.plot.setYRange(lo - d, lo + d, padding=0)
 
     def _fit_constant(self, log: bool) -> None:
         """A flat series (constant LR…) gets a sensible fixed y range instead of ±tiny autoscale."""

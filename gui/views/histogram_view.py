@@ -76,7 +76,8 @@ class HistogramView(QWidget):
                                          pen=pg.mkPen((130, 180, 255)))
             time = self.glw.addPlot(row=row, col=1)
             time.setMenuEnabled(False)
-            time.setLabel("left", LABELS[kind])
+            time.getAxis("left").enableAutoSIPrefix(False)
+            time.getAxis("left").setWidth(48)
             image = pg.ImageItem(axisOrder="row-major")
             image.setLookupTable(colormap("viridis").getLookupTable(nPts=256))
             time.addItem(image)
@@ -168,7 +169,7 @@ class HistogramView(QWidget):
         plot, image = self.times[kind], self._images[kind]
         if got is None or not len(self._steps):
             image.clear()
-            plot.setTitle(None)
+            plot.setTitle(f"<small>no {LABELS[kind]} histograms</small>")
             return
         timg: ht.TimeImage = got[2]
         n = min(len(self._steps), len(timg.image))
@@ -178,10 +179,11 @@ class HistogramView(QWidget):
         top = float(rgba_levels.max()) if rgba_levels.size else 1.0
         image.setImage(rgba_levels, autoLevels=False, levels=(0.0, max(top, 1e-9)),
                        rect=QRectF(x0, lo, width, hi - lo))
-        if not timg.has_row[:n].all():  # steps without a histogram are painted "no data"
-            missing = np.flatnonzero(~timg.has_row[:n])
-            plot.setTitle(f"<small><span style='color:rgb{NO_DATA_COLOR[:3]}'>{len(missing)} steps "
-                          "without values</span></small>")
+        title = f"{LABELS[kind]} over {n} histogram steps"
+        if not timg.has_row[:n].all():  # steps without a histogram
+            missing = int((~timg.has_row[:n]).sum())
+            title += f" · <span style='color:rgb{NO_DATA_COLOR[:3]}'>{missing} without values</span>"
+        plot.setTitle(f"<small>{title}</small>")
         plot.setXRange(x0, x0 + width, padding=0)
         plot.setYRange(lo, hi, padding=0.02)
 

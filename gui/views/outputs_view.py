@@ -308,7 +308,8 @@ class OutputsView(QWidget):
         self.reg_diag.setData(diag, diag)
         self._apply("reg_range", (frame.lo, frame.hi), lambda r: (
             self.reg_plot.setXRange(*r, padding=0), self.reg_plot.setYRange(*r, padding=0)))
-        self._apply("reg_title", f"outputs vs targets of {len(y)} sampled rows", self.reg_plot.setTitle)
+        self._apply("reg_title", f"<small>outputs vs targets of {len(y)} sampled rows</small>",
+                    self.reg_plot.setTitle)
         spread = vd.finite_std(y)
         target_spread = vd.finite_std(x) if tgt is not None else float("nan")
         finite_y = y[np.isfinite(y)]

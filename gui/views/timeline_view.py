@@ -103,6 +103,9 @@ class TimelineView(CompareLanes, QWidget):
                   self.link_button):
             w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             bar.addWidget(w)
+        self.log_note = QLabel("")  # says which lanes stay linear when log y is asked for, and why
+        self.log_note.setObjectName("muted")
+        bar.insertWidget(1, self.log_note)
         bar.addStretch(1)
         bar.addWidget(self.info)
         lay.addLayout(bar)
@@ -304,8 +307,14 @@ class TimelineView(CompareLanes, QWidget):
             lane.set_smoothing(self._smoothing())
 
     def _apply_log(self, on: bool) -> None:
-        for lane in self.lanes.values():
+        refused = []
+        for name, lane in self.lanes.items():
             lane.set_log(on)
+            if lane.log_refused:
+                refused.append(f"{name} ({lane.log_refused})")
+        self.log_note.setText(f"linear: {', '.join(refused)}" if refused else "")
+        self.log_note.setToolTip("Log y applies to lanes whose values are all > 0 and span a decade or more"
+                                 if refused else "")
 
     def toggle_log(self) -> None:
         self.log_box.toggle()
@@ -336,9 +345,9 @@ class TimelineView(CompareLanes, QWidget):
         (x0, x1), _ = lanes[0].plot.getViewBox().viewRange()
         r = self.state.step_range
         full = (float(self._series.series[0].x[0]), float(self._series.series[0].x[-1]))
-        if r is not None:
-            pad = max((r[1] - r[0]) * 0.25, 5)
-            target = (r[0] - pad, r[1] + pad)
+        if r is not None:  # a little room around the range, never beyond the run
+            pad = max((r[1] - r[0]) * 0.05, 2)
+            target = (max(r[0] - pad, full[0] - 0.5), min(r[1] + pad, full[1] + 0.5))
             if abs(x0 - target[0]) > 1 or abs(x1 - target[1]) > 1:
                 lanes[0].plot.setXRange(*target, padding=0)
                 return
