@@ -9,7 +9,9 @@ Fires when: the model has C ≥ 3 output columns (all of them counted: not trunc
             start: onset 0); or classes that did occur stop occurring from some step on
             although, at their earlier share, ≥ 30 of each were due after it (onset there) and
             the earlier batches were well mixed (batches ordered by class are
-            ``unshuffled_data``). Error when ≥ 20 % of the classes are missing, else warning.
+            ``unshuffled_data``). Error when ≥ 20 % of the classes are missing, else warning;
+            info for token targets ``(B, T)`` never using some ids (a vocabulary's padding
+            and special tokens).
 Evidence:   the missing classes, how many labels the run saw, the expected count, whether
             the model still predicts them.
 Fix:        check the label pipeline: a filter or split that drops classes, a label mapping
@@ -105,6 +107,9 @@ def detect(trace: Trace) -> Finding | None:
             return None  # classes arrive and leave with the order of the data
     share = len(classes) / k
     sev = "error" if share >= 0.2 else "warning"
+    tokens = len(D.shape(trace, "targets") or ()) >= 2
+    if late is None and tokens:
+        sev = "info"  # token targets: a vocabulary keeps ids (padding, specials) no target uses
     s0 = int(steps[onset_row])
     listed = ", ".join(str(c) for c in classes[:12]) + (", …" if len(classes) > 12 else "")
     pred = _predicted(trace, classes)
