@@ -38,7 +38,7 @@ PRODUCES: dict[str, tuple[str, ...]] = {
                          "missing_classes"),
     "class_imbalance": ("constant_prediction", "loss_plateau", "output_collapse"),
     "label_leakage": ("loss_zero_early",),
-    "over_regularization": SYMPTOMS_OF_NO_LEARNING + ("lr_too_low",),
+    "over_regularization": SYMPTOMS_OF_NO_LEARNING + ("lr_too_low", "undertrained"),
     # A parameter outside the optimiser is never zeroed by opt.zero_grad(): its gradient piles up.
     "frozen_weights": SYMPTOMS_OF_NO_LEARNING + ("missing_zero_grad", "lr_too_low"),
     "missing_zero_grad": BLOW_UP + ("loss_plateau", "lr_too_high", "exploding_gradients", "dead_relu",

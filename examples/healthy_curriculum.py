@@ -1,7 +1,7 @@
-"""Healthy: a curriculum — the easiest half of the digits for 500 steps, then all of them.
+"""Healthy: a curriculum — the easiest half of the digits for 400 steps, then all of them.
 
 Nothing is wrong. The first phase trains on the half of each class closest to its class
-mean (clean, typical digits); at step ~500 the loader switches to the full training set.
+mean (clean, typical digits); at step ~400 the loader switches to the full training set.
 The loss jumps up at the switch (harder, atypical digits arrive, the input statistics
 widen) and then falls again to ~0.02; validation accuracy ~97 %. The jump is the plan,
 not a corrupt batch or a divergence.
@@ -25,7 +25,7 @@ from recorders import TraceRecorder
 EXPECTED: str | None = None
 SYMPTOMS: tuple[str, ...] = ()
 SEED: str | None = None
-SWITCH = 500
+SWITCH = 400
 
 
 def easy_half(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -39,8 +39,8 @@ def easy_half(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) -> str:
-    """Train for ``steps`` steps (default 1500; quick the same), recording to ``out``."""
-    steps = steps or 1500
+    """Train for ``steps`` steps (default 1000; quick the same), recording to ``out``."""
+    steps = steps or 1000
     torch.manual_seed(seed)
     data = C.dataset("digits")
     model = L.mlp([64, 64, 64, 10])

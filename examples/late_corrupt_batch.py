@@ -1,8 +1,8 @@
-"""One corrupt batch at step 1,500 of a healthy 2,000-step run blows a deep MLP up.
+"""One corrupt batch at step 900 of a healthy 1,200-step run blows an MLP up.
 
 What is wrong: the data pipeline hands over one batch holding a corrupt record (garbage
 bytes decoded as floats: features of magnitude ~10⁴ against ~1 for the rest). Until
-then an 8-layer ReLU MLP on digits (SGD 0.05 + momentum, no gradient clipping) trains
+then a 4-layer ReLU MLP on digits (SGD 0.05 + momentum, no gradient clipping) trains
 well (loss → ~0.05); that batch's gradient is ~10⁴× the usual, the step it takes wrecks
 the weights and the loss is NaN within a step or two. Validating the data on load (or
 clipping gradients) keeps the run healthy.
@@ -26,7 +26,7 @@ from recorders import TraceRecorder
 EXPECTED: str | None = "data_outlier"
 SYMPTOMS: tuple[str, ...] = ("nonfinite", "loss_diverging")
 SEED: str | None = None
-BAD_STEP = 1500
+BAD_STEP = 900
 ONSET: tuple[int, int] = (BAD_STEP, BAD_STEP + 2)
 
 
@@ -38,11 +38,11 @@ def corrupt(step: int, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, 
 
 
 def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) -> str:
-    """Train for ``steps`` steps (default 2000; quick the same: the failure is late), recording to ``out``."""
-    steps = steps or 2000
+    """Train for ``steps`` steps (default 1200; quick the same: the failure is late), recording to ``out``."""
+    steps = steps or 1200
     torch.manual_seed(seed)
     data = C.dataset("digits")
-    model = L.mlp([64] + [48] * 7 + [10])
+    model = L.mlp([64, 64, 64, 64, 10])
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
     loader = C.make_loader(data.x, data.y, batch_size=32, seed=seed)

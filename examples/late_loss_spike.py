@@ -1,7 +1,7 @@
 """Three batches with targets in the wrong unit make the loss spike on a healthy regression run.
 
 What is wrong: the diabetes targets are standardised, but three shards of the pipeline
-(at steps 700, 1,000 and 1,300) deliver their targets unscaled — ~100× larger. Each such
+(at steps 500, 700 and 850) deliver their targets unscaled — ~100× larger. Each such
 batch costs ~10⁴× the usual loss; Adam's bounded step lets the model recover each time,
 so the run looks fine at the end, with three tall spikes on the loss curve that
 are the data's doing, not the optimiser's.
@@ -25,7 +25,7 @@ from recorders import TraceRecorder
 EXPECTED: str | None = "data_outlier"
 SYMPTOMS: tuple[str, ...] = ("loss_spike",)
 SEED: str | None = None
-BAD_STEPS = (700, 1000, 1300)
+BAD_STEPS = (500, 700, 850)
 ONSET: tuple[int, int] = (BAD_STEPS[0], BAD_STEPS[0] + 2)
 
 
@@ -36,8 +36,8 @@ def unscaled_shards(step: int, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.
 
 
 def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) -> str:
-    """Train for ``steps`` steps (default 1500; quick the same: the failure is late), recording to ``out``."""
-    steps = steps or 1500
+    """Train for ``steps`` steps (default 1000; quick the same: the failure is late), recording to ``out``."""
+    steps = steps or 1000
     torch.manual_seed(seed)
     data = C.dataset("diabetes", scale_y=True)
     model = nn.Sequential(L.mlp([10, 64, 64, 1]), nn.Flatten(0))  # (B,) predictions for (B,) targets

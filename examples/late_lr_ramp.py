@@ -1,10 +1,10 @@
-"""A hand-written learning-rate schedule that ramps 400× after step 1,200 blows up a healthy run.
+"""A hand-written learning-rate schedule that ramps 400× after step 700 blows up a healthy run.
 
 What is wrong: the schedule was meant to decay after the warm phase, but its exponent has
-the wrong sign: from step 1,200 the learning rate grows geometrically, 400× by step 2,000.
+the wrong sign: from step 700 the learning rate grows geometrically, 400× by step 1,200.
 A 3-layer ReLU MLP on digits (SGD 0.01 + momentum) trains well to ~0.02 until then; once
 the learning rate passes what the loss can bear the loss jumps, ReLUs die, and the
-gradients end at exactly 0 or NaN. ``0.01 * 400 ** (-(step - 1200) / 800)`` (the intended
+gradients end at exactly 0 or NaN. ``0.01 * 400 ** (-(step - 700) / 500)`` (the intended
 decay) trains on.
 """
 
@@ -26,19 +26,19 @@ from recorders import TraceRecorder
 EXPECTED: str | None = "lr_too_high"
 SYMPTOMS: tuple[str, ...] = ("loss_diverging", "nonfinite")
 SEED: str | None = None
-RAMP_FROM = 1200
-ONSET: tuple[int, int] = (RAMP_FROM, 1800)  # from the ramp's start to where the loss gave way
+RAMP_FROM = 700
+ONSET: tuple[int, int] = (RAMP_FROM, 1050)  # from the ramp's start to where the loss gave way
 
 
 def schedule(step: int) -> float:
     if step < RAMP_FROM:
         return 0.01
-    return 0.01 * 400 ** ((step - RAMP_FROM) / 800)  # BUG: exponent sign: grows instead of decaying
+    return 0.01 * 400 ** ((step - RAMP_FROM) / 500)  # BUG: exponent sign: grows instead of decaying
 
 
 def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) -> str:
-    """Train for ``steps`` steps (default 2000; quick the same: the failure is late), recording to ``out``."""
-    steps = steps or 2000
+    """Train for ``steps`` steps (default 1200; quick the same: the failure is late), recording to ``out``."""
+    steps = steps or 1200
     torch.manual_seed(seed)
     data = C.dataset("digits")
     model = L.mlp([64, 64, 64, 10])

@@ -1,8 +1,8 @@
-"""From step 800 a "cleaned" dataset whose filter drops classes 7–9 replaces the training data.
+"""From step 600 a "cleaned" dataset whose filter drops classes 7–9 replaces the training data.
 
 What is wrong: half-way through, the script swaps in a re-exported training set whose
 cleaning filter keeps only ``y < 7`` (a threshold meant for another column). The model
-still has 10 outputs and trained well on all ten digits for 800 steps; from then on it
+still has 10 outputs and trained well on all ten digits for 600 steps; from then on it
 never sees a 7, 8 or 9, forgets them, and stops predicting them: validation accuracy
 drops by ~30 points while the training loss looks better than ever.
 """
@@ -25,13 +25,13 @@ from recorders import TraceRecorder
 EXPECTED: str | None = "missing_classes"
 SYMPTOMS: tuple[str, ...] = ()
 SEED: str | None = None
-SWITCH = 800
+SWITCH = 600
 ONSET: tuple[int, int] = (SWITCH, SWITCH + 50)  # the first cleaned epoch (it starts at an epoch boundary)
 
 
 def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) -> str:
-    """Train for ``steps`` steps (default 1500; quick the same: the failure is late), recording to ``out``."""
-    steps = steps or 1500
+    """Train for ``steps`` steps (default 1000; quick the same: the failure is late), recording to ``out``."""
+    steps = steps or 1000
     torch.manual_seed(seed)
     data = C.dataset("digits")
     model = L.mlp([64, 64, 64, 10])

@@ -1,7 +1,7 @@
-"""From step 800 a rewritten loop stops calling ``zero_grad``: gradients pile up, the run diverges.
+"""From step 600 a rewritten loop stops calling ``zero_grad``: gradients pile up, the run diverges.
 
 What is wrong: the second phase of the script ("fine-tune with a new loop") was copied
-without ``opt.zero_grad()``. For 800 steps a digits MLP (SGD 0.01 + momentum) trains
+without ``opt.zero_grad()``. For 600 steps a digits MLP (SGD 0.01 + momentum) trains
 well; from then on each ``.grad`` is the running sum of every later batch's gradient, the
 effective step grows with the step count, and the loss swings and climbs.
 """
@@ -24,7 +24,7 @@ from recorders import TraceRecorder
 EXPECTED: str | None = "missing_zero_grad"
 SYMPTOMS: tuple[str, ...] = ("loss_diverging",)
 SEED: str | None = None
-SWITCH = 800
+SWITCH = 600
 ONSET: tuple[int, int] = (SWITCH, SWITCH + 30)
 
 
@@ -33,8 +33,8 @@ def zero_grad(step: int) -> bool:
 
 
 def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) -> str:
-    """Train for ``steps`` steps (default 1500; quick the same: the failure is late), recording to ``out``."""
-    steps = steps or 1500
+    """Train for ``steps`` steps (default 1000; quick the same: the failure is late), recording to ``out``."""
+    steps = steps or 1000
     torch.manual_seed(seed)
     data = C.dataset("digits")
     model = L.mlp([64, 64, 10])

@@ -4,7 +4,7 @@ What is wrong: the training set is 300 digits, 25 % of them with a wrong label (
 labelling pass), and the model (64→128→128→10, Adam 1e-3, no regularisation) has far
 more capacity than that. The training loss falls steadily to ~0.01 — it learns the
 wrong labels too — while the logged ``val_loss`` reaches its minimum within the first
-few hundred steps and then rises for the rest of the 1,500 steps. Early stopping at the
+few hundred steps and then rises for the rest of the 1,000 steps. Early stopping at the
 validation minimum (or weight decay and dropout) keeps the best model.
 """
 
@@ -39,8 +39,8 @@ def small_noisy_split(seed: int) -> C.Data:
 
 
 def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) -> str:
-    """Train for ``steps`` steps (default 1500; quick the same: the failure is late), recording to ``out``."""
-    steps = steps or 1500
+    """Train for ``steps`` steps (default 1000; quick the same: the failure is late), recording to ``out``."""
+    steps = steps or 1000
     torch.manual_seed(seed)
     data = small_noisy_split(seed)
     model = L.mlp([64, 128, 128, 10])

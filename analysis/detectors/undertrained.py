@@ -10,7 +10,8 @@ Fires when: the loss is finite and, over the last quarter, still fell by ≥ 5 %
             plateau at a good value, or a loss creeping towards zero by tiny absolute
             amounts does not count.
 Evidence:   the loss at the start of the last quarter and at the end, the drop per quarter,
-            a projection of what another quarter of training would give.
+            a projection of what another quarter of training would give. The onset is step 0:
+            the loss never left its falling course; the run was too short from the start.
 Fix:        train longer (more epochs or steps) and keep the schedule's end in step with the
             new length; a higher learning rate only if the updates are small (see
             ``lr_too_low``).
@@ -67,20 +68,20 @@ def detect(trace: Trace) -> Finding | None:
     if not steep or not l4 > 3 * drop_se:
         return None
     edges = M.bin_edges(ctx.n, BINS)
-    s0 = ctx.step(int(edges[3 * q]))
+    s_tail = ctx.step(int(edges[3 * q]))
     last = ctx.step(ctx.n - 1)
     rel = d4 / end
     projected = max(end - d4, 0.0)
     return Finding(
         code=CODE, kind="cause", severity="warning", confidence=float(np.clip(0.5 + 0.3 * rel, 0.5, 0.8)),
-        steps=[s0, last], layer=None,
+        steps=[ctx.step(0), last], layer=None,
         title=f"Training stopped while the loss was still falling ({rel:.0%} over the last quarter)",
-        evidence=(f"loss {fmt(p.start)} at the start, {fmt(float(b[3 * q]))} at step {s0}, {fmt(end)} at "
+        evidence=(f"loss {fmt(p.start)} at the start, {fmt(float(b[3 * q]))} at step {s_tail}, {fmt(end)} at "
                   f"the end (step {last}): it fell {fmt(d4)} over the last quarter of the run, "
                   f"{np.expm1(l4):.0%} of its level, against {np.expm1(l3):.0%} over the quarter before: no "
                   f"sign of levelling off; another quarter at this rate would reach "
                   f"about {fmt(projected)}"),
         fix=("train longer (more epochs or steps; stretch the learning-rate schedule with it) and stop on "
              "a validation loss that has stopped improving, not on a fixed step count"),
-        marks={"onset": s0, "lane": "loss", "views": ["timeline"]},
+        marks={"onset": ctx.step(0), "events": [s_tail], "lane": "loss", "views": ["timeline"]},
     )
