@@ -44,6 +44,12 @@ def context(trace: Trace) -> OptimContext:
     return hit[1]
 
 
+def _measured_rows(trace: Trace, group: str) -> np.ndarray:
+    """Row indices that measured ``group`` (every row when none did)."""
+    rows = np.flatnonzero(trace.measured(group))
+    return rows if len(rows) else np.arange(trace.n_steps)
+
+
 def fmt(x: float, digits: int = 2) -> str:
     """A short human number: 0.31, 4.1, 1.2e-05, 3.4e+04, nan."""
     if x is None or not np.isfinite(x):
@@ -71,7 +77,11 @@ class OptimContext:
     def __init__(self, trace: Trace) -> None:
         self.t = trace
         self.n = trace.n_steps
-        self.sub = M.subsample_rows(self.n, MAX_ROWS)
+        # The rows that measured the parameter / module statistics (all rows in full-detail
+        # traces); the others hold NaN there and are left out, never filled in.
+        self.rows = _measured_rows(trace, "params")
+        self.mrows = _measured_rows(trace, "modules")
+        self.sub = self.rows[M.subsample_rows(len(self.rows), MAX_ROWS)]
 
     # ------------------------------------------------------------------ rows and steps
     def step(self, row: int) -> int:
