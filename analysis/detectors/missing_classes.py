@@ -14,6 +14,7 @@ Fires when: the model has C ≥ 3 output columns (all of them counted: not trunc
             and special tokens).
 Evidence:   the missing classes, how many labels the run saw, the expected count, whether
             the model still predicts them.
+Onset:      0 when classes never occur; else the first step after the classes were last seen
 Fix:        check the label pipeline: a filter or split that drops classes, a label mapping
             that merges or shifts them (``y - 1``, a dict missing keys), a dataset subset taken
             from the head of sorted data; or, if the classes are meant to be absent, build the

@@ -13,6 +13,9 @@ Fires when: after its minimum the validation loss ends ≥ 20 % above it (warnin
             from 10x).
 Evidence:   the validation minimum and its step, the final validation loss, the training
             loss at both points.
+Onset:      the first validation point after the last one on the validation floor (where the
+            rise is first seen); for a memorised training set, where the validation loss had
+            made 90 % of its improvement
 Fix:        keep the checkpoint from the validation minimum (early stopping on
             ``val_loss``); add data or augmentation, weight decay or dropout, or a smaller
             model.

@@ -4,14 +4,14 @@ Looks at:   the loss curve in 40 bins (bin medians, so batch noise does not coun
             robust slope over the last quarter of the run against the third quarter, the
             initial loss and the final loss.
 Fires when: the loss is finite and, over the last quarter, still fell by ≥ 5 % of the initial
-            loss and ≥ 15 % of its final value, at ≥ 40 % of the rate of the quarter before
-            (it had not begun to level off), by more than 3 robust spreads of the bin-to-bin
-            noise. A run that converged (flat tail), a schedule that annealed to zero, a long
-            plateau at a good value, or a loss creeping towards zero by tiny absolute
-            amounts does not count.
+            loss and ≥ 15 % of its final value, at a relative (log) rate ≥ 40 % of the quarter
+            before's (it had not begun to level off), by more than 3 standard errors of the
+            bins' robust scatter around the trend. A run that converged (flat tail), a
+            schedule that annealed to zero, a long plateau at a good value, or a loss
+            creeping towards zero by tiny absolute amounts does not count.
 Evidence:   the loss at the start of the last quarter and at the end, the drop per quarter,
-            a projection of what another quarter of training would give. The onset is step 0:
-            the loss never left its falling course; the run was too short from the start.
+            a projection of what another quarter of training would give.
+Onset:      0: the loss never left its falling course; the run was too short from the start
 Fix:        train longer (more epochs or steps) and keep the schedule's end in step with the
             new length; a higher learning rate only if the updates are small (see
             ``lr_too_low``).
