@@ -48,7 +48,9 @@ PRODUCES: dict[str, tuple[str, ...]] = {
     # One batch far outside the rest: a huge gradient, a huge step, the units it kills.
     "data_outlier": BLOW_UP + ("exploding_gradients", "lr_too_high", "dead_relu", "saturated_activations",
                                "unnormalized_inputs", "softmax_saturation"),
-    "unshuffled_data": ("loss_spike", "loss_plateau", "constant_prediction", "class_imbalance"),
+    # Sorted batches: whole stretches without some classes (a run cut mid-epoch ends without them).
+    "unshuffled_data": ("loss_spike", "loss_plateau", "constant_prediction", "class_imbalance",
+                        "missing_classes"),
     "overfitting": ("loss_zero_early",),
     # log(0) = -inf in the loss: its gradient is NaN/Inf in every layer at once.
     "unstable_loss": BLOW_UP + ("exploding_gradients",),

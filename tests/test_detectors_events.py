@@ -329,3 +329,12 @@ def test_missing_classes_is_info_for_token_targets_with_unused_ids():
     rng = np.random.default_rng(16)
     f = _find(_labels_trace(rng.integers(0, 7, size=(N, 16)), target_shape=[4, 4]), "missing_classes")
     assert f is not None and f.severity == "info"
+
+
+def test_missing_classes_quiet_when_sorted_batches_end_mid_epoch():
+    rng = np.random.default_rng(17)
+    labels = rng.integers(0, 10, size=(N, 16))
+    labels[1000:] = _sorted_labels(N - 1000, per_class_batches=40)  # ends inside class 4's stretch
+    report = analyze(_labels_trace(labels))
+    causes = [f.code for f in report.findings if f.kind == "cause"]
+    assert causes and causes[0] == "unshuffled_data", causes

@@ -63,7 +63,6 @@ SEEDS = {"000", "001", "002", "003", "004"}
 # Long runs whose existing detector does not yet name the late fault first (issue 7, ranking and
 # onsets of the existing detectors): reported as xfail until it does, then they pass.
 NOT_YET = {
-    "late_lr_ramp": "lr_too_high does not yet name a learning rate that ramps up late",
     "late_missing_zero_grad": "missing_zero_grad does not yet date a zero_grad dropped mid-run",
 }
 

@@ -8,7 +8,7 @@ Fires when: the model has C ≥ 3 output columns (all of them counted: not trunc
             run saw enough labels to expect each class ≥ 30 times at an even share (from the
             start: onset 0); or classes that did occur stop occurring from some step on
             although, at their earlier share, ≥ 30 of each were due after it (onset there) and
-            the earlier batches were well mixed (batches ordered by class are
+            the batches just before were well mixed (batches ordered by class are
             ``unshuffled_data``). Error when ≥ 20 % of the classes are missing, else warning;
             info for token targets ``(B, T)`` never using some ids (a vocabulary's padding
             and special tokens).
@@ -104,7 +104,8 @@ def detect(trace: Trace) -> Finding | None:
         if late is None:
             return None
         onset_row, classes = int(ids[late[0]]), late[1]
-        if mixing_ratio(trace, slice(0, onset_row)) >= 2.0:
+        window = max(20, trace.n_steps // 20)
+        if mixing_ratio(trace, slice(max(0, onset_row - window), onset_row)) >= 2.0:
             return None  # classes arrive and leave with the order of the data
     share = len(classes) / k
     sev = "error" if share >= 0.2 else "warning"
