@@ -202,3 +202,29 @@ def scheduler_per_batch(path: str, steps: int = 600) -> tuple[str, tuple[int, in
             opt.step()
             sched.step()  # BUG: meant once per epoch
     return path, (20, 80)
+
+
+def healthy_schedule(path: str, kind: str, steps: int = 600) -> tuple[str, tuple[int, int]]:
+    """A small MLP trained well under a schedule with alarming but normal events: ``restarts``
+    (cosine warm restarts), ``onecycle`` (a 25x climb, then annealing) or ``drop`` (10x at 60 %)."""
+    torch.manual_seed(0)
+    x, y = _blobs()
+    model = deep_mlp(depth=3, width=32)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    if kind == "restarts":
+        sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=150)
+    elif kind == "onecycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=steps)
+    else:
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[int(0.6 * steps)], gamma=0.1)
+    loss_fn = nn.CrossEntropyLoss()
+    with TraceRecorder(path, model, optimizer=opt, loss_fn=loss_fn) as rec:
+        for _, xb, yb in _batches(x, y, steps):
+            opt.zero_grad()
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            loss.backward()
+            rec.step(loss=loss, outputs=out, targets=yb, inputs=xb)
+            opt.step()
+            sched.step()
+    return path, (0, 0)

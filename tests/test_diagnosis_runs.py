@@ -121,3 +121,10 @@ def test_a_scheduler_stepped_per_batch_is_lr_too_low_from_its_first_drop(runs):
     top = _causes(report)[0]
     assert top.code == "lr_too_low", _describe(report)
     assert lo <= top.steps[0] <= hi and "per epoch" in top.fix
+
+
+@pytest.mark.parametrize("kind", ["restarts", "onecycle", "drop"])
+def test_healthy_schedules_with_alarming_events_stay_clean(kind, tmp_path):
+    path, _ = R.healthy_schedule(str(tmp_path / f"{kind}.h5"), kind)
+    report = analyze(path)
+    assert not report.problems(), _describe(report)

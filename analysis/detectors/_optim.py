@@ -190,8 +190,21 @@ class OptimContext:
         return M.fan_in(p["shape"])
 
     def stat(self, name: str, rows: Any = None) -> np.ndarray:
+        head = self._head_block("params", name, rows)
+        if head is not None:
+            return M.as_float(head)
         a = self.t.param_stat(name)
         return M.as_float(a if rows is None else a[rows])
+
+    def _head_block(self, group: str, name: str, rows: Any) -> np.ndarray | None:
+        """A short slice of rows read on its own (not the whole column) unless the column is cached."""
+        if not isinstance(rows, slice) or rows.step not in (None, 1) or self.n < 1000:
+            return None
+        start, stop, _ = rows.indices(self.n)
+        path = f"{group}/{name}"
+        if stop - start > 200 or ("rows", path) in self.t._cache or not self.t.has(path):  # noqa: SLF001
+            return None
+        return self.t.stat_block(group, name, slice(start, stop))
 
     @cached_property
     def w_norm(self) -> np.ndarray:
@@ -451,6 +464,9 @@ class OptimContext:
     # ------------------------------------------------------------------ activations
     def module_stat(self, name: str, rows: Any = None, col: int | None = None) -> np.ndarray:
         """A module statistic as float64 (Inf → NaN), sliced before converting (cheap on long runs)."""
+        head = self._head_block("modules", name, rows)
+        if head is not None:
+            return M.as_float(head if col is None else head[:, col])
         a = self.t.module_stat(name)
         if col is not None:
             a = a[:, col]
