@@ -29,33 +29,46 @@ def _global_norm(g: np.ndarray) -> np.ndarray:
     return out
 
 
-def _values(t: Trace, what: str) -> np.ndarray | None:
+def _values(t: Trace, what: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(values, measured)`` of one rank's rows."""
     if what == "loss":
-        return np.asarray(t.loss(), dtype=np.float64)
+        loss = np.asarray(t.loss(), dtype=np.float64)
+        return loss, np.ones(len(loss), bool)
     if what == "grad norm" and t.has("params/g_norm"):
-        return _global_norm(t.param_stat("g_norm"))
+        norm = _global_norm(t.param_stat("g_norm"))
+        return norm, np.asarray(t.measured("params"), bool)[: len(norm)]
     return None
 
 
-def rank_matrix(trace: Trace, what: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(steps (N,), values (R, N))`` on rank 0's steps (NaN where a rank has no row); None if absent."""
+def rank_matrix(trace: Trace, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(steps (N,), values (R, N), missing (R, N))`` on rank 0's steps; None if the trace lacks it.
+
+    ``missing`` marks cells with no value: the rank has no row at that step, or the row did
+    not measure the statistic (``steps/measured``); those values are NaN but not evidence.
+    """
     if what not in WHAT:
         raise ValueError(f"unknown rank series {what!r}; one of {WHAT}")
     base = trace.rank(0)
     steps = np.asarray(base.steps, dtype=np.int64)
-    rows = []
+    rows, missing = [], []
     for r in range(trace.n_ranks):
         t = base if r == 0 else trace.rank(r)
-        v = _values(t, what)
-        if v is None:
+        got = _values(t, what)
+        if got is None:
             return None
+        v, measured = got
         own = np.asarray(t.steps, dtype=np.int64)[: len(v)]
         out = np.full(len(steps), np.nan)
-        idx = np.clip(np.searchsorted(own, steps), 0, max(len(own) - 1, 0))
-        hit = (len(own) > 0) & (own[idx] == steps) if len(own) else np.zeros(len(steps), bool)
-        out[hit] = v[idx[hit]]
+        have = np.zeros(len(steps), bool)
+        if len(own):
+            idx = np.clip(np.searchsorted(own, steps), 0, len(own) - 1)
+            hit = own[idx] == steps
+            out[hit] = v[idx[hit]]
+            have[hit] = measured[idx[hit]]
+        out[~have] = np.nan
         rows.append(out)
-    return steps, np.vstack(rows)
+        missing.append(~have)
+    return steps, np.vstack(rows), np.vstack(missing)
 
 
 def relative_to_median(values: np.ndarray) -> np.ndarray:

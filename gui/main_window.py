@@ -144,13 +144,15 @@ class MainWindow(WindowIO, WindowViews, QMainWindow):
             self.views[module] = view
             dock = self._dock(title, view, Qt.DockWidgetArea.BottomDockWidgetArea, module)
             self.docks_by_view[module.removesuffix("_view")] = dock
-            if module in TABBED_WITH:  # the layer's histograms share the layer detail's place
-                self.tabifyDockWidget(self.docks_by_view[TABBED_WITH[module]], dock)
-                self.docks_by_view[TABBED_WITH[module]].raise_()
+            if module in TABBED_WITH:
                 continue
             if self.view_docks:
                 self.splitDockWidget(self.view_docks[-1], dock, Qt.Orientation.Horizontal)
             self.view_docks.append(dock)
+        for module, beside in TABBED_WITH.items():  # the layer's histograms share the layer detail's place
+            tab = self.docks_by_view[module.removesuffix("_view")]
+            self.tabifyDockWidget(self.docks_by_view[beside], tab)
+            self.docks_by_view[beside].raise_()
         self.state.findingChanged.connect(self._raise_evidence)
         self._build_compare()
         for dock in self.docks_by_view.values():  # no empty axes while nothing is open

@@ -40,10 +40,11 @@ def test_rank_matrix_aligns_every_rank(tmp_path):
     path = _record_two_ranks(str(tmp_path))
     with open_trace(path) as tr:
         assert tr.n_ranks == 2
-        steps, loss = rd.rank_matrix(tr, "loss")
+        steps, loss, missing = rd.rank_matrix(tr, "loss")
+        assert not missing.any()
         assert loss.shape == (2, 25) and np.allclose(loss[1], tr.rank(1).loss())
-        _, gn = rd.rank_matrix(tr, "grad norm")
-        assert np.all(gn > 0)
+        _, gn, unmeasured = rd.rank_matrix(tr, "grad norm")
+        assert np.all(gn[~unmeasured] > 0) and np.isnan(gn[unmeasured]).all()
         rel = rd.relative_to_median(loss)
         assert np.all(np.sign(rel[0][1:]) == -np.sign(rel[1][1:]))  # two ranks: on either side of the median
         assert np.all(np.abs(rel[:, 1:]) > 1e-4)
@@ -54,7 +55,7 @@ def test_app_shows_every_rank_and_switches_rank(qtbot, tmp_path):
     win = make_window(qtbot, tmp_path, analyze_fn=None, size=(1600, 1000))  # the real diagnosis
     try:
         win.open_paths([path])
-        wait_idle(qtbot, win)
+        wait_idle(qtbot, win, timeout=90)
         win.ranks.wait()
         assert win.ranks.isVisible() and win.ranks.selector.count() == 2
         assert win.ranks.images["loss"].image.shape == (2, 25)
@@ -62,7 +63,7 @@ def test_app_shows_every_rank_and_switches_rank(qtbot, tmp_path):
         win.state.set_step(10)
         assert "r0 " in win.ranks.readout.text() and "r1 " in win.ranks.readout.text()
         win.ranks.selector.setCurrentIndex(1)
-        wait_idle(qtbot, win)
+        wait_idle(qtbot, win, timeout=90)
         run = win.state.run
         assert run.trace.rank_index == 1 and len(win.state.runs) == 1
         loss = win.timeline.lanes["loss"].series[0].y
@@ -82,7 +83,7 @@ def test_single_process_run_has_no_rank_lanes(qtbot, tmp_path):
     win = make_window(qtbot, tmp_path)
     try:
         win.open_paths([write_trace(str(tmp_path / "one.h5"), n=20)])
-        wait_idle(qtbot, win)
+        wait_idle(qtbot, win, timeout=90)
         assert not win.ranks.isVisible()
     finally:
         shutdown(win)

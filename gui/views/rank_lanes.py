@@ -17,14 +17,15 @@ from PySide6.QtCore import QRectF, QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from analysis import rank_data as rd
+from analysis import views_data as vd
 from analysis.hist_time import step_extent
 from analysis.trace import Trace
 from gui import theme
 from gui.state import RunState
-from gui.views._common import CURSOR_PEN, WorkerLane, colormap, fmt
+from gui.views._common import CURSOR_PEN, WorkerLane, colormap, fmt, nonfinite_overlay
 from gui.views._lane import AXIS_WIDTH
 
-LANE_HEIGHT = 58
+LANE_HEIGHT = 44
 
 
 def _load(trace: Trace) -> dict[str, Any]:
@@ -71,6 +72,8 @@ class RankLanes(QWidget):
         self.plots: dict[str, pg.PlotItem] = {}
         self.images: dict[str, pg.ImageItem] = {}
         self._cursors: list[pg.InfiniteLine] = []
+        self._missing: dict[str, pg.ImageItem] = {}
+        self._labels: dict[str, pg.TextItem] = {}
         lut = colormap("RdBu").getLookupTable(nPts=256)
         for row, what in enumerate(rd.WHAT):
             plot = self.glw.addPlot(row=row, col=0)
@@ -80,10 +83,18 @@ class RankLanes(QWidget):
             plot.getAxis("left").setWidth(AXIS_WIDTH)
             plot.getAxis("bottom").setStyle(showValues=False)
             plot.getAxis("bottom").setHeight(2)
-            plot.setTitle(f"<small>{what} by rank ÷ median rank</small>", size="8pt")
+            label = pg.TextItem(f"{what} ÷ median rank", color=theme.TEXT_DIM, anchor=(0, 0))
+            label.setParentItem(plot.getViewBox())  # pinned to the lane's top-left, not to data
+            label.setPos(4, 0)
+            label.setZValue(20)
+            self._labels[what] = label
             image = pg.ImageItem(axisOrder="row-major")
             image.setLookupTable(lut)
             plot.addItem(image)
+            missing = pg.ImageItem(axisOrder="row-major")  # steps a rank did not record or measure
+            missing.setZValue(2)
+            plot.addItem(missing)
+            self._missing[what] = missing
             cursor = pg.InfiniteLine(angle=90, movable=False, pen=CURSOR_PEN)
             plot.addItem(cursor, ignoreBounds=True)
             self.plots[what], self.images[what] = plot, image
@@ -137,19 +148,25 @@ class RankLanes(QWidget):
             if got is None:
                 image.clear()
                 continue
-            steps, values = got
+            steps, values, missing = got
             rel = rd.relative_to_median(values)
             finite = np.abs(rel[np.isfinite(rel)])
             lim = max(float(np.percentile(finite, 99)) if finite.size else 0.0, 0.02)  # ≥ ±5 %
             x0, width = step_extent(steps)
             shown = np.where(np.isfinite(rel), rel, 0.0)
-            image.setImage(shown, autoLevels=False, levels=(-lim, lim),
-                           rect=QRectF(x0, -0.5, width, values.shape[0]))
+            rect = QRectF(x0, -0.5, width, values.shape[0])
+            image.setImage(shown, autoLevels=False, levels=(-lim, lim), rect=rect)
+            flags = vd.nonfinite_flags(values)
+            flags[missing] = 0  # not recorded or not measured: "no data", not a NaN
+            overlay = nonfinite_overlay(flags, values)
+            if overlay is None:
+                self._missing[what].clear()
+            else:
+                self._missing[what].setImage(overlay, rect=rect)
             axis = self.plots[what].getAxis("left")
             axis.setTicks([[(r, f"r{r}") for r in range(values.shape[0])], []])
             self.plots[what].setYRange(-0.5, values.shape[0] - 0.5, padding=0)
-            self.plots[what].setTitle(f"<small>{what} by rank ÷ median rank (log₁₀, ±{lim:.2g} full colour)"
-                                      "</small>", size="8pt")
+            self._labels[what].setText(f"{what} ÷ median rank  (log₁₀, ±{lim:.2g} full colour)")
         self._on_step(self.state.step)
 
     def _on_step(self, step: int) -> None:
@@ -161,7 +178,7 @@ class RankLanes(QWidget):
         for what, got in self._data.items():
             if got is None:
                 continue
-            steps, values = got
+            steps, values, _missing = got
             i = int(np.searchsorted(steps, step, side="right")) - 1
             if 0 <= i < values.shape[1]:
                 parts.append(f"{what}: " + "  ".join(f"r{r} {fmt(float(values[r, i]))}"
