@@ -149,13 +149,3 @@ def test_first_bad_and_note_grouping():
                          "b: needs outputs, which this trace lacks",
                          "run.h5: run ended without a clean close; read 5 steps up to step 4"])
     assert notes[0].startswith("run.h5") and notes[1] == "needs outputs, which this trace lacks (a, b)"
-
-
-def test_first_bad_is_the_root_causes_onset_not_a_background_property():
-    mk = lambda code, kind, sev, a, b: Finding(code, kind, sev, 0.8, [a, b], None, "t", "e", "f")  # noqa: E731
-    outlier = mk("data_outlier", "cause", "error", 3100, 3100)
-    inputs = mk("unnormalized_inputs", "cause", "error", 0, 3102)  # trained well with it for 3,000 steps
-    diverging = mk("loss_diverging", "symptom", "error", 3102, 3102)
-    outlier.explains = ["loss_diverging"]
-    first, visible = first_bad(Report("x", 3103, [outlier, inputs, diverging]))
-    assert first.code == "data_outlier" and first.steps[0] == 3100 and visible.code == "loss_diverging"

@@ -55,18 +55,11 @@ def card_html(f: Finding, rank: int) -> str:
 
 
 def first_bad(report: Report) -> tuple[Finding, Finding | None] | None:
-    """The earliest finding of the top-ranked cause's chain (warnings/errors first; the cause and
-    what it explains) and the first symptom seen at or after it."""
+    """The earliest finding (warnings/errors first) and the first symptom seen at or after it."""
     pool = report.problems() or report.findings
     if not pool:
         return None
-    causes = [f for f in pool if f.kind == "cause"]
-    if causes:  # the top-ranked cause and what it explains: a background cause ranked below keeps its step
-        root = causes[0]
-        pool_chain = [root] + [f for f in pool if f.code in root.explains]
-        first = min(pool_chain, key=lambda f: (f.steps[0], report.findings.index(f)))
-    else:
-        first = min(pool, key=lambda f: (f.steps[0], report.findings.index(f)))
+    first = min(pool, key=lambda f: (f.steps[0], report.findings.index(f)))
     symptoms = [f for f in pool if f.kind == "symptom" and f.steps[0] >= first.steps[0] and f is not first]
     visible = min(symptoms, key=lambda f: f.steps[0]) if symptoms else None
     return first, visible
