@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from tests._fuzz import fuzz
 
-COUNT = 160  # ~15 s of CPU (longer on a loaded machine)
+COUNT = 120  # ~12 s of CPU (longer on a loaded machine)
 
 
 def test_fuzzed_traces_are_analysed_or_refused_with_one_line(tmp_path):
