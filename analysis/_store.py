@@ -157,6 +157,53 @@ def open_h5(path: str, swmr: bool = False, locking: bool = True) -> Any:
     return h5py.File(fid)
 
 
+def check_global_heaps(path: str) -> None:
+    """Refuse a global heap collection (where HDF5 keeps variable-length strings) that HDF5 would
+    parse for ever: an object whose stored size does not advance the parser (a free-space entry
+    of size 0 loops ``H5HG__cache_heap_deserialize``). Walks every ``GCOL`` the file holds.
+
+    Plain reads, not ``mmap``: a mapped file that shrinks, or a hole on a full tmpfs, is a SIGBUS.
+    """
+    block = 8 << 20
+    with open(path, "rb") as fh:
+        offset, buf = 0, b""
+        while True:
+            more = fh.read(block)
+            data = buf + more
+            cutoff = len(data) - 19 if more else len(data)  # later signatures: next round, whole
+            at = data.find(b"GCOL", 0, cutoff + 3)
+            while 0 <= at < cutoff:
+                if at + 16 <= len(data) and data[at + 4] == 1:
+                    size = int.from_bytes(data[at + 8:at + 16], "little")
+                    if size >= 4096:
+                        _walk_heap(fh, offset + at, size)
+                at = data.find(b"GCOL", at + 4, cutoff + 3)
+            if not more:
+                return
+            buf = data[max(cutoff, 0):]
+            offset += len(data) - len(buf)
+
+
+def _walk_heap(fh: Any, start: int, size: int) -> None:
+    import struct
+
+    here = fh.tell()
+    fh.seek(start)
+    heap = fh.read(min(size, 1 << 26))
+    fh.seek(here)
+    end = len(heap)
+    p = 16
+    while p < size:
+        if p + 16 > size or p + 16 > end:
+            return  # the tail too small for an object header: free space, as HDF5 reads it
+        idx = struct.unpack_from("<H", heap, p)[0]
+        length = struct.unpack_from("<Q", heap, p + 8)[0]
+        need = 16 + ((length + 7) & ~7) if idx > 0 else length
+        if need == 0:
+            raise StoreError("corrupt", f"a global heap at byte {start} is damaged (an object of size 0)")
+        p += need
+
+
 def check_links(handle: Any) -> None:
     """Refuse soft, external and user-defined links; bound the number of links."""
     import h5py

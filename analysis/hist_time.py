@@ -21,7 +21,7 @@ def _degenerate(lo: float, hi: float) -> bool:
 
 @dataclass
 class StepHist:
-    """Bars of one histogram row: ``edges`` (B+1), ``counts`` (B); ``single`` when every value is one number."""
+    """Bars of one stored histogram row: ``edges`` (B+1), ``counts`` (B); ``single``: all one value."""
 
     edges: np.ndarray
     counts: np.ndarray
@@ -100,11 +100,17 @@ def log_counts(image: np.ndarray) -> np.ndarray:
     return np.log10(1.0 + np.maximum(np.asarray(image, dtype=np.float64), 0.0))
 
 
-def step_extent(steps: np.ndarray) -> tuple[float, float]:
-    """``(x0, width)`` of an image whose columns are centred on the (evenly spaced) ``steps``."""
+def step_extent(steps: np.ndarray, last_step: float | None = None) -> tuple[float, float]:
+    """``(x0, width)`` of an image whose columns are centred on the (evenly spaced) ``steps``.
+
+    A single column spans from its step to ``last_step`` (the run's last step) when given:
+    one histogram holds for the whole run after it.
+    """
     s = np.asarray(steps, dtype=np.float64)
     if not s.size:
         return 0.0, 1.0
+    if s.size == 1 and last_step is not None and last_step > s[0]:
+        return float(s[0]), float(last_step - s[0]) + 1.0
     d = float(np.median(np.diff(s))) if s.size > 1 else 1.0
     d = d if d > 0 else 1.0
     return float(s[0]) - d / 2, float(s[-1] - s[0]) + d

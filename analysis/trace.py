@@ -19,7 +19,15 @@ from typing import Any
 import numpy as np
 
 from analysis import errors, shards
-from analysis._store import H5Store, MemoryStore, StoreError, check_dataset, check_links, decode, decode_json
+from analysis._store import (
+    H5Store,
+    MemoryStore,
+    StoreError,
+    check_global_heaps,
+    check_links,
+    decode,
+    decode_json,
+)
 from analysis._store import open_h5 as _h5_file
 from recorders import schema as S
 
@@ -66,6 +74,12 @@ def _open_h5(path: str) -> H5Store:
     if not is_h5:
         raise errors.NotHDF5(path)
     try:
+        check_global_heaps(path)
+    except StoreError as exc:
+        raise trace_error(path, exc) from None
+    except OSError as exc:
+        raise errors.TraceCorrupt(path, f"cannot read: {exc.strerror or exc}") from None
+    try:
         return _checked(path, H5Store(_h5_file(path)))
     except (OSError, ValueError, KeyError) as exc:
         first = exc
@@ -85,17 +99,9 @@ def _open_h5(path: str) -> H5Store:
 
 
 def _checked(path: str, store: H5Store) -> H5Store:
-    """Refuse links and datasets that point outside the file, and types a trace never holds."""
-    import h5py
-
+    """Refuse links that point outside the file (datasets are checked when first opened)."""
     try:
         check_links(store._f)
-
-        def visit(name: str, obj: Any) -> None:
-            if isinstance(obj, h5py.Dataset):
-                check_dataset(obj, name)
-
-        store._f.visititems(visit)
     except StoreError as exc:
         store.close()
         raise trace_error(path, exc) from None
@@ -321,6 +327,7 @@ class Trace:
         if self._src.shape(S.LOSS)[1:] not in ((), (1,)):
             raise errors.TraceCorrupt(self.path, f"{S.LOSS} is not one value per row")
         self.loss()  # readable: the one series every diagnosis needs
+        self.meta  # noqa: B018 - the JSON attributes within their limits, now rather than in a detector
         assert n == self.n_steps
 
     @property
@@ -458,6 +465,44 @@ class Trace:
         lr = self._rows(S.LR)
         return lr.reshape(len(lr), -1)
 
+    def measured(self, group: str = "params") -> np.ndarray:
+        """``(N,)`` bool: rows that measured ``group`` (``"params"``, ``"modules"`` or
+        ``"update"``; see ``steps/measured``). Rows that did not hold NaN for that group,
+        never an interpolated value. A trace written before the cadence existed measured
+        every row."""
+        bit = S.MEASURED_GROUPS[group]
+        if not self.has(S.MEASURED):
+            return np.ones(self.n_steps, dtype=bool)
+        return (self._rows(S.MEASURED).astype(np.int64) & bit) > 0
+
+    def summary_levels(self) -> list[int]:
+        """Block sizes (steps) of the ``/summary`` levels in the file, finest first."""
+        if not self.has(S.SUMMARY):
+            return []
+        sizes = [int(k[1:]) for k in self._src.keys(S.SUMMARY) if k.startswith("b") and k[1:].isdigit()]
+        return sorted(sizes)
+
+    def summary(self, series: str, max_blocks: int = 1000) -> tuple[np.ndarray, np.ndarray] | None:
+        """An overview of ``series`` (``schema.SUMMARY_SCALARS`` or ``"params/g_norm"``, …):
+        ``(block first steps (K,), [min, max, mean] (K, …, 3))`` from the finest summary level
+        with at most ``max_blocks`` blocks (else the coarsest). None without a summary."""
+        levels = self.summary_levels()
+        if not levels:
+            return None
+        counts = {b: self._count(f"{S.summary_level(b)}/step") for b in levels}
+        pick = next((b for b in levels if counts[b] <= max_blocks), levels[-1])
+        grp = S.summary_level(pick)
+        path = f"{grp}/{series}"
+        if not self.has(path):
+            raise KeyError(f"no summary series {series!r}")
+        n = min(counts[pick], self._src.shape(path)[0])
+        steps = self._src.read(f"{grp}/step", np.s_[:n]).astype(np.int64)
+        # Blocks written after the last flush that succeeded may be zero-filled on disk: keep the
+        # increasing run of blocks that start within the complete rows.
+        bad = np.flatnonzero((np.diff(steps, prepend=-1) <= 0) | (steps > int(self.steps[-1])))
+        n = int(bad[0]) if len(bad) else n
+        return steps[:n], self._src.read(path, np.s_[:n])
+
     def grad_carry(self) -> np.ndarray:
         return self._rows(S.GRAD_CARRY) if self.has(S.GRAD_CARRY) else np.full(self.n_steps, np.nan)
 
@@ -584,13 +629,25 @@ class Trace:
                 n = min(n, cap)
         return n
 
+    def _snap_count(self) -> int:
+        """Snapshots to read: those counted complete; in a run that did not close cleanly, only
+        those within its complete rows (none beyond the last row a reader can see)."""
+        n = self._count(S.SNAP_STEP)
+        if n and not self.closed_cleanly:
+            every = (self.meta.get("options") or {}).get("every", 1)
+            every = every if isinstance(every, int) and every > 0 else 1
+            steps = self._src.read(S.SNAP_STEP, np.s_[:n]).astype(np.int64)
+            beyond = np.flatnonzero(steps > int(self.steps[-1]) + every - 1)
+            n = int(beyond[0]) if len(beyond) else n
+        return n
+
     def snapshot_steps(self) -> np.ndarray:
         """``(S,)`` step of each full-tensor snapshot."""
-        n = self._count(S.SNAP_STEP)
+        n = self._snap_count()
         return self._src.read(S.SNAP_STEP, np.s_[:n]).astype(np.int64) if n else np.zeros(0, int)
 
     def snapshot_reasons(self) -> list[str]:
-        n = self._count(S.SNAP_REASON)
+        n = min(self._count(S.SNAP_REASON), self._snap_count())
         codes = self._src.read(S.SNAP_REASON, np.s_[:n]) if n else []
         return [S.SNAP_REASONS.get(int(c), "unknown") for c in codes]
 
@@ -604,7 +661,7 @@ class Trace:
     def snapshot(self, kind: str, param: int, index: int) -> np.ndarray | None:
         """Reduced tensor of parameter ``param`` (kind ``weight`` or ``grad``) at a snapshot."""
         path = f"{S.SNAPSHOTS}/{kind}/{S.param_key(param)}"
-        if not self.has(path) or not 0 <= index < min(self._src.shape(path)[0], self._count(S.SNAP_STEP)):
+        if not self.has(path) or not 0 <= index < min(self._src.shape(path)[0], self._snap_count()):
             return None
         return self._src.read(path, index)
 

@@ -1,6 +1,6 @@
-"""Time `analyze` on a synthetic 100k-step × 50-layer trace (target ≤ 2 s).
+"""Time `analyze` on a synthetic 100k-step × 200-layer trace (target ≤ 2 s).
 
-    python benchmarks/analyze_speed.py [--steps 100000] [--layers 50] [--repeats 3]
+    python benchmarks/analyze_speed.py [--steps 100000] [--layers 200] [--repeats 3]
 
 Writes the trace to a temporary HDF5 file with the recorder's layout, then times the
 whole `analysis.analyze(path)` (open, read, every detector, rank) and each detector.
@@ -34,7 +34,7 @@ def build(path: str, steps: int, layers: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", type=int, default=100_000)
-    ap.add_argument("--layers", type=int, default=50)
+    ap.add_argument("--layers", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 

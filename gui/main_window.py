@@ -26,10 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from analysis.evidence import evidence_views
 from analysis.findings import Finding, Report
 from gui import finder, shortcuts, sidecar
 from gui._window_io import OTHER_VIEWS, WindowIO
+from gui._window_views import WindowViews
 from gui.compare import CompareSplit, MirrorState
 from gui.live import LiveFollower
 from gui.loader import AnalyzeFn, Loader
@@ -37,6 +37,7 @@ from gui.state import Run, RunState
 from gui.views._empty import EmptyGuard
 from gui.views.findings_panel import FindingsPanel
 from gui.views.metric_tree import MetricTree
+from gui.views.rank_lanes import RankLanes
 from gui.views.timeline_view import TimelineView
 
 TABBED_WITH = {"histogram_view": "layer"}  # module → the view whose dock it shares as a tab
@@ -56,7 +57,7 @@ def make_view(module: str, cls: str, title: str, state: RunState, parent: QWidge
     return view_cls(state, parent)
 
 
-class MainWindow(WindowIO, QMainWindow):
+class MainWindow(WindowIO, WindowViews, QMainWindow):
     """Everything the user sees; ``open_paths`` is the way in."""
 
     def __init__(self, settings: QSettings | None = None, analyze_fn: AnalyzeFn | None = None,
@@ -106,8 +107,13 @@ class MainWindow(WindowIO, QMainWindow):
         self.tabs.currentChanged.connect(self.state.set_current)
         self.tabs.tabCloseRequested.connect(self.close_run)
         self.timeline = TimelineView(self.state, central)
+        self.ranks = RankLanes(self.state, central)  # every rank of a multi-process run
+        self.ranks.rankRequested.connect(self.set_rank)
+        self.timeline.lanesChanged.connect(self._link_ranks)
+        self._link_ranks()
         lay.addWidget(self.tabs)
         lay.addWidget(self.timeline, 1)
+        lay.addWidget(self.ranks)
         self.setCentralWidget(central)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str) -> QDockWidget:
@@ -138,34 +144,19 @@ class MainWindow(WindowIO, QMainWindow):
             self.views[module] = view
             dock = self._dock(title, view, Qt.DockWidgetArea.BottomDockWidgetArea, module)
             self.docks_by_view[module.removesuffix("_view")] = dock
-            if module in TABBED_WITH:  # the layer's histograms share the layer detail's place
-                self.tabifyDockWidget(self.docks_by_view[TABBED_WITH[module]], dock)
-                self.docks_by_view[TABBED_WITH[module]].raise_()
+            if module in TABBED_WITH:
                 continue
             if self.view_docks:
                 self.splitDockWidget(self.view_docks[-1], dock, Qt.Orientation.Horizontal)
             self.view_docks.append(dock)
+        for module, beside in TABBED_WITH.items():  # the layer's histograms share the layer detail's place
+            tab = self.docks_by_view[module.removesuffix("_view")]
+            self.tabifyDockWidget(self.docks_by_view[beside], tab)
+            self.docks_by_view[beside].raise_()
         self.state.findingChanged.connect(self._raise_evidence)
         self._build_compare()
         for dock in self.docks_by_view.values():  # no empty axes while nothing is open
             dock.setWidget(EmptyGuard(self.state, dock.widget(), dock))
-
-    def show_view(self, name: str) -> None:
-        """Bring view ``name`` (``layer``, ``histogram``…) to the front of its dock's tabs."""
-        dock = self.docks_by_view.get(name)
-        if dock is not None:
-            dock.show()
-            dock.raise_()
-
-    def _raise_evidence(self, finding: Finding | None) -> None:
-        """A finding shown in the histograms (and not the weights) brings the histogram tab forward."""
-        if finding is None:
-            return
-        views = evidence_views(finding)
-        if "histogram" in views and "layer" not in views:
-            self.show_view("histogram")
-        elif "layer" in views:
-            self.show_view("layer")
 
     def _build_compare(self) -> None:
         """A second heatmap on the run picked in the timeline's Compare box, beside the first."""
@@ -429,22 +420,6 @@ class MainWindow(WindowIO, QMainWindow):
             message = sidecar.save(run.trace.path, run.sidecar)
             if message:
                 self.statusBar().showMessage(message, 8000)
-
-    def focused_view(self) -> QWidget | None:
-        """The data view holding the keyboard focus (None: the timeline or nothing)."""
-        focus = QApplication.focusWidget()
-        if focus is None:
-            return None
-        return next((v for v in self.views.values() if focus is v or v.isAncestorOf(focus)), None)
-
-    def step_focused(self, rows: int) -> None:
-        """← / →: along the focused view's own steps (the weight view: snapshots), else logged steps."""
-        view = self.focused_view()
-        steps = view.logged_steps() if view is not None and hasattr(view, "logged_steps") else None
-        if steps is not None and len(steps):
-            self.state.move_in(steps, rows)
-        else:
-            self.state.move(rows)
 
     def go_last(self) -> None:
         self.state.last()

@@ -14,13 +14,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from recorders import _host, schema
+from recorders import _batch_np, _host, schema
 from recorders._hooks import first_tensor
 from recorders._host import as_2d, as_rows
 from recorders._layout import Layout
 from recorders._stats import count_nonfinite, dev_scalar
 
 NAN = math.nan
+COPY_ELEMS = 1 << 18  # at most this many elements of each batch argument are copied per step
+WIDE = 256  # inputs wider than this: only the kept features are copied
+REF_ELEMS = 1 << 14  # smaller CPU tensors are not copied at rec.step: the writer reads them
 
 
 def as_tensor(obj: Any) -> torch.Tensor | None:
@@ -85,11 +88,14 @@ class _Plan:
 class BatchSummaries:
     """Outputs/targets/inputs summaries with shapes fixed at the first recorded step."""
 
-    def __init__(self, rows: int, max_columns: int, max_features: int) -> None:
+    def __init__(self, rows: int, max_columns: int, max_features: int, batch_rows: int = 512) -> None:
         self.rows = rows
         self.max_columns = max_columns
         self.max_features = max_features
+        self.batch_rows = batch_rows
         self.plans: dict[str, _Plan] = {}
+        self.refs = True  # off once a referenced tensor was changed in place before the writer read it
+        self.changed = False  # set by the writer thread when it finds such a tensor
 
     def plan(self, layout: Layout, outputs: Any, targets: Any, inputs: Any) -> None:
         """Add the groups of the arguments given now to ``layout``."""
@@ -199,6 +205,109 @@ class BatchSummaries:
             else:
                 parts += _host.inputs(t, self.rows, plan.cols, plan.width, plan.index_np)
         return [p.reshape(-1) for p in parts]
+
+    # ------------------------------------------------------------------------- CPU path
+
+    def _bound(self, width: int) -> int:
+        """Rows copied of a batch argument ``width`` wide: the bounded row sample."""
+        return max(self.rows, min(self.batch_rows, COPY_ELEMS // max(width, 1)))
+
+    def copies(self, outputs: Any, targets: Any, inputs: Any) -> tuple:
+        """What the writer thread needs to summarise a CPU batch: per planned group a numpy
+        copy of the first rows (see :meth:`_bound`), precomputed parts, or None (absent).
+
+        A small CPU tensor is passed by reference with its version counter instead (no copy
+        on the training thread); the writer reads it later and, should it have been changed
+        in place meanwhile, records NaN for it and every later batch is copied."""
+        if self.changed:
+            self.refs = False
+        out = []
+        for g, arg in ((schema.OUTPUTS, outputs), (schema.TARGETS, targets), (schema.INPUTS, inputs)):
+            plan = self.plans.get(g)
+            if plan is None:
+                continue
+            small = type(arg) is torch.Tensor and arg.numel() <= REF_ELEMS
+            if self.refs and small and arg.device.type == "cpu":
+                out.append(("ref", arg, arg._version))
+                continue
+            out.append(self._copy(g, plan, arg))
+        return tuple(out)
+
+    def _copy(self, g: str, plan: _Plan, arg: Any) -> Any:
+        """One batch argument as the writer takes it (see :meth:`copies`)."""
+        t = as_tensor(arg)
+        if t is None or t.numel() == 0:
+            return None
+        if t.device.type != "cpu" or t.is_complex():
+            fn = {schema.OUTPUTS: self._outputs, schema.TARGETS: self._targets}.get(g, self._inputs)
+            parts = [p.detach().to("cpu", torch.float64).reshape(-1).numpy() for p in fn(t, plan)]
+            return ("parts", np.concatenate(parts))
+        if g == schema.INPUTS:
+            return self._input_copy(t, plan)
+        a = _host.as_numpy(t)
+        a = a.reshape(-1, a.shape[-1]) if a.ndim >= 2 else a.reshape(-1, 1)
+        return a[: self._bound(a.shape[1])].copy()
+
+    def _resolve(self, g: str, item: Any) -> Any:
+        """A ``("ref", tensor, version)`` item read now (writer thread); None if changed since."""
+        if not (isinstance(item, tuple) and item[0] == "ref"):
+            return item
+        _, t, version = item
+        got = self._copy(g, self.plans[g], t)
+        if t._version != version:
+            self.changed = True
+            return None
+        return got
+
+    def _input_copy(self, x: torch.Tensor, plan: _Plan) -> tuple:
+        a = _host.as_numpy(x)
+        d = int(np.prod(a.shape[1:])) if a.ndim >= 1 else 1
+        if d == plan.width and d <= WIDE:
+            a = a.reshape(-1, d) if a.ndim >= 1 else a.reshape(1, 1)
+            return ("full", a[: self._bound(d)].copy())
+        x2 = as_rows(x)
+        x2 = x2[: self._bound(d)]
+        xf = _float(x2)
+        n = max(xf.numel(), 1)
+        s, q = float(xf.sum()), float(torch.linalg.vector_norm(xf)) ** 2
+        mn, mx = torch.aminmax(xf)
+        mean = s / n
+        std = math.sqrt(max(q / n - mean * mean, 0.0)) if math.isfinite(q) else NAN
+        finite = math.isfinite(s) and math.isfinite(q)
+        nonfinite = 0 if finite else int(count_nonfinite(xf))
+        scalars = np.array([mean, std, max(abs(float(mn)), abs(float(mx))), nonfinite], np.float64)
+        if d != plan.width:
+            return ("nofeat", scalars)
+        return ("kept", _host.as_numpy(xf.index_select(1, plan.feature_index)).copy(), scalars)
+
+    def block(self, items: list[tuple]) -> np.ndarray:
+        """The batch part of ``n`` rows, ``(n, width)`` float64, from :meth:`copies` (writer thread)."""
+        cols = []
+        planned = [g for g in (schema.OUTPUTS, schema.TARGETS, schema.INPUTS) if g in self.plans]
+        for pos, g in enumerate(planned):
+            plan = self.plans[g]
+            col = [self._resolve(g, it[pos]) for it in items]
+            parts = [c if isinstance(c, tuple) and c[0] == "parts" else None for c in col]
+            if any(p is not None for p in parts):  # rare: mixed devices; one row at a time
+                cols.append(np.vstack([self._one(g, plan, c) for c in col]))
+                continue
+            cols.append(_batch_np.block(col, plan.size, self._block_fn(g, plan)))
+        return np.hstack(cols) if cols else np.zeros((len(items), 0))
+
+    def _one(self, g: str, plan: _Plan, item: Any) -> np.ndarray:
+        if item is None:
+            return np.full((1, plan.size), np.nan)
+        if isinstance(item, tuple) and item[0] == "parts":
+            return item[1].reshape(1, -1)
+        return _batch_np.block([item], plan.size, self._block_fn(g, plan))
+
+    def _block_fn(self, g: str, plan: _Plan):
+        rows = self.rows
+        if g == schema.OUTPUTS:
+            return lambda run: _batch_np.outputs(np.stack(run).astype(np.float64), rows, plan.cols)
+        if g == schema.TARGETS:
+            return lambda run: _batch_np.targets(np.stack(run), rows, plan.cols, plan.kind, plan.k)
+        return lambda run: _batch_np.inputs(run, rows, plan.cols, plan.index_np)
 
     def _outputs(self, o: torch.Tensor, plan: _Plan) -> list[torch.Tensor]:
         o2 = _float(as_2d(o))

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from recorders import _dist, _host, _meta, _plan, _stats, schema
+from recorders import _cadence, _dist, _host, _meta, _plan, _stats, _summary, schema
 from recorders._batch import BatchSummaries
 from recorders._hooks import (
     ActivationCapture,
@@ -72,8 +72,16 @@ class Engine:
         self.writer = TraceWriter(self.path, attrs, opts.swmr, opts.flush_secs)
         self.path = self.writer.path  # another name when the path is in use (see recorders._paths)
         try:
-            if opts.activations:
-                self.acts = ActivationCapture(self.leaves, on_error)
+            if opts.activations and _plan.compiled(model):
+                warnings.warn(
+                    "Trainwreck records no activation statistics of a torch.compile'd model "
+                    "(compiled graphs run without module hooks): modules/ stays NaN and "
+                    "steps/measured says so; everything else is recorded.",
+                    TrainwreckWarning,
+                    stacklevel=4,
+                )
+            elif opts.activations:
+                self.acts = ActivationCapture(self.leaves, on_error, opts.act_max_elems)
             probe = _plan.probe_param(self.params)
             if probe is not None and self.world == 1:
                 self.probe = GradProbe(probe, on_error)
@@ -83,14 +91,17 @@ class Engine:
             self.detach()
             self.writer.close(clean=False)
             raise
-        self.batch = BatchSummaries(opts.sample_rows, opts.max_columns, opts.max_features)
+        self.batch = BatchSummaries(opts.sample_rows, opts.max_columns, opts.max_features, opts.batch_rows)
+        self.cadence = _cadence.Cadence(opts.budget, opts.dense_start, opts.flight_steps, opts.update_every)
+        self.flags = 0  # groups measured at the current step (decided before its forward)
+        self.snap_budget = _plan.SnapshotBudget(opts.snapshot_every, opts.snapshot_bytes)
         self.t0 = time.perf_counter()
         self.calls = 0  # rec.step calls so far
         self.last_step = -1
         self.layout: Layout | None = None
         self.strides: list[list[int]] = []
         self.pattern: str | None = None  # "before" / "after" optimizer.step
-        self.held: tuple[torch.Tensor, int, float, list[float]] | None = None
+        self.held: tuple | None = None
         self.pending_update: tuple[int, torch.Tensor] | None = None
         self.in_opt_step = False
         self.upd_target: int | None = None
@@ -99,10 +110,15 @@ class Engine:
         self.unit_window = -1
         self.unit_last = -1
         self.unit_alive: dict[int, torch.Tensor] = {}
+        self.hook_secs = 0.0
+        self.last_flags = 0
+        self.acts_ever = False  # the forward hooks captured something once
+        self.no_forward = 0  # measured steps with a loss but no forward seen
         self.scalar_ids: dict[str, int] = {}
         self.scalars_full = False
         self.acts_alive: list[Any] = []
         self.host = True
+        self._nan_cache: dict[tuple, Any] = {}
         self.calls_at_opt = 0  # self.calls at the last optimizer.step
         self.repeats = 0  # consecutive optimizer steps that saw more than one rec.step
         self.notices: list[str] = []  # warnings to give at the next rec.step (once each)
@@ -115,20 +131,31 @@ class Engine:
         return i % self.opts.every == 0
 
     def measured(self, i: int) -> bool:
-        return self.recorded(i) and (i // self.opts.every) % self.opts.update_every == 0
+        """Whether step ``i`` measures its update ratio (known once its plan is made: the
+        step just recorded, or the next one)."""
+        if i == self.calls:
+            return bool(self.flags & _cadence.UPDATE)
+        return i == self.calls - 1 and bool(self.last_flags & _cadence.UPDATE)
 
     def _hist_due(self, i: int) -> bool:
         return self.recorded(i) and i // self.opts.hist_every > self.hist_window
 
     def _arm_capture(self, i: int) -> None:
-        """Tell the forward hooks whether step ``i`` (the next forwards) is recorded, and
-        whether to use the host (numpy) path: the model may have moved since."""
-        self.host = not DEVICE_PATH_ON_CPU and all(p.device.type == "cpu" for p in self.params)
-        if self.acts is not None:
+        """Decide what step ``i`` measures and arm the hooks for it (the next forwards):
+        the forward hooks and the grad probe are attached only for a measured step."""
+        self.host = not DEVICE_PATH_ON_CPU and (not self.params or self.params[0].device.type == "cpu")
+        self.flags = self.cadence.plan(i) if self.recorded(i) else 0
+        hist = self._hist_due(i)
+        if hist:
+            self.flags |= _cadence.PARAMS | _cadence.MODULES
+        on = bool(self.flags & _cadence.MODULES)
+        if self.acts is not None and (on or self.acts.capturing):
             self.acts.host = self.host
             self.acts.reset()
-            self.acts.capturing = self.recorded(i)
-            self.acts.want_hist = self._hist_due(i)
+            self.acts.want_hist = hist
+            self.acts.arm(on)
+        if self.probe is not None:
+            self.probe.arm(on)
 
     # ------------------------------------------------------------------ optimizer hooks
 
@@ -153,15 +180,19 @@ class Engine:
         target = self.calls - 1 if self.pattern == "before" else self.calls
         self.upd_target = None
         if target >= 0 and self.measured(target):
+            t = time.perf_counter()
             self.tracker.take_before()
             self.upd_target = target
+            self.hook_secs += time.perf_counter() - t
 
     def _post_opt(self) -> None:
         self.in_opt_step = False
         target, self.upd_target = self.upd_target, None
         if target is None:
             return
+        t = time.perf_counter()
         ratios = self.tracker.ratios()
+        self.hook_secs += time.perf_counter() - t
         if ratios is None:
             return
         if self.pattern == "before" or (self.held is not None and self.held[1] == target):
@@ -173,7 +204,11 @@ class Engine:
     def _put_update(self, row: Any, ratios: torch.Tensor) -> None:
         assert self.layout is not None
         start = self.layout.segments["params"].start + _stats.PR["update_ratio"] * len(self.params)
-        if isinstance(row, np.ndarray):
+        if isinstance(row, list):  # host row parts: [loss, carry, praw, mraw]
+            if row[2] is not None:
+                k = _stats.PR["update_ratio"] * len(self.params)
+                row[2][k : k + len(self.params)] = ratios.detach().cpu().numpy()
+        elif isinstance(row, np.ndarray):
             row[start : start + len(self.params)] = ratios.detach().cpu().numpy()
         else:
             row[start : start + len(self.params)] = ratios.to(row.device)
@@ -183,85 +218,173 @@ class Engine:
     def step(self, loss: Any, outputs: Any, targets: Any, inputs: Any) -> None:
         while self.notices:
             warnings.warn(f"Trainwreck: {self.notices.pop(0)}", TrainwreckWarning, stacklevel=4)
+        t_in = time.perf_counter()
+        self.cadence.enter(t_in)
         i = self.calls
         self.calls += 1
         self.last_step = i
         self._release_held()
+        flags = self.flags
+        setup, typical = self.layout is None, not self._hist_due(i)
         if self.recorded(i):
             if self.layout is None:
                 self._create_layout(outputs, targets, inputs)
-            self._record(i, loss, outputs, targets, inputs)
+            flags = self._record(i, loss, outputs, targets, inputs, flags)
         else:
             self._check_loss(i, loss)
-        if self.probe is not None:
-            self.probe.reset()
-        if i % self.opts.snapshot_every == 0:
+        self.last_flags = flags
+        if i % self.opts.snapshot_every == 0 and self.snap_budget.take(i):
             self._snapshot(i, 1 if i == 0 else 0)
-        if self.opt_hooks is None and self.measured(i + 1):
-            self.tracker.take_before()
+        hooks = self.acts.take_seconds() if self.acts is not None else 0.0
+        hooks += self.hook_secs
+        self.hook_secs = 0.0
+        self.cadence.leave(i, time.perf_counter() - t_in + hooks, flags, typical, setup)
         self._arm_capture(i + 1)
+        if self.opt_hooks is None and self.flags & _cadence.UPDATE:
+            self.tracker.take_before()  # the weights before the next step's change
 
-    def _record(self, i: int, loss: Any, outputs: Any, targets: Any, inputs: Any) -> None:
-        ws = [p.detach() for p in self.params]
-        gs = [p.grad for p in self.params]
-        self.host = not DEVICE_PATH_ON_CPU and all(w.device.type == "cpu" for w in ws)
+    def _record(self, i: int, loss: Any, outputs: Any, targets: Any, inputs: Any, flags: int) -> int:
+        if flags & _cadence.PARAMS:
+            self.host = not DEVICE_PATH_ON_CPU and all(w.device.type == "cpu" for w in self.params)
+        value, flags = self._watch(i, loss, flags)
+        want_params = bool(flags & _cadence.PARAMS)
+        ws = [p.detach() for p in self.params] if want_params else []
+        gs = [p.grad for p in self.params] if want_params else []
         if self.host:
             with np.errstate(**_host.QUIET):
-                praw, row = self._host_row(ws, gs, loss, outputs, targets, inputs)
+                praw, row, batch = self._host_row(ws, gs, value, outputs, targets, inputs, flags)
         else:
-            praw, row = self._device_row(ws, gs, loss, outputs, targets, inputs)
+            praw, row = self._device_row(ws, gs, loss, outputs, targets, inputs, flags)
+            batch = None
+        if praw is not None and self.host:
+            total = self._total_grad_norm(praw)
+            if total is not None:
+                self.cadence.watch_grad_norm(i, total)
+        flags = self._forward_seen(loss, flags)
         alive = self.acts_alive
         self._fill_update(i, row)
         lrs = self._lrs()
         t = time.perf_counter() - self.t0
-        self._check_nonfinite(i, row, praw)
-        if self._hist_due(i):
-            self._histograms(i, ws, gs, praw)
+        if praw is not None:
+            self._check_nonfinite(i, row, praw)
+            if self._hist_due(i):
+                self._histograms(i, ws, gs, praw)
         self._units(i, alive)
+        record = (row, i, t, lrs, flags, batch)
         if self.opt_hooks is not None and (self.pattern != "after" or self.in_opt_step):
-            self.held = (row, i, t, lrs)  # its update comes with the next optimizer.step
+            self.held = record  # its update comes with the next optimizer.step
         else:
-            self.writer.add_row(row, i, t, lrs)
+            self.writer.add_row(*record)
+        return flags
 
-    def _host_row(self, ws, gs, loss, outputs, targets, inputs) -> tuple[np.ndarray, np.ndarray]:
-        """The row as numpy, statistics computed on the host (CPU models)."""
+    def _watch(self, i: int, loss: Any, flags: int) -> tuple[float, int]:
+        """The flight recorder's look at the loss (host) or at the writer's NaN flag (device)."""
+        value = math.nan
+        if self.host:
+            value = _plan.loss_value(loss)
+            if self.cadence.watch_loss(i, value) or not math.isfinite(value):
+                flags |= _cadence.PARAMS  # the weights and grads of the alarming step itself
+        elif self.writer.nonfinite_step is not None and not self.cadence.flights:
+            self.cadence.start_flight(i, forced=True)  # the writer saw a NaN in an earlier row
+        return value, flags
+
+    def _forward_seen(self, loss: Any, flags: int) -> int:
+        """Drop the modules flag when the hooks saw no forward (a compiled graph, or none)."""
+        if self.acts is None:
+            return flags & ~_cadence.MODULES
+        if not flags & _cadence.MODULES:
+            return flags
+        if self.acts.ran:
+            self.acts_ever = True
+            return flags
+        self._warn_no_forward(loss)
+        return flags & ~_cadence.MODULES
+
+    def _warn_no_forward(self, loss: Any) -> None:
+        """Two measured steps with a loss that has a graph but no module forward seen, and
+        none ever: the model runs compiled (given to the recorder before torch.compile).
+        Activation capture is then switched off for good, so that its global hook no
+        longer makes torch warn or recompile."""
+        if self.acts_ever or getattr(loss, "grad_fn", None) is None:
+            return
+        self.no_forward += 1
+        if self.no_forward < 2 or self.acts is None:
+            return
+        self.acts.remove()
+        self.acts = None
+        warnings.warn(
+            "Trainwreck saw a loss but no module forward: the model runs under torch.compile, "
+            "whose graphs run without module hooks. Activation statistics (modules/) stay NaN "
+            "and steps/measured says so; everything else is recorded. Give TraceRecorder the "
+            "compiled model (or compile in place, model.compile()) to skip the module hook "
+            "altogether.",
+            TrainwreckWarning,
+            stacklevel=5,
+        )
+
+    def _total_grad_norm(self, praw: np.ndarray) -> float | None:
+        """The norm of all gradients together (None without any gradient)."""
+        g = self._field(praw, "g_norm")[self._field(praw, "g_present") > 0]
+        if not g.size:
+            return None
+        with np.errstate(**_host.QUIET):
+            return float(np.sqrt(np.dot(g, g)))
+
+    def _nan(self, n: int, dev: Any = None) -> Any:
+        """A cached NaN block of ``n`` entries (numpy, or a tensor on ``dev``): never written to."""
+        key = (n, str(dev))
+        out = self._nan_cache.get(key)
+        if out is None:
+            if dev is None:
+                out = np.full(n, np.nan)
+            else:
+                out = torch.full((n,), math.nan, dtype=torch.float64, device=dev)
+            self._nan_cache[key] = out
+        return out
+
+    def _host_row(self, ws, gs, value: float, outputs, targets, inputs, flags: int):
+        """The core row as parts ``[loss, carry, raw parameter sums or None, raw module sums
+        or None]`` (the writer fills NaN for None) and the batch copies it summarises."""
         lay = self.layout
         assert lay is not None
-        praw = _host.param_raw(ws, gs)
-        mraw, self.acts_alive = self.acts.step_raw() if self.acts is not None else (None, [])
-        if mraw is None:
-            mraw = np.full(lay.n_modules * NMR, np.nan)
-        elif isinstance(mraw, torch.Tensor):
+        praw = _host.param_raw(ws, gs) if flags & _cadence.PARAMS else None
+        mraw = None
+        if flags & _cadence.MODULES and self.acts is not None:
+            mraw, self.acts_alive = self.acts.step_raw()
+        else:
+            self.acts_alive = []
+        if isinstance(mraw, torch.Tensor):
             mraw = mraw.cpu().numpy()
-        carry = self.probe.measure(host=True) if self.probe is not None else math.nan
-        head = np.array([_plan.loss_value(loss), float(carry)])
-        parts = [head, praw, mraw.reshape(-1), *self.batch.host_parts(outputs, targets, inputs)]
-        return praw, np.concatenate(parts)
+        carry = self.probe.measure(host=True) if self.probe is not None and self.probe.armed else math.nan
+        parts = [value, float(carry), praw, None if mraw is None else mraw.reshape(-1)]
+        return praw, parts, self.batch.copies(outputs, targets, inputs)
 
-    def _device_row(self, ws, gs, loss, outputs, targets, inputs):
+    def _device_row(self, ws, gs, loss, outputs, targets, inputs, flags: int):
         """The row as a float64 tensor on the model's device: no host synchronisation."""
         lay = self.layout
         assert lay is not None
-        dev = ws[0].device if ws else torch.device("cpu")
-        praw = _stats.param_raw(ws, gs).to(dev)
-        mraw, self.acts_alive = self.acts.step_raw() if self.acts is not None else (None, [])
-        if mraw is None:
-            mraw = torch.full((lay.n_modules * NMR,), math.nan, dtype=torch.float64, device=dev)
-        elif isinstance(mraw, np.ndarray):  # the model moved to the device during this step
+        dev = self.params[0].device if self.params else torch.device("cpu")
+        praw = _stats.param_raw(ws, gs).to(dev) if flags & _cadence.PARAMS else None
+        mraw = None
+        if flags & _cadence.MODULES and self.acts is not None:
+            mraw, self.acts_alive = self.acts.step_raw()
+        else:
+            self.acts_alive = []
+        if isinstance(mraw, np.ndarray):  # the model moved to the device during this step
             mraw = torch.from_numpy(mraw).to(dev)
-        carry = self.probe.measure() if self.probe is not None else math.nan
+        carry = self.probe.measure() if self.probe is not None and self.probe.armed else math.nan
         parts = [
             self._loss_tensor(loss, dev),
             (carry if isinstance(carry, torch.Tensor) else _stats.dev_scalar(carry, dev)).reshape(1),
-            praw,
-            mraw.reshape(-1).to(dev),
+            self._nan(NPR * lay.n_params, dev) if praw is None else praw,
+            self._nan(NMR * lay.n_modules, dev) if mraw is None else mraw.reshape(-1).to(dev),
             *[p.to(dev) for p in self.batch.row_parts(outputs, targets, inputs, dev)],
         ]
         return praw, torch.cat(parts)
 
     def _fill_update(self, i: int, row: torch.Tensor) -> None:
         if self.opt_hooks is None:
-            if self.measured(i) and self.tracker.armed:
+            if self.flags & _cadence.UPDATE and self.tracker.armed:
                 ratios = self.tracker.ratios()
                 if ratios is not None:
                     self._put_update(row, ratios)
@@ -338,7 +461,8 @@ class Engine:
         if not isinstance(praw, np.ndarray) and praw.device.type != "cpu":
             return self._check_writer_flag(i)
         bad = self._field(praw, "w_nonfinite").any() or self._field(praw, "g_nonfinite").any()
-        if bad or not math.isfinite(float(row[0])):
+        loss = row[0] if isinstance(row, list) else float(row[0])
+        if bad or not math.isfinite(loss):
             self._nonfinite_snapshot(i)
 
     def _field(self, praw: Any, name: str) -> np.ndarray:
@@ -393,6 +517,8 @@ class Engine:
         if window != self.unit_window:
             self._flush_units()
             self.unit_window = window
+        if not alive:
+            return
         for j in self.layout.unit_modules:
             a = alive[j] if j < len(alive) else None
             if a is None:
@@ -417,13 +543,16 @@ class Engine:
         lay, self.strides = _plan.build_layout(
             self.model, self.names, self.params, self.leaves, groups, self.acts, self.opts
         )
+        self.snap_budget.size = _plan.snapshot_bytes(self.params, self.strides)
         _dist.annotate(lay.static, lay.group_attrs, self.params)
         self.batch.plan(lay, outputs, targets, inputs)
         names_by_id = {id(_dist.original(q)): n for n, q in zip(self.names, self.params)}
         lay.meta = _meta.all_meta(
             self.model, self.optimizer, self.loss_fn, asdict(self.opts), self.rank, self.world, names_by_id
         )
-        lay.growable = lay.row_datasets() + lay.growable
+        lay.batch_block = self.batch.block
+        lay.summary_block = self.opts.summary_block
+        lay.growable = lay.row_datasets() + lay.growable + _summary.growables(lay, self.opts.summary_block)
         self.layout = lay
         self.writer.submit("layout", lay)
 

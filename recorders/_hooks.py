@@ -10,6 +10,7 @@ inference fast path. Every hook returns None and only reads the tensors it is gi
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -66,8 +67,13 @@ def first_tensor(obj: Any) -> torch.Tensor | None:
 class ActivationCapture:
     """Statistics of leaf-module outputs, summed over the grad-enabled forwards of a step."""
 
-    def __init__(self, leaves: list[tuple[str, nn.Module]], on_error: ErrorSink) -> None:
+    def __init__(
+        self, leaves: list[tuple[str, nn.Module]], on_error: ErrorSink, max_elems: int = 1 << 20
+    ) -> None:
         self.modules = [m for _, m in leaves]
+        self.max_elems = max_elems
+        self.seconds = 0.0  # time spent in the hook since the last take_seconds()
+        self.ran = False  # a forward was captured since the last reset()
         self._index = {id(m): j for j, m in enumerate(self.modules)}
         self._bounds = [bounds_of(m) for m in self.modules]
         self._nonneg = [isinstance(m, _NONNEG_TYPES) for m in self.modules]
@@ -79,10 +85,25 @@ class ActivationCapture:
         self._on_error = on_error
         self._channel_outputs: set[tuple[int, tuple[int, ...]]] = set()
         self.reset()
-        self._handle = nn.modules.module.register_module_forward_hook(self._hook)
+        self._handle: Any = None
+
+    def arm(self, on: bool) -> None:
+        """Attach the global forward hook for a measured step, detach it otherwise: an
+        unmeasured step's forwards then run with no hook at all."""
+        self.capturing = on
+        if on and self._handle is None:
+            self._handle = nn.modules.module.register_module_forward_hook(self._hook)
+        elif not on and self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+    def take_seconds(self) -> float:
+        out, self.seconds = self.seconds, 0.0
+        return out
 
     def reset(self) -> None:
         """Forget what the current step captured."""
+        self.ran = False
         n = len(self.modules)
         self.raws: list[list[torch.Tensor]] = [[] for _ in range(n)]
         self.alive: list[torch.Tensor | None] = [None] * n
@@ -92,27 +113,31 @@ class ActivationCapture:
 
     def remove(self) -> None:
         """Detach the global hook."""
-        self._handle.remove()
-        self.capturing = False
+        self.arm(False)
 
     @property
     def bounded(self) -> list[bool]:
         return [b is not None for b in self._bounds]
 
     def _hook(self, module: nn.Module, inputs: Any, output: Any) -> None:
+        if torch.compiler.is_compiling():
+            return None  # never traced into a compiled graph
         j = self._index.get(id(module))
         if j is None or not self.capturing or not torch.is_grad_enabled():
             return None
+        t0 = time.perf_counter()
         try:
             self._capture(j, module, inputs, output)
         except Exception as exc:  # never let the recorder break a forward pass
             self._on_error(exc)
+        self.seconds += time.perf_counter() - t0
         return None
 
     def _capture(self, j: int, module: nn.Module, inputs: Any, output: Any) -> None:
         t = first_tensor(output)
         if t is None or not t.is_floating_point():
             return
+        self.ran = True
         if self.unit_dim[j] is False:
             self.unit_dim[j] = self._decide_units(module, inputs, t)
             self.units[j] = None if self.unit_dim[j] is None else int(t.shape[self.unit_dim[j]])
@@ -122,6 +147,7 @@ class ActivationCapture:
         if ud is not None and (t.dim() < 2 or t.shape[ud] != self.units[j]):
             ud = None  # this call's shape does not match the layout
             self._mixed_units[j] = True
+        t = self._bounded(t)
         if self.host and t.device.type == "cpu":
             with np.errstate(**_host.QUIET):
                 raw, alive = _host.act_call_raw(t, ud, self._bounds[j], self._nonneg[j])
@@ -133,6 +159,14 @@ class ActivationCapture:
             self.alive[j] = alive if prev is None or type(prev) is not type(alive) else prev | alive
         if self.want_hist and self.hists[j] is None:
             self.hists[j] = _stats.histogram(t)
+
+    def _bounded(self, t: torch.Tensor) -> torch.Tensor:
+        """The first rows (along dim 0) of ``t``, at most ``max_elems`` elements in all."""
+        n = t.numel()
+        if n <= self.max_elems or t.dim() < 2 or t.shape[0] < 2:
+            return t
+        keep = max(1, self.max_elems * t.shape[0] // n)
+        return t[:keep]
 
     def _decide_units(self, module: nn.Module, inputs: Any, t: torch.Tensor) -> int | None:
         """Unit axis: channels (dim 1) of feature maps, else the last dim."""
@@ -190,12 +224,23 @@ class GradProbe:
         self.param = param
         self.incoming: torch.Tensor | None = None
         self.enabled = True
+        self.armed = False
         self._on_error = on_error
+        self._handle: Any = None
 
-        def hook(grad: torch.Tensor) -> None:
-            return self._hook(grad)
+    def arm(self, on: bool) -> None:
+        """Attach the gradient hook for a measured step's backward, detach it otherwise."""
+        self.reset()
+        self.armed = on
+        if on and self._handle is None:
 
-        self._handle = param.register_hook(torch.utils.hooks.unserializable_hook(hook))
+            def hook(grad: torch.Tensor) -> None:
+                return self._hook(grad)
+
+            self._handle = self.param.register_hook(torch.utils.hooks.unserializable_hook(hook))
+        elif not on and self._handle is not None:
+            self._handle.remove()
+            self._handle = None
 
     def _hook(self, grad: torch.Tensor) -> None:
         if not self.enabled:
@@ -233,7 +278,7 @@ class GradProbe:
 
     def remove(self) -> None:
         self.enabled = False
-        self._handle.remove()
+        self.arm(False)
 
 
 class UpdateTracker:
@@ -251,6 +296,7 @@ class UpdateTracker:
         """Copy the current weights (one pass over them) and their norms."""
         ws = self._weights()
         if not ws:  # a model without parameters: nothing moves
+            self._before_norm = None
             return
         if self._before is None or any(
             b.shape != w.shape or b.dtype != w.dtype or b.device != w.device for b, w in zip(self._before, ws)

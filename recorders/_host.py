@@ -77,10 +77,23 @@ def count_nonfinite(a: np.ndarray) -> int:
 # ----------------------------------------------------------------------------- parameters
 
 
+def _maxabs(ts: list[torch.Tensor]) -> list[float]:
+    """max |t| of each tensor, fused (NaN for an empty one, which has no infinity norm)."""
+    full = [i for i, t in enumerate(ts) if t.numel()]
+    out = [math.nan] * len(ts)
+    if full:
+        for i, v in zip(full, torch.stack(torch._foreach_norm([ts[i] for i in full], math.inf)).tolist()):
+            out[i] = v
+    return out
+
+
 def param_raw(ws: list[torch.Tensor], gs: list[torch.Tensor | None]) -> np.ndarray:
     """Host version of :func:`recorders._stats.param_raw`: float64 ``(len(PARAM_RAW) * P,)``.
 
-    Call inside ``np.errstate(**QUIET)``.
+    Fused over all tensors: ``torch._foreach_norm`` for the norms (ord 2), the largest
+    magnitudes (ord inf, stored as ``-max|w|, max|w|`` in the min/max slots) and the
+    gradient non-zeros (ord 0), one sum per tensor; non-finite entries are counted only
+    where a norm says there are some. Call inside ``np.errstate(**QUIET)``.
     """
     p = len(ws)
     if p == 0:
@@ -88,27 +101,25 @@ def param_raw(ws: list[torch.Tensor], gs: list[torch.Tensor | None]) -> np.ndarr
     nan = math.nan
     wf = [_stats._fast(w) for w in ws]
     w_norm = torch.stack(torch._foreach_norm(wf)).tolist()
-    w_sum, w_min, w_max, w_nf = [], [], [], []
-    for w, n in zip(wf, w_norm):
-        a = w.numpy()
-        w_sum.append(_sum(w, a))
-        mn, mx = _minmax(w, a)
-        w_min.append(mn)
-        w_max.append(mx)
-        w_nf.append(0 if math.isfinite(n) else count_nonfinite(a))
-    g_norm, g_min, g_max = [nan] * p, [nan] * p, [nan] * p
+    w_max = _maxabs(wf)
+    w_sum = [_sum(w, w.numpy()) for w in wf]
+    w_nf = [0 if math.isfinite(n) else count_nonfinite(w.numpy()) for w, n in zip(wf, w_norm)]
+    g_norm, g_max = [nan] * p, [nan] * p
     g_zeros, g_nf, g_present = [0] * p, [0] * p, [0] * p
     present = [i for i, g in enumerate(gs) if g is not None]
     if present:
         gf = [_stats._grad_values(gs[i]) for i in present]  # type: ignore[arg-type]
         norms = torch.stack(torch._foreach_norm(gf)).tolist()
-        for i, g, n in zip(present, gf, norms):
-            a = g.numpy()
+        maxes = _maxabs(gf)
+        nonzero = torch.stack(torch._foreach_norm(gf, 0)).tolist()
+        for i, g, n, mx, nz in zip(present, gf, norms, maxes, nonzero):
             g_norm[i] = n
-            g_min[i], g_max[i] = _minmax(g, a)
-            g_zeros[i] = count_zeros(a) + (ws[i].numel() - g.numel())
-            g_nf[i] = 0 if math.isfinite(n) else count_nonfinite(a)
+            g_max[i] = mx
+            g_zeros[i] = ws[i].numel() - nz
+            g_nf[i] = 0 if math.isfinite(n) else count_nonfinite(g.numpy())
             g_present[i] = 1
+    w_min = [-v for v in w_max]
+    g_min = [-v for v in g_max]
     rows = [w_norm, w_sum, w_min, w_max, g_norm, g_min, g_max, w_nf, g_zeros, g_nf, g_present]
     return np.array([*rows, [nan] * p], dtype=np.float64).reshape(-1)
 

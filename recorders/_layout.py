@@ -33,6 +33,7 @@ class Growable:
     tail: tuple[int, ...] = ()
     attrs: dict[str, Any] = field(default_factory=dict)
     rows: int | None = None  # chunk rows; None = from CHUNK_BYTES
+    compress: bool = False  # lzf: the NaN of unmeasured rows costs almost nothing on disk
 
     def chunks(self) -> tuple[int, ...]:
         n = self.rows or chunk_rows(self.tail, np.dtype(self.dtype).itemsize)
@@ -71,6 +72,8 @@ class Layout:
     meta: dict[str, str] = field(default_factory=dict)
     unit_modules: list[int] = field(default_factory=list)  # j with a units/alive/m{j}
     snapshot_keys: list[int] = field(default_factory=list)  # param indices snapshotted
+    batch_block: Any = None  # numpy callable: CPU batch copies of n rows -> (n, batch width)
+    summary_block: int = 0  # steps per block of the finest summary level (0: no summary)
 
     def add_segment(self, name: str, size: int) -> slice:
         """Reserve ``size`` row entries for ``name``."""
@@ -94,8 +97,15 @@ class Layout:
             Growable(schema.LOSS, "float64"),
             Growable(schema.LR, "float64", (self.n_groups,)),
             Growable(schema.GRAD_CARRY, "float32"),
+            Growable(schema.MEASURED, "uint8"),
         ]
-        out += [Growable(f"{schema.PARAMS}/{n}", "float32", (self.n_params,)) for n in schema.PARAM_STATS]
-        out += [Growable(f"{schema.MODULES}/{n}", "float32", (self.n_modules,)) for n in schema.MODULE_STATS]
+        out += [
+            Growable(f"{schema.PARAMS}/{n}", "float32", (self.n_params,), compress=True)
+            for n in schema.PARAM_STATS
+        ]
+        out += [
+            Growable(f"{schema.MODULES}/{n}", "float32", (self.n_modules,), compress=True)
+            for n in schema.MODULE_STATS
+        ]
         out += [Growable(f.path, f.dtype, f.tail) for f in self.fields]
         return out

@@ -14,7 +14,12 @@ _POSITIVE_INTS = (
     "max_features",
     "max_columns",
     "snapshot_max_elems",
+    "batch_rows",
+    "act_max_elems",
+    "snapshot_bytes",
+    "summary_block",
 )
+_NON_NEGATIVE_INTS = ("dense_start", "flight_steps")
 
 
 @dataclass(frozen=True)
@@ -22,10 +27,17 @@ class Options:
     """See :class:`recorders.TraceRecorder` for what each option does."""
 
     every: int = 1
+    budget: float = 0.03
+    dense_start: int = 100
+    flight_steps: int = 64
     snapshot_every: int = 100
+    snapshot_bytes: int = 512 << 20
     hist_every: int = 100
     activations: bool = True
-    update_every: int = 10
+    update_every: int = 1
+    batch_rows: int = 512
+    act_max_elems: int = 1 << 20
+    summary_block: int = 1024
     sample_rows: int = 16
     max_features: int = 64
     max_columns: int = 256
@@ -45,6 +57,12 @@ class Options:
             value = getattr(opts, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"TraceRecorder option {name} must be an int >= 1, got {value!r}")
+        for name in _NON_NEGATIVE_INTS:
+            value = getattr(opts, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"TraceRecorder option {name} must be an int >= 0, got {value!r}")
+        if isinstance(opts.budget, bool) or not isinstance(opts.budget, (int, float)) or not opts.budget > 0:
+            raise ValueError(f"TraceRecorder option budget must be a number > 0, got {opts.budget!r}")
         if not opts.flush_secs > 0:
             raise ValueError(f"TraceRecorder option flush_secs must be > 0, got {opts.flush_secs!r}")
         return opts

@@ -39,6 +39,13 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model
 
 
+def compiled(model: nn.Module) -> bool:
+    """Whether ``model`` (or a module in it) is a ``torch.compile`` wrapper or compiled in place."""
+    if getattr(model, "_orig_mod", None) is not None:
+        return True
+    return any(getattr(m, "_compiled_call_impl", None) is not None for m in model.modules())
+
+
 def dist_info() -> tuple[int, int]:
     """(rank, world_size) of an initialised torch.distributed job, else (0, 1)."""
     dist = torch.distributed
@@ -140,3 +147,35 @@ def _growables(lay: Layout, params, acts, opts: Options) -> list[list[int]]:
                 g.append(Growable(f"{schema.UNIT_ALIVE}/{schema.module_key(j)}", "uint8", (units,)))
     lay.growable = g
     return strides
+
+
+class SnapshotBudget:
+    """Periodic snapshots under a total byte budget: every ``every`` steps until half the
+    budget is used, then log-spaced (a step at least twice the previous one's), and none
+    once the rest would not leave room for the last and the non-finite snapshots."""
+
+    def __init__(self, every: int, max_bytes: int) -> None:
+        self.every = every
+        self.max_bytes = max_bytes
+        self.size = 0  # bytes of one snapshot (weights + grads), set with the layout
+        self.used = 0
+        self.last = 0
+
+    def take(self, i: int) -> bool:
+        """Whether the periodic (or first) snapshot due at step ``i`` is taken; counts it."""
+        if i > 0:
+            if self.used + 3 * self.size > self.max_bytes:
+                return False
+            if 2 * self.used >= self.max_bytes and i < 2 * self.last:
+                return False
+        self.used += self.size
+        self.last = i
+        return True
+
+
+def snapshot_bytes(params: list, strides: list[list[int]]) -> int:
+    """Bytes one snapshot writes: float32 weights and grads, reduced by ``strides``."""
+    total = 0
+    for q, s in zip(params, strides):
+        total += 8 * math.prod(_stats.reduced_shape(tuple(q.shape), s))
+    return total

@@ -58,15 +58,25 @@ class TraceRecorder:
 
     Options:
         every (1): record a row every k-th ``rec.step`` call; the others cost ~nothing.
+        budget (0.03): share of the training time the recorder may spend. Every row has
+            the cheap statistics (loss, lr, batch summaries, logged scalars); the expensive
+            ones (parameters, activations, update ratios) are *measured* on as many rows as
+            the budget allows, the others hold NaN and ``steps/measured`` says which.
+            ``budget=1``: full detail, every statistic on every row.
+        dense_start (100): the first k steps are measured in full.
+        flight_steps (64): after a non-finite or spiking/climbing loss or a 10x jump of the
+            gradient norm, the next k steps are measured in full (the flight recorder).
         snapshot_every (100): snapshot every parameter and gradient every k calls (also
             at the first and last step and at the first non-finite value).
+        snapshot_bytes (512 MiB): total snapshot bytes; log-spaced once half is used.
         hist_every (100): 64-bin histograms of weights, grads and activations on the
             first recorded step of every window of k calls; also the liveness window.
         activations (True): leaf-module output statistics via forward hooks.
-        update_every (10): measure ``update_ratio`` on every k-th recorded row (NaN on
-            the others). A measurement copies every weight and reads it three more times
-            (~7 passes): ~20 % of a step of the CPU MLP in ``benchmarks/overhead.py``, so
-            10 adds ~2 % there (< 0.5 % on its CNN and transformer).
+        update_every (1): measure ``update_ratio`` on every k-th measured row (NaN on the
+            others). A measurement copies every weight and reads it three more times.
+        batch_rows (512): batch summaries are over at most this many first rows.
+        act_max_elems (2**20): activation statistics over at most this many first elements.
+        summary_block (1024): steps per block of the finest ``/summary`` level.
         sample_rows (16): batch rows kept as samples of outputs, targets, inputs.
         max_features (64): input features kept (evenly strided).
         max_columns (256): output / target columns kept.

@@ -55,35 +55,51 @@ def count_nonfinite(t: torch.Tensor) -> torch.Tensor:
 def param_raw(ws: list[torch.Tensor], gs: list[torch.Tensor | None]) -> torch.Tensor:
     """Raw statistics of weights ``ws`` and grads ``gs``: float64 ``(len(PARAM_RAW) * P,)``.
 
-    Runs on the tensors' device without a host synchronisation: norms with
-    ``torch._foreach_norm`` (one batched call per list), min and max with one ``aminmax``
-    per tensor, counts as device tensors. (CPU models use ``_host.param_raw`` instead.)
+    Runs on the tensors' device without a host synchronisation, fused over all tensors:
+    ``torch._foreach_norm`` for the norms (ord 2), the largest magnitudes (ord inf, stored
+    as ``-max|x|, max|x|`` in the min/max slots) and the gradients' non-zeros (ord 0); one
+    sum and one finite count per tensor. (CPU models use ``_host.param_raw`` instead.)
     """
     wf = [_fast(w) for w in ws]
     dev = wf[0].device if wf else torch.device("cpu")
     p = len(ws)
+    if p == 0:
+        return torch.zeros(0, dtype=torch.float64, device=dev)
     nan = dev_scalar(NAN, dev, torch.float32)
-    w_norm = torch._foreach_norm(wf) if wf else []
-    w_sum = [w.sum() for w in wf]
-    w_mm = [torch.aminmax(w) if w.numel() else (nan, nan) for w in wf]
-    g_norm, g_min, g_max = [nan] * p, [nan] * p, [nan] * p
+    w_norm = torch.stack(torch._foreach_norm(wf)).to(torch.float64)
+    w_max = torch.stack(_maxabs(wf, nan)).to(torch.float64)
+    w_sum = torch.stack([w.sum() for w in wf]).to(torch.float64)
+    w_nf = torch.stack([count_nonfinite(w) for w in wf]).to(torch.float64)
+    g_norm, g_max = [nan] * p, [nan] * p
     zero = dev_scalar(0, dev, torch.int64)
     g_zeros, g_nf, present = [zero] * p, [zero] * p, [zero] * p
     idx = [i for i, g in enumerate(gs) if g is not None]
     gf = [_grad_values(gs[i]) for i in idx]  # type: ignore[arg-type]
     one = dev_scalar(1, dev, torch.int64)
-    for i, g, n in zip(idx, gf, torch._foreach_norm(gf) if gf else []):
-        g_norm[i] = n
-        g_min[i], g_max[i] = torch.aminmax(g) if g.numel() else (nan, nan)
-        g_zeros[i] = count_zeros(g) + (gs[i].numel() - g.numel())  # type: ignore[union-attr]
-        g_nf[i] = count_nonfinite(g)
-        present[i] = one
-    floats = torch.stack(
-        [*w_norm, *w_sum, *(m[0] for m in w_mm), *(m[1] for m in w_mm), *g_norm, *g_min, *g_max]
-    ).to(torch.float64)
-    counts = torch.stack([count_nonfinite(w) for w in wf] + g_zeros + g_nf + present)
+    if gf:
+        norms = torch._foreach_norm(gf)
+        maxes = _maxabs(gf, nan)
+        nonzero = torch._foreach_norm(gf, 0)
+        for i, g, n, mx, nz in zip(idx, gf, norms, maxes, nonzero):
+            g_norm[i], g_max[i] = n, mx
+            g_zeros[i] = gs[i].numel() - nz.to(torch.int64)  # type: ignore[union-attr]
+            g_nf[i] = count_nonfinite(g)
+            present[i] = one
+    g_norm_t = torch.stack(g_norm).to(torch.float64)
+    g_max_t = torch.stack(g_max).to(torch.float64)
+    counts = torch.stack(g_zeros + g_nf + present).to(torch.float64)
     upd = torch.full((p,), NAN, dtype=torch.float64, device=dev)
-    return torch.cat([floats, counts.to(torch.float64), upd])
+    return torch.cat([w_norm, w_sum, -w_max, w_max, g_norm_t, -g_max_t, g_max_t, w_nf, counts, upd])
+
+
+def _maxabs(ts: list[torch.Tensor], nan: torch.Tensor) -> list[torch.Tensor]:
+    """max |t| of each tensor as 0-d tensors, fused (``nan`` for an empty one)."""
+    full = [i for i, t in enumerate(ts) if t.numel()]
+    out = [nan] * len(ts)
+    if full:
+        for i, v in zip(full, torch._foreach_norm([ts[i] for i in full], math.inf)):
+            out[i] = v
+    return out
 
 
 def _grad_values(g: torch.Tensor) -> torch.Tensor:

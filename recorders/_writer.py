@@ -29,7 +29,7 @@ import h5py
 import numpy as np
 import torch
 
-from recorders import _paths, _stats, schema
+from recorders import _paths, _stats, _summary, schema
 from recorders._layout import Growable, Layout
 
 MAX_PENDING_ROWS = 4096
@@ -67,6 +67,21 @@ def _cast(arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return arr.astype(dtype, copy=False)
 
 
+def _host_block(rows: list, lay: Layout) -> np.ndarray:
+    """Host row parts ``[loss, carry, praw | None, mraw | None]`` as ``(n, core width)``."""
+    n = len(rows)
+    p_sl, m_sl = lay.segments["params"], lay.segments["modules"]
+    out = np.full((n, m_sl.stop), np.nan)
+    out[:, 0] = [r[0] for r in rows]
+    out[:, 1] = [r[1] for r in rows]
+    for k, r in enumerate(rows):
+        if r[2] is not None:
+            out[k, p_sl] = r[2]
+        if r[3] is not None:
+            out[k, m_sl] = r[3]
+    return out
+
+
 def _rows_block(rows: list) -> np.ndarray:
     """Rows (numpy, or tensors on any device) as one float64 ``(n, width)`` array.
 
@@ -81,6 +96,16 @@ def _rows_block(rows: list) -> np.ndarray:
         torch.cuda.current_stream(block.device).synchronize()
         return host.numpy()
     return block.cpu().numpy()
+
+
+def _runs(keys: list) -> list[tuple[int, int]]:
+    """``(start, stop)`` of the runs of equal consecutive keys."""
+    out, start = [], 0
+    for k in range(1, len(keys) + 1):
+        if k == len(keys) or keys[k] != keys[start]:
+            out.append((start, k))
+            start = k
+    return out
 
 
 # Files abandoned in a forked child: kept referenced so that h5py never closes them there.
@@ -124,11 +149,13 @@ class TraceWriter:
         self._rows_written = 0
         self._counts: dict[str, int] = {}
         self._handles: dict[str, h5py.Dataset] = {}
+        self._dtypes: dict[str, np.dtype] = {}
         self._dirty = False
         self._last_flush = time.monotonic()
         self._queue: queue.Queue = queue.Queue(maxsize=64)
         self._cond = threading.Condition()
-        self._pending: list[tuple[Any, int, float, list[float]]] = []
+        self._pending: list[tuple] = []
+        self._summary: _summary.Summary | None = None
         self._scalars: list[tuple[int, int, float]] = []
         self._names: list[tuple[int, str]] = []
         self._thread = threading.Thread(target=self._run, name="trainwreck-writer", daemon=True)
@@ -156,11 +183,15 @@ class TraceWriter:
         except queue.Full:
             raise WriterError("trace writer is not keeping up (queue full for 60 s)") from None
 
-    def add_row(self, row: Any, step: int, t: float, lrs: list[float]) -> None:
-        """Queue one finished row (a float64 tensor laid out as the Layout says)."""
+    def add_row(
+        self, row: Any, step: int, t: float, lrs: list[float], flags: int = 0, batch: Any = None
+    ) -> None:
+        """Queue one finished row: a float64 vector laid out as the Layout says (numpy or a
+        tensor on any device), the groups it measured, and for CPU batches the copies the
+        batch summaries are computed from (the row then stops before the batch fields)."""
         self.check()
         with self._cond:
-            self._pending.append((row, step, t, lrs))
+            self._pending.append((row, step, t, lrs, flags, batch))
             n = len(self._pending)
             if n >= MAX_PENDING_ROWS:
                 if not self._cond.wait_for(
@@ -238,9 +269,9 @@ class TraceWriter:
             self._write_hist(*payload)
         elif kind == "units":
             self._write_units(*payload)
-        if self._layout is not None:
-            self._drain()
         due = time.monotonic() - self._last_flush >= self.flush_secs / 2
+        if self._layout is not None and (due or kind in ("tick", "wake", "flush", "close", "layout")):
+            self._drain()  # rows go in blocks: a snapshot or histogram event does not drain them
         if kind == "close":
             self._finish(payload)
         elif self._dirty and (due or kind == "flush"):
@@ -293,6 +324,8 @@ class TraceWriter:
             return
         if self._layout is not None:
             self._drain()
+            if self._summary is not None:
+                self._summary.close()
         self._flush()
         self._file.close()  # on failure, _fail closes it again with its descriptor on /dev/null
         self._file = None
@@ -377,6 +410,8 @@ class TraceWriter:
             for key, value in attrs.items():
                 grp.attrs[key] = value
         self._layout = layout
+        if layout.summary_block:
+            self._summary = _summary.Summary(layout.summary_block, self._append_group)
         if self.swmr:
             f.swmr_mode = True
             _paths.hold(self._lock_fd)
@@ -390,13 +425,15 @@ class TraceWriter:
         chunks = tuple(max(1, c) for c in g.chunks())
         maxshape = (None, *(d if d else None for d in g.tail))
         ds = self._file.create_dataset(
-            g.path, shape=(0, *g.tail), maxshape=maxshape, chunks=chunks, dtype=g.dtype
+            g.path, shape=(0, *g.tail), maxshape=maxshape, chunks=chunks, dtype=g.dtype,
+            compression="lzf" if g.compress else None,
         )
         ds.dims[0].label = "step"
         self._handles[g.path] = ds
         for key, value in g.attrs.items():
             ds.attrs[key] = value
         self._counts[g.path] = 0
+        self._dtypes[g.path] = ds.dtype
 
     def _dataset(self, path: str) -> h5py.Dataset:
         """An open handle, kept: a handle closed per append flushes (and fails) inside h5py's
@@ -409,20 +446,42 @@ class TraceWriter:
 
     def _append(self, path: str, arr: np.ndarray) -> None:
         ds = self._dataset(path)
+        dtype = self._dtypes.get(path)
+        if dtype is None:
+            dtype = self._dtypes[path] = ds.dtype
         n0 = self._counts[path]
         n1 = n0 + arr.shape[0]
         ds.resize(n1, axis=0)
-        ds[n0:n1] = _cast(arr, ds.dtype)
+        ds[n0:n1] = _cast(arr, dtype)
         self._counts[path] = n1
         self._dirty = True
+
+    def _append_group(self, group: str, arrays: dict[str, np.ndarray]) -> None:
+        for name, arr in arrays.items():
+            self._append(f"{group}/{name}", arr)
+
+    def _full_block(self, rows: list) -> np.ndarray:
+        """Rows as one ``(n, width)`` float64 array; CPU batch copies summarised here."""
+        lay = self._layout
+        assert lay is not None
+        out = []
+        for start, stop in _runs([isinstance(r[0], list) for r in rows]):
+            run = rows[start:stop]
+            host = isinstance(run[0][0], list)
+            core = _host_block([r[0] for r in run], lay) if host else _rows_block([r[0] for r in run])
+            if host and lay.batch_block is not None:
+                core = np.hstack([core, lay.batch_block([r[5] for r in run])])
+            out.append(core)
+        return out[0] if len(out) == 1 else np.vstack(out)
 
     def _write_rows(self, rows: list) -> None:
         lay = self._layout
         assert lay is not None
-        block = _rows_block([r[0] for r in rows])
+        block = self._full_block(rows)
         n = block.shape[0]
         data: dict[str, np.ndarray] = {
             schema.STEP: np.array([r[1] for r in rows], dtype=np.int64),
+            schema.MEASURED: np.array([r[4] for r in rows], dtype=np.uint8),
             schema.TIME: np.array([r[2] for r in rows], dtype=np.float64),
             schema.LR: np.array([r[3] for r in rows], dtype=np.float64).reshape(n, lay.n_groups),
             schema.LOSS: block[:, lay.segments["loss"]].reshape(n),
@@ -439,6 +498,8 @@ class TraceWriter:
         for path, arr in data.items():
             self._append(path, arr)
         self._note_nonfinite(data)
+        if self._summary is not None:
+            self._summary.add(data)
         self._rows_written += n
 
     def _note_nonfinite(self, data: dict[str, np.ndarray]) -> None:

@@ -53,6 +53,11 @@ TIME = "steps/time"  # float64 seconds since the recorder started
 LOSS = "steps/loss"  # float64
 LR = "steps/lr"  # (N, G) float64, one column per param group
 GRAD_CARRY = "steps/grad_carry"  # float32, see docs
+MEASURED = "steps/measured"  # uint8 bit mask per row: which statistic groups the row measured
+MEASURED_PARAMS = 1  # params/ w_* and g_* (and the grad probe's grad_carry when armed)
+MEASURED_MODULES = 2  # modules/ a_*
+MEASURED_UPDATE = 4  # params/update_ratio
+MEASURED_GROUPS = {"params": MEASURED_PARAMS, "modules": MEASURED_MODULES, "update": MEASURED_UPDATE}
 
 # Parameters: static index + (N, P) statistics.
 PARAMS = "params"
@@ -137,6 +142,19 @@ HIST_KINDS = ("weight", "grad", "act")  # hist/<kind>: (H, P|M, B) int32; hist/<
 UNITS = "units"
 UNIT_STEP = "units/step"  # (W,) int64 last step of each window
 UNIT_ALIVE = "units/alive"  # group: m{j} -> (W, U_j) uint8
+
+
+# Multi-resolution summary: min / max / mean of per-step series over blocks of steps.
+SUMMARY = "summary"
+SUMMARY_LEVELS = (1, 16)  # block sizes, in units of the summary_block option (default 1024 steps)
+SUMMARY_SCALARS = ("loss", "grad_carry", "lr0", "g_norm_total", "w_norm_total", "update_ratio_max")
+SUMMARY_PARAM_STATS = ("w_norm", "g_norm", "update_ratio")
+SUMMARY_MODULE_STATS = ("a_std", "a_zero_frac", "a_dead_frac")
+
+
+def summary_level(block_steps: int) -> str:
+    """Group of one summary level: ``summary/b1024``."""
+    return f"{SUMMARY}/b{block_steps}"
 
 
 def param_key(index: int) -> str:

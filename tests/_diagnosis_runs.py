@@ -181,3 +181,50 @@ def softmax_in_loop(path: str, steps: int = 200) -> tuple[str, tuple[int, int]]:
             rec.step(loss=loss, outputs=out, targets=yb, inputs=xb)
             opt.step()
     return path, (0, steps)
+
+
+def scheduler_per_batch(path: str, steps: int = 600) -> tuple[str, tuple[int, int]]:
+    """StepLR(step_size=20 epochs' worth, gamma=0.1) stepped every batch instead of every epoch:
+    the learning rate is 1e-6 of its start by step 120 and the loss freezes far from trained."""
+    torch.manual_seed(0)
+    x, y = _blobs()
+    model = deep_mlp(depth=3, width=32)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=20, gamma=0.1)
+    loss_fn = nn.CrossEntropyLoss()
+    with TraceRecorder(path, model, optimizer=opt, loss_fn=loss_fn) as rec:
+        for _, xb, yb in _batches(x, y, steps):
+            opt.zero_grad()
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            loss.backward()
+            rec.step(loss=loss, outputs=out, targets=yb, inputs=xb)
+            opt.step()
+            sched.step()  # BUG: meant once per epoch
+    return path, (20, 80)
+
+
+def healthy_schedule(path: str, kind: str, steps: int = 600) -> tuple[str, tuple[int, int]]:
+    """A small MLP trained well under a schedule with alarming but normal events: ``restarts``
+    (cosine warm restarts), ``onecycle`` (a 25x climb, then annealing) or ``drop`` (10x at 60 %)."""
+    torch.manual_seed(0)
+    x, y = _blobs()
+    model = deep_mlp(depth=3, width=32)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    if kind == "restarts":
+        sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=150)
+    elif kind == "onecycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=steps)
+    else:
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[int(0.6 * steps)], gamma=0.1)
+    loss_fn = nn.CrossEntropyLoss()
+    with TraceRecorder(path, model, optimizer=opt, loss_fn=loss_fn) as rec:
+        for _, xb, yb in _batches(x, y, steps):
+            opt.zero_grad()
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            loss.backward()
+            rec.step(loss=loss, outputs=out, targets=yb, inputs=xb)
+            opt.step()
+            sched.step()
+    return path, (0, 0)

@@ -7,6 +7,7 @@ Every scenario trains the same tiny MLP on the same global batches; rank r takes
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -26,13 +27,24 @@ def batches(steps: int = STEPS):
             for _ in range(steps)]
 
 
-def train(path: str, net: nn.Module, rank: int | None, plant: str | None = None) -> None:
+class _NoRecorder:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def step(self, **kw):
+        pass
+
+
+def train(path: str, net: nn.Module, rank: int | None, plant: str | None = None, record: bool = True) -> None:
     """SGD over :func:`batches`; ``rank`` None is the single-process reference (whole batch)."""
     from recorders import TraceRecorder
 
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     loss_fn = nn.CrossEntropyLoss()
-    with TraceRecorder(path, net, optimizer=opt, loss_fn=loss_fn) as rec:
+    with TraceRecorder(path, net, optimizer=opt, loss_fn=loss_fn) if record else _NoRecorder() as rec:
         for step, (x, y) in enumerate(batches()):
             if rank is not None:
                 x, y = x[rank::WORLD].clone(), y[rank::WORLD]
@@ -50,21 +62,28 @@ def train(path: str, net: nn.Module, rank: int | None, plant: str | None = None)
                     inner[2].weight.mul_(1.001)
 
 
+def fsdp_model() -> nn.Module:
+    from torch.distributed.fsdp import fully_shard
+
+    net = model()
+    for layer in (net[0], net[2], net[4]):
+        fully_shard(layer)
+    return fully_shard(net)
+
+
 def work(rank: int, out: str) -> None:
     torch.set_num_threads(1)
     os.environ.setdefault("TRAINWRECK_STRICT", "1")
-    dist.init_process_group("gloo", init_method=f"file://{out}/pg", rank=rank, world_size=WORLD)
+    dist.init_process_group("gloo", init_method=f"file://{out}/pg", rank=rank, world_size=WORLD,
+                            timeout=timedelta(seconds=300))
     try:
-        from torch.distributed.fsdp import fully_shard
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         for plant in ("healthy", "diverge", "nan"):
             train(f"{out}/ddp_{plant}.h5", DDP(model()), rank, plant)
-        net = model()
-        for layer in (net[0], net[2], net[4]):
-            fully_shard(layer)
-        fully_shard(net)
-        train(f"{out}/fsdp.h5", net, rank)
+        train(f"{out}/fsdp.h5", fsdp_model(), rank)
+        # Only rank 0 records: a collective inside the recorder would leave it waiting for rank 1.
+        train(f"{out}/fsdp_rank0_only.h5", fsdp_model(), rank, record=rank == 0)
     finally:
         dist.destroy_process_group()
 

@@ -1,4 +1,4 @@
-"""The command (`main.py`, `python -m trainwreck`) as a user runs it: subprocesses, exit codes, output shapes."""
+"""The command (`main.py`, `python -m trainwreck`) as a user runs it: exit codes, output shapes."""
 
 from __future__ import annotations
 
@@ -79,3 +79,24 @@ def test_a_closed_pipe_ends_quietly():
     assert proc.wait(timeout=120) == 0
     assert json.loads(first)["steps"] == 12
     assert err == "", err
+
+
+def test_without_qt_the_app_and_report_say_what_to_install(tmp_path):
+    """A recorder-only install (no PySide6, no pyqtgraph): one line naming the extra, no traceback."""
+    good = os.path.join(ROOT, "tests", "data", "good.h5")
+    code = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6'):
+            raise ImportError('blocked', name=name)
+sys.meta_path.insert(0, Block())
+from trainwreck.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+    env = dict(os.environ, PYTHONPATH=ROOT, QT_QPA_PLATFORM="offscreen")
+    for args in ([good], ["report", good, "-o", str(tmp_path / "r.html")]):
+        out = subprocess.run([sys.executable, "-c", code, *args], cwd=str(tmp_path), capture_output=True,
+                             text=True, timeout=120, env=env)
+        assert out.returncode in (1, 2), (args, out.stderr)
+        assert out.stderr.count("\n") == 1 and "pip install 'trainwreck[app]'" in out.stderr, out.stderr

@@ -114,3 +114,17 @@ def test_softmax_in_the_training_loop_is_named_there(runs):
     assert top.code == "double_softmax", _describe(report)
     assert "training loop" in top.fix and "forward()" not in top.fix
     assert top.marks["hlines"] and top.marks["hlines"][0]["lane"] == "loss"
+
+
+def test_a_scheduler_stepped_per_batch_is_lr_too_low_from_its_first_drop(runs):
+    report, (lo, hi) = runs("scheduler_per_batch")
+    top = _causes(report)[0]
+    assert top.code == "lr_too_low", _describe(report)
+    assert lo <= top.steps[0] <= hi and "per epoch" in top.fix
+
+
+@pytest.mark.parametrize("kind", ["restarts", "onecycle", "drop"])
+def test_healthy_schedules_with_alarming_events_stay_clean(kind, tmp_path):
+    path, _ = R.healthy_schedule(str(tmp_path / f"{kind}.h5"), kind)
+    report = analyze(path)
+    assert not report.problems(), _describe(report)

@@ -26,7 +26,7 @@ def runs(tmp_path_factory):
 
 def test_each_rank_writes_its_own_file_and_the_run_opens_as_one(runs):
     for name in ("ddp_healthy", "fsdp"):
-        assert sorted(f for f in os.listdir(runs) if f.startswith(name)) == [f"{name}.rank0.h5",
+        assert sorted(f for f in os.listdir(runs) if f.startswith(name + ".")) == [f"{name}.rank0.h5",
                                                                                f"{name}.rank1.h5"]
         with open_trace(f"{runs}/{name}.h5") as tr, open_trace(f"{runs}/{name}.rank1.h5") as tr1:
             assert tr.n_ranks == tr1.n_ranks == 2 and tr.n_steps == W.STEPS
@@ -50,6 +50,15 @@ def test_fsdp_merged_norms_equal_the_single_process_run(runs):
                                    one.param_stat("update_ratio")[measured], rtol=1e-4)
         raw = tr.rank(0)._rows("params/w_norm")  # what rank 0 wrote: its shard only
         assert (raw < one.param_stat("w_norm") * (1 - 1e-3)).all()
+
+
+def test_the_recorder_adds_no_collective(runs):
+    """Rank 0 recorded an FSDP run alone (rank 1 ran no recorder) without waiting on rank 1."""
+    files = sorted(f for f in os.listdir(runs) if f.startswith("fsdp_rank0_only."))
+    assert files == ["fsdp_rank0_only.rank0.h5"]
+    with open_trace(f"{runs}/fsdp_rank0_only.rank0.h5") as tr, open_trace(f"{runs}/fsdp.h5") as both:
+        assert tr.n_ranks == 1 and tr.n_steps == W.STEPS
+        np.testing.assert_array_equal(tr.loss(), both.loss())
 
 
 def test_ddp_replicas_equal_the_single_process_run_and_are_clean(runs):

@@ -121,3 +121,19 @@ def test_ddp_writes_one_file_per_rank(tmp_path):
         assert tr.n_ranks == 2 and tr.n_steps == 8  # each rank takes half of the 16 batches
         np.testing.assert_array_equal(tr.param_stat("w_norm"), tr.rank(1).param_stat("w_norm"))
         assert not np.array_equal(tr.loss(), tr.rank(1).loss())
+
+
+def test_amp_scaler_of_a_16_mixed_fit_is_logged(tmp_path):
+    from lightning.pytorch.plugins import MixedPrecision
+
+    plugin = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu", init_scale=256.0))
+    path = _fit(tmp_path / "amp.h5", Module(), steps=12, plugins=[plugin])
+    with open_trace(path) as tr:
+        steps, scale = tr.scalar("amp_scale")
+        assert list(steps) == list(range(12)) and scale[0] == 256.0
+        assert tr.scalar("amp_skipped")[1].sum() == 0
+        assert np.isfinite(tr.param_stat("g_norm")).all()
+        g = tr.param_stat("g_norm")[0]
+    raw = B.raw_loop(str(tmp_path / "raw.h5"), None)
+    with open_trace(raw) as one:  # unscaled: the fp32 loop's gradients, not 256 times them
+        np.testing.assert_allclose(g, one.param_stat("g_norm")[0], rtol=0.05)

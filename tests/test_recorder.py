@@ -63,7 +63,7 @@ def test_every_dataset_is_documented_and_labelled(tmp_path):
         assert f"`{leaf}`" in DOC or f"/{leaf}`" in DOC, f"{name} is not in docs/trace-format.md"
     groups = {n.split("/")[0] for n in seen}
     assert groups == {"steps", "params", "modules", "outputs", "targets", "inputs", "scalars",
-                      "snapshots", "hist", "units", "status"}  # fmt: skip
+                      "snapshots", "hist", "units", "status", "summary"}  # fmt: skip
 
 
 def test_statistics_match_the_tensors(tmp_path, path_kind):
@@ -429,7 +429,7 @@ def test_metadata(tmp_path):
     assert meta["loss"]["args"]["ignore_index"] == -100 and meta["loss"]["args"]["pos_weight"] is None
     env = meta["env"]
     assert env["device"] == "cpu" and env["dtype"] == "torch.float32" and env["world_size"] == 1
-    assert meta["options"]["update_every"] == 10 and meta["options"]["swmr"] is True
+    assert meta["options"]["update_every"] == 1 and meta["options"]["swmr"] is True
     np.testing.assert_array_equal(d["params/in_optimizer"], [True, True, False, False])
     np.testing.assert_array_equal(d["params/requires_grad"], [True, True, True, False])
     assert names(d["params/module"]) == ["0", "0", "3", "3"]

@@ -3,10 +3,12 @@
     python tools/render_views.py --out /tmp/shots [--record DIR] [TRACE ...]
 
 With ``--record DIR`` the traces are first recorded from example scenarios (quick runs:
-a double softmax, a learning rate far too high, dead ReLUs, a regression and a healthy
-CNN). For each trace: the whole window at 1600×1000 (``<name>-window.png``), every view's
-plots at 2× as report figures (``<name>-<view>.png``), and the window again after the
-keys a user presses first (W zoom twice, Y log, → in the weight view, F).
+a double softmax, a regression whose learning rate blows it up to NaN, dead ReLUs,
+exploding gradients, a warm-up/cosine schedule) and a 2-rank run (two seeds of a
+scenario, renamed ``ddp.rank0.h5`` / ``ddp.rank1.h5``). For each trace: the whole window
+at 1600×1000 (``<name>-window.png``), every view's plots at 2× as report figures
+(``<name>-<view>.png``), and the window again after the keys a user presses first
+(W zoom twice, Y log; then F twice).
 """
 
 from __future__ import annotations
@@ -19,15 +21,20 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-SCENARIOS = ("seed003_double_softmax_binary", "lr_too_high", "dead_relu", "healthy_regression_diabetes",
-             "healthy_cnn_digits")
+SCENARIOS = ("seed003_double_softmax_binary", "lr_too_high", "dead_relu", "seed000_exploding_gradients",
+             "healthy_warmup_cosine")
 
 
 def record(folder: str, names: tuple[str, ...] = SCENARIOS) -> list[str]:
     import examples
 
     os.makedirs(folder, exist_ok=True)
-    return [examples.run_scenario(n, os.path.join(folder, f"{n}.h5"), quick=True) for n in names]
+    paths = [examples.run_scenario(n, os.path.join(folder, f"{n}.h5"), quick=True) for n in names]
+    for rank in (0, 1):  # two "ranks": the same scenario from two seeds
+        tmp = examples.run_scenario("healthy_cnn_digits", os.path.join(folder, f"tmp{rank}.h5"), quick=True,
+                                    seed=rank)
+        os.replace(tmp, os.path.join(folder, f"ddp.rank{rank}.h5"))
+    return paths + [os.path.join(folder, "ddp.rank0.h5")]
 
 
 def _settle(win, seconds: float = 0.3) -> None:  # noqa: ANN001
@@ -64,9 +71,12 @@ def render(paths: list[str], out: str) -> list[str]:
         win.grab().save(shot)
         written.append(shot)
         for key, view in win.report_views().items():
+            win.show_view(key)  # a view behind a dock tab comes to the front
+            _settle(win, 0.2)
             target = render_view(view, os.path.join(out, f"{name}-{key}.png"))
             if target:
                 written.append(target)
+        win.show_view("layer")
         acts = win.actions_by_name
         acts["zoom_in"].trigger()
         acts["zoom_in"].trigger()

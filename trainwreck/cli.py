@@ -151,6 +151,9 @@ def cmd_report(argv: Sequence[str]) -> int:
     try:
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         path = write_headless(args.trace, out, report)
+    except ImportError as exc:  # gui.report imports Qt only when it draws
+        _err(f"the report's figures need PySide6 and pyqtgraph ({exc.name}): pip install 'trainwreck[app]'")
+        return EXIT_BAD_FILE
     except (TraceError, OSError) as exc:
         _err(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         return EXIT_BAD_FILE

@@ -44,6 +44,12 @@ def context(trace: Trace) -> OptimContext:
     return hit[1]
 
 
+def _measured_rows(trace: Trace, group: str) -> np.ndarray:
+    """Row indices that measured ``group`` (every row when none did)."""
+    rows = np.flatnonzero(trace.measured(group))
+    return rows if len(rows) else np.arange(trace.n_steps)
+
+
 def fmt(x: float, digits: int = 2) -> str:
     """A short human number: 0.31, 4.1, 1.2e-05, 3.4e+04, nan."""
     if x is None or not np.isfinite(x):
@@ -71,7 +77,11 @@ class OptimContext:
     def __init__(self, trace: Trace) -> None:
         self.t = trace
         self.n = trace.n_steps
-        self.sub = M.subsample_rows(self.n, MAX_ROWS)
+        # The rows that measured the parameter / module statistics (all rows in full-detail
+        # traces); the others hold NaN there and are left out, never filled in.
+        self.rows = _measured_rows(trace, "params")
+        self.mrows = _measured_rows(trace, "modules")
+        self.sub = self.rows[M.subsample_rows(len(self.rows), MAX_ROWS)]
 
     # ------------------------------------------------------------------ rows and steps
     def step(self, row: int) -> int:
@@ -180,8 +190,21 @@ class OptimContext:
         return M.fan_in(p["shape"])
 
     def stat(self, name: str, rows: Any = None) -> np.ndarray:
+        head = self._head_block("params", name, rows)
+        if head is not None:
+            return M.as_float(head)
         a = self.t.param_stat(name)
         return M.as_float(a if rows is None else a[rows])
+
+    def _head_block(self, group: str, name: str, rows: Any) -> np.ndarray | None:
+        """A short slice of rows read on its own (not the whole column) unless the column is cached."""
+        if not isinstance(rows, slice) or rows.step not in (None, 1) or self.n < 1000:
+            return None
+        start, stop, _ = rows.indices(self.n)
+        path = f"{group}/{name}"
+        if stop - start > 200 or ("rows", path) in self.t._cache or not self.t.has(path):  # noqa: SLF001
+            return None
+        return self.t.stat_block(group, name, slice(start, stop))
 
     @cached_property
     def w_norm(self) -> np.ndarray:
@@ -441,6 +464,9 @@ class OptimContext:
     # ------------------------------------------------------------------ activations
     def module_stat(self, name: str, rows: Any = None, col: int | None = None) -> np.ndarray:
         """A module statistic as float64 (Inf → NaN), sliced before converting (cheap on long runs)."""
+        head = self._head_block("modules", name, rows)
+        if head is not None:
+            return M.as_float(head if col is None else head[:, col])
         a = self.t.module_stat(name)
         if col is not None:
             a = a[:, col]

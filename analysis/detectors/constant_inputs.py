@@ -8,6 +8,7 @@ Fires when: on ≥ 95 % of recorded steps either every element of the batch is t
     (all feature stds 0). Error; the evidence says whether the input also never changes
     across steps.
 Evidence: the share of steps, the constant value or the per-feature spread, the steps.
+Onset: 0, or the step from which the inputs stay constant.
 Fix: check what reaches ``model(x)``: a tensor created with zeros/ones/full instead of the
     batch, ``x = x * 0`` or a mask that zeroes everything, an index that selects one row, or
     a normalisation dividing by a huge number.

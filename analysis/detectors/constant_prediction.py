@@ -10,6 +10,7 @@ Fires when: in each batch one class takes on average ≥ 90 % of the predictions
     change between steps (constant inputs, an oscillating bias). Regression: ≥ 99 % of late
     sampled outputs exactly 0 while the targets are not.
 Evidence: the predicted share of that class, the targets' share of it, the steps.
+Onset: the first step from which one class takes ≥ 90 % of each batch's predictions.
 Fix: a symptom: see the cause ranked above it (class imbalance, a dominant output bias,
     probabilities fed to a logit loss, a saturated or dead output layer, a learning rate
     far off).

@@ -8,6 +8,7 @@ Fires when: the smallest and largest target over the whole run are equal (one-co
     within a batch (batch size > 1), info: every batch holds one label (sorted, unshuffled
     data, or alternating real/fake batches of a GAN).
 Evidence: the constant value (or vector), how many values and steps were seen.
+Onset: 0, or the step from which every target stays one value (a label pipeline that breaks mid-run).
 Fix: inspect the label pipeline before the model: print a few batches of ``y``; check the
     column/key the labels come from, any ``zeros_like``/``fill_`` on them, and that the
     loader shuffles.

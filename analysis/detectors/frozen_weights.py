@@ -34,7 +34,9 @@ REASONS = {
 }
 FIXES = {
     "no_grad": "unfreeze them with p.requires_grad_(True) if they should learn",
-    "not_in_opt": "build the optimizer from model.parameters() (it holds only {k} of {n} tensors)",
+    "not_in_opt": "build the optimizer from model.parameters() once the model is complete (it holds only "
+                  "{k} of {n} tensors: a layer added after the optimizer was created is never updated, and "
+                  "opt.zero_grad() never clears its gradient)",
     "no_step": "call optimizer.step() after loss.backward() every step, with lr > 0",
     "unused": "check the forward pass uses these modules and does not .detach() their outputs",
 }

@@ -14,6 +14,8 @@ Fires when: updates reach ≥ 0.03 of the weights (median across layers over the
             is missing, weight decay explains the step size, or units were saturated, dead
             or identical from the first step.
 Evidence:   the update ratio reached, in how many layers, the worst layer, the loss curve.
+Onset:      0 when updates overshoot from the first steps; for a climbing schedule, the step where the loss
+            turns while the rate climbs; else where the update ratio departs 10x.
 Fix:        lower the learning rate by the factor that brings the update ratio to
             ~1e-3-1e-2 (quoted from the run), add warm-up or gradient clipping.
 """

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from analysis import metrics as M
 from analysis.detectors._optim import HEALTHY_UPDATE, clamp01, context, fmt, nice_lr
 from analysis.detectors._registry import detector
 from analysis.findings import Finding
@@ -60,10 +61,57 @@ def gradient_problem(ctx) -> str | None:
     return None
 
 
+def lr_collapse(ctx) -> Finding | None:
+    """The schedule drove the rate ≥ 100x below its peak in the first half of the run, and the loss
+    stopped improving from there, short of trained (a scheduler stepped per batch, not per epoch)."""
+    lr = ctx.t.lr()
+    if not lr.size or ctx.n < 40 or ctx.loss_good or ctx.profile.diverged or not ctx.profile.finite:
+        return None
+    lr = M.as_float(lr[:, 0])
+    if not np.isfinite(lr).any():
+        return None
+    peak_row = int(np.nanargmax(lr))
+    peak = float(lr[peak_row])
+    low = np.flatnonzero((np.arange(ctx.n) > peak_row) & (lr <= peak / 100))
+    if not (peak > 0) or not len(low) or low[0] > ctx.n // 2:
+        return None
+    fell = int(low[0])
+    first_drop = int(np.flatnonzero((np.arange(ctx.n) > peak_row) & (lr <= peak / 1.5))[0])
+    after = ctx.loss[fell:]
+    k = max(3, len(after) // 10)
+    a0, a1 = float(nanmedian(after[:k])), float(nanmedian(after[-k:]))
+    if not (np.isfinite(a0) and np.isfinite(a1)) or a1 < 0.95 * a0:
+        return None  # still learning at the low rate
+    base = ctx.baseline
+    if np.isfinite(base) and base > 0 and a1 <= 0.5 * base:
+        return None  # already trained well before the rate fell: a planned decay
+    end_lr = float(lr[np.flatnonzero(np.isfinite(lr))[-1]])
+    evidence = (f"the learning rate falls from {fmt(peak)} (step {ctx.step(peak_row)}) to {fmt(lr[fell])} by "
+                f"step {ctx.step(fell)} — {fmt(peak / lr[fell])}x in {ctx.step(fell) - ctx.step(first_drop)} "
+                "steps — "
+                f"and ends at {fmt(end_lr)}; from step {ctx.step(fell)} the loss stays at {fmt(a1)} (it was "
+                f"{fmt(a0)} when the rate fell); {ctx.loss_text()}")
+    fix = ("step the scheduler once per epoch, not per batch (scheduler.step() outside the batch loop), or "
+           "give step_size/T_max/milestones in batches; keep the rate near "
+           f"{nice_lr(peak)} until the loss has stopped improving")
+    return Finding(
+        code="lr_too_low", kind="cause", severity="warning", confidence=0.75,
+        steps=[ctx.step(first_drop), ctx.step(ctx.n - 1)], layer=None,
+        title=f"Learning rate decays {fmt(peak / lr[fell])}x by step {ctx.step(fell)} (to {fmt(end_lr)} at "
+              "the end): the loss stops improving there",
+        evidence=evidence, fix=fix,
+        marks={"lane": "lr", "events": [ctx.step(first_drop), ctx.step(fell)],
+               "hlines": [{"lane": "lr", "y": peak, "label": "peak rate"}]},
+    )
+
+
 @detector(code="lr_too_low", kind="cause", requires=("steps/loss", "params/update_ratio"))
 @quiet
 def detect(trace: Trace) -> Finding | None:
     ctx = context(trace)
+    collapsed = lr_collapse(ctx)
+    if collapsed is not None:
+        return collapsed
     med = ctx.update_layer_median
     if not med or ctx.loss_good or not ctx.loss_bad or ctx.profile.diverged:
         return None

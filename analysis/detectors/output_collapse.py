@@ -8,6 +8,7 @@ Fires when: the batch has more than one row and the outputs' RMS spread across r
     ≤ 1 % of that reference over the late steps: warning, with a confidence growing as the
     ratio shrinks (and highest when the outputs are exactly equal).
 Evidence: the late spread, the reference, the ratio, the early spread, the steps.
+Onset: the first step from which the outputs' spread stays that small.
 Fix: a symptom: see the cause ranked above it (constant inputs or targets, dead or
     saturated units, a broadcast loss, too strong regularisation, a learning rate that
     blew the weights up).

@@ -9,6 +9,8 @@ Fires when: ≥ 50 % of a module's outputs sit at the bounds (median over the se
             error from 80 % while the loss does not learn well. Info below 80 % when the
             loss falls well. Capped at warning when large_init or unscaled inputs explain it.
 Evidence:   saturated fraction at the start and late, the pre-activation std, other layers.
+Onset:      0 when saturated at the start; else the first step from which the module stays near its late
+            saturated fraction.
 Fix:        bring pre-activations to unit scale: normalise inputs, Xavier init, BatchNorm/
             LayerNorm before the nonlinearity, lower learning rate; or ReLU/GELU.
 """

@@ -10,6 +10,7 @@ Fires when: the loss is a classification loss (or the targets are class indices)
     (−log of the mean confidence): confident and wrong. Warning.
 Evidence: the share of one-hot rows, the mean confidence, the loss and the two reference
     levels, the steps.
+Onset: the first step from which ≥ 80 % of sampled predictions stay one-hot.
 Fix: a symptom: see the cause ranked above it (large init or learning rate blowing up the
     logits, probabilities fed to a logit loss); label smoothing or logit clipping only
     hide it.

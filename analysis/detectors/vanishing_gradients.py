@@ -10,6 +10,8 @@ Fires when: at least 3 weight layers and the relative gradient falls ≥ 100x fr
             well anyway; capped at warning when another cause above explains it.
 Evidence:   the relative gradient of the output-side and input-side layers, the factor
             across depth, the first layer's update ratio, the loss curve.
+Onset:      0 when the gradients vanish from the start; else the first step from which the per-step
+            output/input ratio stays ≥ 100x.
 Fix:        ReLU/GELU instead of sigmoid/tanh in hidden layers, Kaiming/Xavier init,
             normalisation layers (BatchNorm/LayerNorm) or residual connections, fewer layers.
 """
@@ -22,6 +24,7 @@ from analysis.detectors._optim import clamp01, context, fmt
 from analysis.detectors._registry import detector
 from analysis.findings import Finding
 from analysis.metrics import depth_profile, nanmedian, quiet
+from analysis.onset import from_start, mask_onset
 from analysis.trace import Trace
 
 
@@ -37,6 +40,21 @@ def alternatives(ctx) -> list[str]:
     if ctx.weight_decay > 0 and ctx.weight_shrink <= 0.1:
         why.append(f"weight decay shrank the weights to {fmt(ctx.weight_shrink)} of their size")
     return why
+
+
+def _onset(ctx, layers: list[int], span: float) -> int:
+    """First row from which the per-row output/input ratio of ‖g‖/‖w‖ stays ≥ 100x (and ≥ 70 % of the
+    run's figure, in log10): 0 when the gradients vanish from the start."""
+    rel = ctx.rel_grad[:, layers]
+    with np.errstate(all="ignore"):
+        logs = np.log10(np.where(rel > 0, rel, np.nan))
+    row_span = logs[:, -1] - logs[:, 0]
+    measured = np.isfinite(row_span)
+    found = mask_onset(measured & (row_span >= max(2.0, 0.7 * span)), measured)
+    if found < 0:
+        return 0
+    row = int(ctx.sub[found])
+    return 0 if from_start(row, ctx.n) else row
 
 
 @detector(code="vanishing_gradients", kind="cause", requires=("params/g_norm", "params/w_norm"))
@@ -78,7 +96,9 @@ def detect(trace: Trace) -> Finding | None:
            f"connections, or use fewer layers ({len(layers)} weight layers now)")
     return Finding(
         code="vanishing_gradients", kind="cause", severity=severity, confidence=clamp01(conf),
-        steps=ctx.span(0, ctx.n - 1), layer=ctx.info[first]["module"] or ctx.name(first),
+        steps=ctx.span(_onset(ctx, layers, span), ctx.n - 1),
+        layer=ctx.info[first]["module"] or ctx.name(first),
+        marks={"layers": [ctx.info[first]["module"], ctx.info[last]["module"]]},
         title=f"Vanishing gradients: {fmt(10 ** span)}x smaller at the input layer than at the output",
         evidence=evidence, fix=fix,
     )

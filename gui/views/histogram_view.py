@@ -78,6 +78,7 @@ class HistogramView(QWidget):
             time = self.glw.addPlot(row=row, col=1)
             time.setMenuEnabled(False)
             time.getAxis("left").enableAutoSIPrefix(False)
+            time.getAxis("bottom").enableAutoSIPrefix(False)
             time.getAxis("left").setWidth(48)
             image = pg.ImageItem(axisOrder="row-major")
             image.setLookupTable(colormap("viridis").getLookupTable(nPts=256))
@@ -176,7 +177,9 @@ class HistogramView(QWidget):
         timg: ht.TimeImage = got[2]
         n = min(len(self._steps), len(timg.image))
         rgba_levels = ht.log_counts(timg.image[:n]).T  # (bins, H): value up, step across
-        x0, width = ht.step_extent(self._steps[:n])
+        run = self.state.run
+        last = float(run.trace.steps[-1]) if run is not None and run.trace.n_steps else None
+        x0, width = ht.step_extent(self._steps[:n], last)
         lo, hi = float(timg.edges[0]), float(timg.edges[-1])
         top = float(rgba_levels.max()) if rgba_levels.size else 1.0
         image.setImage(rgba_levels, autoLevels=False, levels=(0.0, max(top, 1e-9)),
@@ -186,8 +189,9 @@ class HistogramView(QWidget):
             missing = int((~timg.has_row[:n]).sum())
             title += f" · <span style='color:rgb{NO_DATA_COLOR[:3]}'>{missing} without values</span>"
         plot.setTitle(f"<small>{title}</small>")
-        if plot is self.link.plot:
-            self.link.fit(x0, x0 + width)  # the others are x-linked to it
+        first = float(run.trace.steps[0]) if last is not None else x0
+        if plot is self.link.plot:  # the others are x-linked to it; the shared window wins when set
+            self.link.fit(min(x0, first), max(x0 + width, last if last is not None else x0 + width))
         plot.setYRange(lo, hi, padding=0.02)
 
     def _on_step(self, step: int) -> None:

@@ -96,6 +96,8 @@ class LayerView(QWidget):
         self.matrix.getViewBox().invertY(True)
         self.matrix.setLabel("left", "output unit")
         self.matrix.setLabel("bottom", "input")
+        for axis in ("left", "bottom"):
+            self.matrix.getAxis(axis).enableAutoSIPrefix(False)
         self.image = pg.ImageItem(axisOrder="row-major")
         self._nonfinite = pg.ImageItem(axisOrder="row-major")
         self._nonfinite.setZValue(5)
@@ -110,6 +112,7 @@ class LayerView(QWidget):
         self.units.setMenuEnabled(False)
         self.units.hideAxis("left")
         self.units.setLabel("bottom", "unit")
+        self.units.getAxis("bottom").enableAutoSIPrefix(False)
         self.units_image = pg.ImageItem(axisOrder="row-major")
         self.units.addItem(self.units_image)
         self.glw.ci.layout.setRowStretchFactor(0, 10)
