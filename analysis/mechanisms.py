@@ -38,7 +38,7 @@ PRODUCES: dict[str, tuple[str, ...]] = {
                          "missing_classes"),
     "class_imbalance": ("constant_prediction", "loss_plateau", "output_collapse"),
     "label_leakage": ("loss_zero_early",),
-    "over_regularization": SYMPTOMS_OF_NO_LEARNING + ("lr_too_low",),
+    "over_regularization": SYMPTOMS_OF_NO_LEARNING + ("lr_too_low", "undertrained"),
     # A parameter outside the optimiser is never zeroed by opt.zero_grad(): its gradient piles up.
     "frozen_weights": SYMPTOMS_OF_NO_LEARNING + ("missing_zero_grad", "lr_too_low"),
     "missing_zero_grad": BLOW_UP + ("loss_plateau", "lr_too_high", "exploding_gradients", "dead_relu",
@@ -48,12 +48,16 @@ PRODUCES: dict[str, tuple[str, ...]] = {
     # One batch far outside the rest: a huge gradient, a huge step, the units it kills.
     "data_outlier": BLOW_UP + ("exploding_gradients", "lr_too_high", "dead_relu", "saturated_activations",
                                "unnormalized_inputs", "softmax_saturation"),
-    "unshuffled_data": ("loss_spike", "loss_plateau", "constant_prediction", "class_imbalance"),
+    # Sorted batches: whole stretches without some classes (a run cut mid-epoch ends without them).
+    "unshuffled_data": ("loss_spike", "loss_plateau", "constant_prediction", "class_imbalance",
+                        "missing_classes"),
     "overfitting": ("loss_zero_early",),
     # log(0) = -inf in the loss: its gradient is NaN/Inf in every layer at once.
     "unstable_loss": BLOW_UP + ("exploding_gradients",),
     "undertrained": (),
-    "missing_classes": ("class_imbalance",),
+    # The model forgets the classes it no longer sees: the validation loss (all classes) rises
+    # while the training loss falls.
+    "missing_classes": ("class_imbalance", "overfitting"),
     "rank_divergence": BLOW_UP,
 }
 

@@ -631,13 +631,25 @@ class Trace:
                 n = min(n, cap)
         return n
 
+    def _snap_count(self) -> int:
+        """Snapshots to read: those counted complete; in a run that did not close cleanly, only
+        those within its complete rows (none beyond the last row a reader can see)."""
+        n = self._count(S.SNAP_STEP)
+        if n and not self.closed_cleanly:
+            every = (self.meta.get("options") or {}).get("every", 1)
+            every = every if isinstance(every, int) and every > 0 else 1
+            steps = self._src.read(S.SNAP_STEP, np.s_[:n]).astype(np.int64)
+            beyond = np.flatnonzero(steps > int(self.steps[-1]) + every - 1)
+            n = int(beyond[0]) if len(beyond) else n
+        return n
+
     def snapshot_steps(self) -> np.ndarray:
         """``(S,)`` step of each full-tensor snapshot."""
-        n = self._count(S.SNAP_STEP)
+        n = self._snap_count()
         return self._src.read(S.SNAP_STEP, np.s_[:n]).astype(np.int64) if n else np.zeros(0, int)
 
     def snapshot_reasons(self) -> list[str]:
-        n = self._count(S.SNAP_REASON)
+        n = min(self._count(S.SNAP_REASON), self._snap_count())
         codes = self._src.read(S.SNAP_REASON, np.s_[:n]) if n else []
         return [S.SNAP_REASONS.get(int(c), "unknown") for c in codes]
 
@@ -651,7 +663,7 @@ class Trace:
     def snapshot(self, kind: str, param: int, index: int) -> np.ndarray | None:
         """Reduced tensor of parameter ``param`` (kind ``weight`` or ``grad``) at a snapshot."""
         path = f"{S.SNAPSHOTS}/{kind}/{S.param_key(param)}"
-        if not self.has(path) or not 0 <= index < min(self._src.shape(path)[0], self._count(S.SNAP_STEP)):
+        if not self.has(path) or not 0 <= index < min(self._src.shape(path)[0], self._snap_count()):
             return None
         return self._src.read(path, index)
 

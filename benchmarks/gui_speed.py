@@ -11,6 +11,10 @@
    painted). Target ≤ 1.5 s.
 3. heatmap pan/zoom frame time on that trace (set the view range, process events,
    which paints). Reports median and max.
+4. ``--huge``: a 1M-step × 200-layer trace (streamed to disk in blocks) opened in the
+   main window: open → findings listed (real analysis), cursor one step with every view
+   visible (p95), and one linked zoom frame (timeline zoom → heatmap redrawn → painted).
+   Targets 2 s, 16 ms, 16 ms.
 """
 
 from __future__ import annotations
@@ -74,6 +78,82 @@ def write_trace(path: str, n: int, n_params: int, extras: bool) -> None:
     if extras:
         data.update(_extras(n, params, modules, snap_every=100, hist_every=10))
     save_arrays(path, data, attrs)
+
+
+_DROP = ("w_mean", "w_std", "w_maxabs", "g_maxabs", "g_zero_frac", "a_maxabs", "a_zero_frac")
+
+
+def write_huge(path: str, n: int, n_params: int, block: int = 32768) -> None:
+    """A long healthy trace written block by block (bounded memory): one smooth loss over the run."""
+    import h5py
+
+    from recorders import schema as S
+
+    params, modules = _layers(n_params)
+
+    def arrays(rows: int, start: int) -> tuple[dict, dict]:
+        data, attrs = synthetic_arrays(rows, params=params, modules=modules, rows=8, features=4, seed=start)
+        for key in list(data):
+            if key.partition("/")[2] in _DROP:
+                del data[key]
+        x = np.arange(start, start + rows)
+        data[S.STEP] = x.astype(np.int64)
+        data[S.TIME] = x * 0.01
+        noise = np.random.default_rng(start).normal(0, 0.01, rows)
+        data[S.LOSS] = 2.0 * np.exp(-x / (n / 4)) + 0.1 + noise
+        return data, attrs
+
+    data, attrs = arrays(min(block, n), 0)
+    save_arrays(path, data, attrs)
+    rows_keys = [k for k, v in data.items() if np.asarray(v).dtype != object and np.asarray(v).ndim
+                 and len(v) == min(block, n)]
+    with h5py.File(path, "a") as f:
+        for key in rows_keys:
+            f[key].resize(n, axis=0)
+        for a in range(block, n, block):
+            b = min(a + block, n)
+            part, _ = arrays(b - a, a)
+            for key in rows_keys:
+                f[key][a:b] = part[key]
+
+
+def bench_huge(path: str, folder: str, moves: int = 60) -> dict[str, list[float]]:
+    """Open to findings, scrub with every view visible, and linked zoom frames, in the main window."""
+    app = _app()
+    win = _main_window(folder)
+    win.resize(1600, 1000)
+    win.show()
+    app.processEvents()
+    out: dict[str, list[float]] = {"open": [], "scrub": [], "zoom": []}
+    t0 = time.perf_counter()
+    win.open_paths([path])
+    while not (win.state.run is not None and win.state.run.report is not None and win.findings.list.count()):
+        if time.perf_counter() - t0 > 600:
+            break
+        app.processEvents()
+        time.sleep(0.002)
+    out["open"].append(time.perf_counter() - t0)
+    _settle_window(app, win)
+    state = win.state
+    steps = state.logged_steps()
+    state.set_step(int(steps[len(steps) // 2]))
+    _settle_window(app, win)
+    for _ in range(moves):
+        t = time.perf_counter()
+        state.move(1)
+        app.processEvents()
+        _settle_window(app, win)
+        out["scrub"].append((time.perf_counter() - t) * 1e3)
+    tl, n = win.timeline, len(steps)
+    centre = float(steps[n // 2])
+    for w in np.r_[np.geomspace(n, 500, moves // 2), np.geomspace(500, n, moves // 2)]:
+        t = time.perf_counter()
+        tl.lanes["loss"].plot.setXRange(centre - w / 2, centre + w / 2, padding=0)  # drives the heatmap
+        app.processEvents()  # both views repaint here
+        out["zoom"].append((time.perf_counter() - t) * 1e3)
+    win.close()
+    app.processEvents()
+    return out
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -229,10 +309,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller traces (smoke test)")
     ap.add_argument("--keep", help="write the traces into this folder and keep them")
     ap.add_argument("--views-only", action="store_true", help="skip the main window in the scrub test")
+    ap.add_argument("--huge", action="store_true", help="only the 1M-step × 200-layer main-window test")
+    ap.add_argument("--huge-steps", type=int, default=1_000_000)
     args = ap.parse_args(argv)
     _app()
     folder = args.keep or tempfile.mkdtemp(prefix="trainwreck-gui-bench-")
     os.makedirs(folder, exist_ok=True)
+    if args.huge:
+        return _main_huge(folder, args.huge_steps, keep=bool(args.keep))
     n_small, n_big = (2_000, 20_000) if args.quick else (10_000, 100_000)
     small, big = os.path.join(folder, "scrub.h5"), os.path.join(folder, "big.h5")
     t = time.perf_counter()
@@ -261,6 +345,29 @@ def main(argv: list[str] | None = None) -> int:
     for name, result, target in rows:
         print(f"{name:<{width}}  {result:<58}  {target}")
     if not args.keep:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+def _main_huge(folder: str, n: int, keep: bool) -> int:
+    path = os.path.join(folder, f"huge-{n}.h5")
+    if not os.path.exists(path):
+        t = time.perf_counter()
+        write_huge(path, n, 200)
+        print(f"wrote {path} ({n:,} steps × 200 layers, {os.path.getsize(path) / 1e9:.1f} GB) "
+              f"in {time.perf_counter() - t:.0f} s")
+    res = bench_huge(path, folder)
+    rows = [(f"4a. open {n // 1000}k × 200 in the main window → findings listed",
+             f"{res['open'][0] * 1e3:7.0f} ms", "≤ 2000 ms"),
+            ("4b. cursor one step, every view visible, until settled", _stats(res["scrub"]), "≤ 16 ms"),
+            ("4c. linked zoom frame (timeline zoom → heatmap → painted)", _stats(res["zoom"]), "≤ 16 ms")]
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure':<{width}}  {'result':<58}  target")
+    for name, result, target in rows:
+        print(f"{name:<{width}}  {result:<58}  {target}")
+    if not keep:
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)

@@ -68,14 +68,15 @@ class CompareSplit(QSplitter):
 
     def __init__(self, main_view: QWidget, compare_view: QWidget, mirror: MirrorState,
                  parent: QWidget | None = None) -> None:
-        super().__init__(Qt.Orientation.Horizontal, parent)
+        super().__init__(Qt.Orientation.Vertical, parent)  # A above B: the dock keeps its width
         self.mirror = mirror
         self.main_view, self.compare_view = main_view, compare_view
         self.main_label, self.compare_label = QLabel(), QLabel()
-        self.lock_box = QCheckBox("lock colour limits across runs")
+        self.lock_box = QCheckBox("lock limits")
+        self.lock_box.setToolTip("One colour scale for both runs (the union of their limits, or yours)")
         self.lock_box.setChecked(True)
         self.lock_box.toggled.connect(lambda _on: self.sync_levels())
-        self.diff_box = QCheckBox("show B − A")
+        self.diff_box = QCheckBox("B − A")
         self.diff_box.setToolTip("B minus A per layer and step (log10 B/A for norms), aligned by step")
         self.diff_box.toggled.connect(self.set_difference)
         for label, view in ((self.main_label, main_view), (self.compare_label, compare_view)):

@@ -44,8 +44,8 @@ def _free(path: str, tag: str, first: str) -> str:
 
 def claim(path: str) -> tuple[str, list[str]]:
     """The file to create for a trace asked at ``path``, and what to tell the user about it."""
-    if not os.path.lexists(path):
-        return path, []
+    if not os.path.lexists(path) or os.path.isdir(path):
+        return path, []  # nothing there, or a folder: HDF5's own error says so
     if in_use(path):
         pid = os.getpid()
         other = _free(path, f"pid{pid}-", f"pid{pid}")

@@ -85,7 +85,7 @@ def _check_stopped_trace(path: Path, reason: str) -> None:
         assert list(t.steps) == list(range(t.n_steps))
         assert f"recording stopped at step {step}" in t.warnings[0]
         snaps = t.snapshot_steps()
-        assert len(snaps) and snaps.max() < step and list(snaps) == sorted(set(snaps))
+        assert len(snaps) and snaps.max() < step and list(snaps) == sorted(set(snaps))  # none past the rows
         for i in range(len(snaps)):
             assert np.abs(t.snapshot("weight", 0, i)).sum() > 0
         for group in ("outputs", "inputs"):

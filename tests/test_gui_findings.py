@@ -41,8 +41,9 @@ def test_panel_shows_ranked_cards_banner_and_notes(win):
     assert "dead_relu" in texts[1] and "fc2.weight" in texts[1] and "LeakyReLU" in texts[1]
     assert "#f0524f" in texts[0] and "#e7a83e" in texts[1]  # severity colours
     banner = panel.banner.text()
-    assert panel.banner.isVisible() and "First bad step" in banner and "20" in banner  # dead_relu at 20
-    assert "dead_relu" in banner
+    # The banner follows the ranked answer: the top cause's onset, not the earliest warning.
+    assert panel.banner.isVisible() and "First bad step" in banner and "80" in banner
+    assert "lr_too_high" in banner
     assert panel.notes.isVisible() and "needs outputs" in panel.notes.text()
     assert all(panel.list.visualItemRect(panel.list.item(i)).height() > 60 for i in range(3))
 
@@ -145,6 +146,12 @@ def test_first_bad_and_note_grouping():
                             mk("loss_plateau", "symptom", "info", 3)])
     first, visible = first_bad(rep)
     assert first.code == "lr_too_high" and visible.code == "loss_diverging"
+    # A background cause at step 0 ranked below the root cause of a late blow-up does not win.
+    late = Report("x", 4000, [mk("data_outlier", "cause", "error", 3100),
+                              mk("unnormalized_inputs", "cause", "warning", 0),
+                              mk("loss_diverging", "symptom", "error", 3101)])
+    first, visible = first_bad(late)
+    assert first.code == "data_outlier" and first.steps[0] == 3100 and visible.code == "loss_diverging"
     notes = group_notes(["a: needs outputs, which this trace lacks",
                          "b: needs outputs, which this trace lacks",
                          "run.h5: run ended without a clean close; read 5 steps up to step 4"])

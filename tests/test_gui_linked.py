@@ -70,6 +70,8 @@ def test_zoom_and_pan_are_linked_and_one_view_can_be_unlinked(win):
     tl.lanes["loss"].plot.setXRange(100, 200, padding=0)
     QApplication.processEvents()
     assert heatmap_steps(win) == pytest.approx((100, 200), abs=0.01)
+    hist = win.views["histogram_view"].link.plot  # histograms over time follow the same window
+    assert hist.getViewBox().viewRange()[0] == pytest.approx([100, 200], abs=0.01)
     hm.vb.setXRange(50.0, 90.0, padding=0)  # rows = steps in this trace: the heatmap drives too
     QApplication.processEvents()
     assert tl.visible_range() == pytest.approx((50, 90), abs=0.01)

@@ -100,7 +100,7 @@ def test_heatmap_only_rows_with_findings_and_sort_by_value(qtbot, tmp_path):
         values = w.state.run.trace.param_stat("g_norm")[200]
         assert [hm._names[i] for i in hm._rows] == [w.state.run.trace.param_names[i]
                                                      for i in np.argsort(-values, kind="stable")]
-        assert "step 200" in hm.sort_box.text()
+        assert "@ 200" in hm.sort_box.text()
         hm.sort_box.setChecked(False)
         assert list(hm._rows) == list(range(len(hm._names)))
         QApplication.processEvents()

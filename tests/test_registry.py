@@ -14,10 +14,12 @@ CAUSES = {
     "large_init", "dominant_bias", "symmetric_init", "dead_relu", "saturated_activations",
     "bounded_output", "unnormalized_inputs", "constant_targets", "class_imbalance", "label_leakage",
     "over_regularization", "frozen_weights", "missing_zero_grad", "broadcast_loss", "constant_inputs",
+    "data_outlier", "unshuffled_data", "overfitting", "unstable_loss", "undertrained", "missing_classes",
+    "rank_divergence",
 }
 SYMPTOMS = {
     "loss_diverging", "loss_plateau", "loss_zero_early", "output_collapse", "constant_prediction",
-    "softmax_saturation", "nonfinite",
+    "softmax_saturation", "nonfinite", "loss_spike",
 }
 CONTRACT = pathlib.Path(__file__).resolve().parents[2] / "shared" / "CONTRACT.md"
 

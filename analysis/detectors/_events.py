@@ -11,34 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from analysis.metrics import quiet
 
 MAD_SIGMA = 1.4826  # MAD -> standard deviation of a normal
-
-
-def window_nanmedian(win: np.ndarray) -> np.ndarray:
-    """``np.nanmedian(win, axis=1)`` for short windows, exactly, without numpy's masked-array path
-    (NaN sorts last: the median of the ``c`` finite values is read at ``(c-1)//2`` and ``c//2``)."""
-    s = np.sort(win, axis=1)
-    c = np.isfinite(win).sum(axis=1)
-    lo = np.take_along_axis(s, np.maximum((c - 1) // 2, 0)[:, None], axis=1)[:, 0]
-    hi = np.take_along_axis(s, np.maximum(c // 2, 0)[:, None], axis=1)[:, 0]
-    hi = np.where(c % 2 == 1, lo, hi)
-    return np.where(c > 0, (lo + hi) / 2, np.nan)
-
-
-@quiet
-def centered_median(x: np.ndarray, half: int) -> np.ndarray:
-    """Median of the ``2·half + 1`` rows around each row (NaN ignored; edges use what there is)."""
-    a = np.asarray(x, dtype=np.float64)
-    n = len(a)
-    if n == 0:
-        return a.copy()
-    pad = np.concatenate([np.full(half, np.nan), a, np.full(half, np.nan)])
-    win = sliding_window_view(pad, 2 * half + 1)
-    return window_nanmedian(win)
 
 
 @quiet
@@ -51,47 +27,9 @@ def robust_spread(x: np.ndarray) -> float:
     return float(MAD_SIGMA * np.median(np.abs(a - np.median(a))))
 
 
-@quiet
-def log_excess(x: np.ndarray, half: int) -> np.ndarray:
-    """``ln(x / median of the neighbourhood)`` per row for positive ``x`` (NaN elsewhere)."""
-    a = np.asarray(x, dtype=np.float64)
-    a = np.where(np.isfinite(a) & (a > 0), a, np.nan)
-    return np.log(a) - np.log(centered_median(a, half))
-
-
 def neighbourhood(n: int) -> int:
     """Half-width of the neighbourhood a spike is judged against: 10 rows, fewer in short runs."""
     return int(max(2, min(10, n // 20)))
-
-
-@quiet
-def block_levels(x: np.ndarray, n_blocks: int = 50) -> tuple[np.ndarray, np.ndarray]:
-    """``(edges, medians)`` of ``n_blocks`` consecutive row blocks (NaN ignored)."""
-    a = np.asarray(x, dtype=np.float64)
-    n = len(a)
-    b = int(max(1, min(n_blocks, n)))
-    edges = np.linspace(0, n, b + 1).astype(np.int64)
-    med = np.array([np.nanmedian(a[edges[i]:edges[i + 1]]) if edges[i + 1] > edges[i] else np.nan
-                    for i in range(b)])
-    return edges, med
-
-
-@quiet
-def outside_both_sides(x: np.ndarray, half: int) -> np.ndarray:
-    """Per row, ``ln(x) - ln(level)`` where the level is the larger of the medians of the ``half``
-    rows before and the ``half`` rows after (the row itself excluded): a short excursion stands
-    out against both sides; a lasting change of level does not."""
-    a = np.asarray(x, dtype=np.float64)
-    a = np.where(np.isfinite(a) & (a > 0), np.log(np.where(a > 0, a, 1.0)), np.nan)
-    n = len(a)
-    if n == 0:
-        return a.copy()
-    pad = np.concatenate([np.full(half, np.nan), a, np.full(half, np.nan)])
-    win = sliding_window_view(pad, half)
-    before = window_nanmedian(win[:n])
-    after = window_nanmedian(win[half + 1:half + 1 + n])
-    level = np.fmax(before, after)
-    return a - level
 
 
 def runs_of(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -105,16 +43,49 @@ def runs_of(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 @quiet
-def side_levels(x: np.ndarray, half: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the medians of the ``half`` rows before and the ``half`` rows after it (the row
-    itself excluded; NaN where a side has no finite value)."""
+def row_nanmedian(win: np.ndarray) -> np.ndarray:
+    """Median of the finite values of each row of a small ``(N, w)`` window view (NaN if none).
+
+    A sort along the short axis (NaN sorts last) and two picks: ~20x faster than
+    ``np.nanmedian`` on window views.
+    """
+    s = np.sort(win, axis=1)
+    k = np.isfinite(s).sum(axis=1)
+    lo = np.clip((k - 1) // 2, 0, s.shape[1] - 1)
+    hi = np.clip(k // 2, 0, s.shape[1] - 1)
+    out = 0.5 * (np.take_along_axis(s, lo[:, None], 1)[:, 0] + np.take_along_axis(s, hi[:, None], 1)[:, 0])
+    out[k == 0] = np.nan
+    return out
+
+
+@quiet
+def side_levels(x: np.ndarray, half: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per row (of ``rows``, default all), the medians of the ``half`` rows before and the ``half``
+    rows after it (the row itself excluded; NaN where a side has no finite value)."""
     a = np.asarray(x, dtype=np.float64)
     n = len(a)
-    if n == 0:
-        return a.copy(), a.copy()
-    pad = np.concatenate([np.full(half, np.nan), a, np.full(half, np.nan)])
-    win = sliding_window_view(pad, half)
-    return window_nanmedian(win[:n]), window_nanmedian(win[half + 1:half + 1 + n])
+    rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    if n == 0 or not len(rows):
+        return np.zeros(0), np.zeros(0)
+    pad = np.concatenate([np.full(half, np.nan), np.where(np.isinf(a), np.nan, a), np.full(half, np.nan)])
+    offsets = np.arange(half)
+    before = pad[rows[:, None] + offsets]  # pad index r .. r + half - 1 = rows r - half .. r - 1
+    after = pad[rows[:, None] + half + 1 + offsets]
+    return row_nanmedian(before), row_nanmedian(after)
+
+
+@quiet
+def _block_floor(a: np.ndarray, half: int) -> np.ndarray:
+    """A cheap lower guide to each row's local level: the lowest of the medians of its own
+    block of ``half`` rows and the two blocks beside it (NaN-aware)."""
+    n = len(a)
+    nb = -(-n // half)
+    grid = np.full(nb * half, np.nan)
+    grid[:n] = a
+    bm = row_nanmedian(grid.reshape(nb, half))
+    padded = np.concatenate([[np.nan], bm, [np.nan]])
+    low = np.fmin(np.fmin(padded[:-2], padded[1:-1]), padded[2:])
+    return np.repeat(low, half)[:n]
 
 
 @dataclass(frozen=True)
@@ -135,22 +106,29 @@ def spikes(x: np.ndarray, margin: float = 0.0, min_ratio: float = 4.0, spread_k:
     own log-noise) above the levels both before and after it, by at least ``margin``.
 
     Both sides must be finite: a jump that never comes back is a divergence, not a spike.
+    Unmeasured (NaN) and non-positive rows are skipped: the neighbours are the nearest
+    measured rows.
     """
-    a = np.asarray(x, dtype=np.float64)
-    a = np.where(np.isfinite(a) & (a > 0), a, np.nan)
+    full = np.asarray(x, dtype=np.float64)
+    measured = np.flatnonzero(np.isfinite(full) & (full > 0))
+    a = full[measured]  # neighbours are the nearest measured rows (NaN rows: not measured)
     n = len(a)
-    half = neighbourhood(n) if half is None else half
+    half = neighbourhood(len(full)) if half is None else half
     empty = Spikes(np.zeros(0, np.int64), np.zeros(0), np.zeros(0), float("nan"), [])
-    if n < 2 * half + 1 or np.isfinite(a).sum() < 2 * half + 1:
+    if n < 2 * half + 1:
         return empty
-    before, after = side_levels(a, half)
+    # The run's own noise: spread of ln(x) around a cheap block level (MAD ignores the spikes);
+    # then the exact two-sided levels only for the rows that could clear the threshold.
+    rough = np.log(a) - np.log(_block_floor(a, half))
+    noise = robust_spread(rough)
+    threshold = float(max(np.log(min_ratio), spread_k * (noise if np.isfinite(noise) else 0.0)))
+    cand = np.flatnonzero(rough >= threshold - np.log(1.5))  # the floor is at or below the level
+    before, after = side_levels(a, half, cand)
     level = np.fmax(before, after)
     both = np.isfinite(before) & np.isfinite(after)
-    excess = np.where(both, np.log(a) - np.log(level), np.nan)
-    # The run's own noise: spread of ln(x) around its neighbourhood, spikes included (MAD
-    # ignores them).
-    noise = robust_spread(np.log(a) - np.log(np.fmin(before, after)))
-    threshold = float(max(np.log(min_ratio), spread_k * (noise if np.isfinite(noise) else 0.0)))
-    hit = (excess >= threshold) & (a - level >= margin)
-    rows = np.flatnonzero(hit)
-    return Spikes(rows, excess[rows], level[rows], threshold, runs_of(hit))
+    excess = np.where(both, np.log(a[cand]) - np.log(level), np.nan)
+    ok = (excess >= threshold) & (a[cand] - level >= margin)
+    rows = measured[cand[ok]]
+    hit = np.zeros(len(full), bool)
+    hit[rows] = True
+    return Spikes(rows, excess[ok], level[ok], threshold, runs_of(hit))

@@ -12,6 +12,8 @@ Fires when: a batch's statistic is ≥ 3x the level of both neighbourhoods and �
             stays ≥ 3x higher; warning when it spikes and recovers; info when the run
             absorbed the batch.
 Evidence:   the outlier batches' steps, which statistic, how far out, what the loss did.
+Onset:      the step of the first outlier batch the loss reacted to (its own step: the loss at
+            that row was computed on it)
 Fix:        find the records of the marked batches (log the sample indices, or look at
             the Outputs view's input sample there); drop or repair them, validate the data
             on load (finite, in range), and clip gradients so one batch cannot blow up

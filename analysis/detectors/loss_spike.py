@@ -11,6 +11,7 @@ Fires when: a step's loss is ≥ 4x the higher of those two levels and ≥ 6 rob
             Warm restarts, planned learning-rate changes and curriculum switches move the
             level for many steps and so do not count.
 Evidence:   the spike steps, their height over the local level, the largest.
+Onset:      the first spike (a step ≥ 4× the medians of the steps before and after it)
 Fix:        look at the cause ranked above (usually a batch far outside the data, or a
             learning rate at the edge of stability); inspect the batches at the marked
             steps; clip gradients to bound what one batch can do.

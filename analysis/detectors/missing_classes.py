@@ -8,10 +8,13 @@ Fires when: the model has C ≥ 3 output columns (all of them counted: not trunc
             run saw enough labels to expect each class ≥ 30 times at an even share (from the
             start: onset 0); or classes that did occur stop occurring from some step on
             although, at their earlier share, ≥ 30 of each were due after it (onset there) and
-            the earlier batches were well mixed (batches ordered by class are
-            ``unshuffled_data``). Error when ≥ 20 % of the classes are missing, else warning.
+            the batches just before were well mixed (batches ordered by class are
+            ``unshuffled_data``). Error when ≥ 20 % of the classes are missing, else warning;
+            info for token targets ``(B, T)`` never using some ids (a vocabulary's padding
+            and special tokens).
 Evidence:   the missing classes, how many labels the run saw, the expected count, whether
             the model still predicts them.
+Onset:      0 when classes never occur; else the first step after the classes were last seen
 Fix:        check the label pipeline: a filter or split that drops classes, a label mapping
             that merges or shifts them (``y - 1``, a dict missing keys), a dataset subset taken
             from the head of sorted data; or, if the classes are meant to be absent, build the
@@ -101,10 +104,14 @@ def detect(trace: Trace) -> Finding | None:
         if late is None:
             return None
         onset_row, classes = int(ids[late[0]]), late[1]
-        if mixing_ratio(trace, slice(0, onset_row)) >= 2.0:
+        window = max(20, trace.n_steps // 20)
+        if mixing_ratio(trace, slice(max(0, onset_row - window), onset_row)) >= 2.0:
             return None  # classes arrive and leave with the order of the data
     share = len(classes) / k
     sev = "error" if share >= 0.2 else "warning"
+    tokens = len(D.shape(trace, "targets") or ()) >= 2
+    if late is None and tokens:
+        sev = "info"  # token targets: a vocabulary keeps ids (padding, specials) no target uses
     s0 = int(steps[onset_row])
     listed = ", ".join(str(c) for c in classes[:12]) + (", …" if len(classes) > 12 else "")
     pred = _predicted(trace, classes)

@@ -4,14 +4,18 @@ Looks at:   a validation loss logged with ``rec.log`` (``val_loss``, else a logg
             named like ``val…loss`` / ``valid…loss`` / ``eval…loss``) and the training loss
             over the steps that led up to each validation point.
 Fires when: after its minimum the validation loss ends ≥ 20 % above it (warning; error from
-            50 %; info from 10 %), giving back ≥ 5 % of what it had gained and by more than 3x
-            its own point-to-point wobble (a loss wobbling near zero does not count), while the
+            50 %; info from 10 %), giving back ≥ 10 % of what it had gained (info from 5 %;
+            error needs 25 % or a doubling) and by more than 3x its own point-to-point wobble
+            (a loss wobbling near zero does not count), while the
             training loss fell further over the same steps; or the validation loss stopped
             improving while the training loss fell ≥ 100x more and ends ≥ 100x below it
             (the model memorised its training set: warning; error from a 1000x gap; info
             from 10x).
 Evidence:   the validation minimum and its step, the final validation loss, the training
             loss at both points.
+Onset:      the first validation point after the last one on the validation floor (where the
+            rise is first seen); for a memorised training set, where the validation loss had
+            made 90 % of its improvement
 Fix:        keep the checkpoint from the validation minimum (early stopping on
             ``val_loss``); add data or augmentation, weight decay or dropout, or a smaller
             model.
@@ -91,20 +95,21 @@ def detect(trace: Trace) -> Finding | None:
         return None
     sev, onset, text, title = found
     s0 = int(vsteps[onset])
-    evidence = (f"{name} {fmt(float(v[0]))} at step {int(vsteps[0])}, lowest {fmt(float(sm[onset]))} near "
-                f"step {s0} (training loss {fmt(float(tr[onset]))} there), {fmt(v_end)} at the end "
+    low = int(np.argmin(v))
+    evidence = (f"{name} {fmt(float(v[0]))} at step {int(vsteps[0])}, lowest {fmt(float(v[low]))} at step "
+                f"{int(vsteps[low])} (training loss {fmt(float(tr[low]))} there), {fmt(v_end)} at the end "
                 f"(training loss {fmt(tr_end)}): {text}")
     return Finding(
         code=CODE, kind="cause", severity=sev, confidence={"error": 0.9, "warning": 0.75, "info": 0.4}[sev],
         steps=[s0, int(trace.steps[-1])], layer=None, title=title, evidence=evidence,
-        fix=(f"keep the weights from step {s0} (early stopping on {name}); then regularise: more data or "
-             "augmentation, weight decay, dropout, or a smaller model"),
+        fix=(f"keep the weights from step {int(vsteps[low])} (early stopping on {name}); then regularise: "
+             "more data or augmentation, weight decay, dropout, or a smaller model"),
         marks={"onset": s0, "events": [s0], "lane": name, "views": ["timeline"],
-               "hlines": [{"lane": name, "y": float(sm[onset]), "label": f"{name} minimum"}]},
+               "hlines": [{"lane": name, "y": float(v[low]), "label": f"{name} minimum"}]},
     )
 
 
-def _rising(v, sm, i_min, v_min, v_end, tr, tr_end, noise):
+def _rising(v, sm, i_min, v_min, v_end, tr, tr_end, noise):  # noqa: PLR0913
     """The validation loss turned and rose while training loss kept falling."""
     if i_min >= len(v) - 2 or v_min <= 0:
         return None
@@ -115,9 +120,18 @@ def _rising(v, sm, i_min, v_min, v_end, tr, tr_end, noise):
     sev = _tier(rise, 0.2, 0.5, 0.1)
     if sev is None:
         return None
+    if gave_back < 0.1:  # near its floor: a rise that costs little of what training gained
+        sev = "info"
+    elif gave_back < 0.25 and sev == "error" and rise < 1.0:
+        sev = "warning"
     text = (f"after its minimum the validation loss rose {rise:.0%} while the training loss fell "
             f"{fmt(tr[i_min] / tr_end)}x more")
-    return sev, i_min, text, f"Validation loss rose {rise:.0%} above its minimum while training loss fell"
+    # The turn: the first point after the last one still on the floor (within 2 wobbles or 2 %
+    # of the gain of the minimum): where the rise is first seen.
+    band = v_min + max(2 * noise, 0.02 * (float(sm[0]) - v_min))
+    on_floor = np.flatnonzero(sm[: len(v)] <= band)
+    turn = min(int(on_floor[-1]) + 1 if len(on_floor) else i_min + 1, len(v) - 1)
+    return sev, turn, text, f"Validation loss rose {rise:.0%} above its minimum while training loss fell"
 
 
 def _memorised(v, sm, v_end, tr, tr_end):

@@ -12,6 +12,8 @@ Fires when: batches differ from the overall composition far more than random bat
             sampler (ratio < 1) or a curriculum that changes the mix once does not count.
 Evidence:   the typical ratio, the share of the batch's top class against its overall share,
             from which step.
+Onset:      the first step from which most batches are far from random draws of the run's class
+            mix (or target distribution)
 Fix:        shuffle: ``DataLoader(..., shuffle=True)`` (or a ``RandomSampler`` /
             ``DistributedSampler(shuffle=True)`` with ``set_epoch``); shuffle once after
             concatenating per-class files; for streams, a shuffle buffer.

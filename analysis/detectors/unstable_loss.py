@@ -13,6 +13,7 @@ Fires when: the loss goes non-finite while the outputs it was computed from are 
             for finite inputs (``CrossEntropyLoss``, ``BCEWithLogitsLoss``, ``MSELoss``…).
 Evidence:   the step, the loss before, the finite outputs (their largest magnitude, the mean
             top probability: how confident the model was).
+Onset:      the first step whose loss is non-finite while the outputs it came from are finite
 Fix:        compute the loss from logits with the fused, stable functions:
             ``F.cross_entropy(logits, y)`` instead of ``-log(softmax(logits))``,
             ``F.log_softmax``, ``F.logsigmoid``, ``F.binary_cross_entropy_with_logits``;

@@ -158,6 +158,7 @@ class Lane:
             order = np.argsort(self._runs[0], kind="stable")
             self._runs = tuple(a[order] for a in self._runs)  # type: ignore[assignment]
         self.set_smoothing(smoothing)
+        self._drawn_empty = False
         self._place_markers()
 
     def _set_curve_data(self) -> None:
@@ -182,7 +183,8 @@ class Lane:
 
     def set_log(self, on: bool) -> bool:
         """Log y when every finite value is > 0 and they span a decade or more; returns whether it is on."""
-        finite = [f for f in (s.y[np.isfinite(s.y)] for s in self.series) if len(f)]
+        every = self.series + [o[2] for o in self.overlays]  # compared runs share the axis
+        finite = [f for f in (s.y[np.isfinite(s.y)] for s in every) if len(f)]
         flat = bool(finite) and all(f.min() == f.max() == finite[0][0] for f in finite)
         ok = on and bool(finite) and not flat and all((f > 0).all() for f in finite)
         if ok:  # under one decade a log axis only adds crowded minor labels
@@ -246,13 +248,11 @@ class Lane:
         if step_range is None:
             self.region.hide()
             return
-        c = QColor(color)
-        c.setAlpha(26)
-        self.region.setBrush(QBrush(c))
+        self.region.setBrush(QBrush(Qt.BrushStyle.NoBrush))  # edges only: the curves keep their colours
         edge = QColor(color)
-        edge.setAlpha(160)
+        edge.setAlpha(200)
         for line in self.region.lines:
-            line.setPen(pg.mkPen(edge, width=1))
+            line.setPen(pg.mkPen(edge, width=1.5, style=Qt.PenStyle.DashLine))
         a, b = step_range
         self.region.setRegion((a - 0.5, b + 0.5))
         self.region.show()
@@ -315,7 +315,12 @@ class Lane:
     def _place_markers(self, *args: object) -> None:
         """Pin the non-finite layer to the lane's top edge (called on every range change)."""
         start, end, is_nan = self._runs
-        (_, _), (y0, y1) = self.plot.getViewBox().viewRange()
+        (lx0, _), (y0, y1) = self.plot.getViewBox().viewRange()
+        empty = not len(start) and not len(self._events)
+        if empty and getattr(self, "_drawn_empty", False):  # nothing to pin: no work per zoom frame
+            self._place_labels(lx0)
+            return
+        self._drawn_empty = empty
         top = y1 - 0.04 * (y1 - y0)
         span = end > start
         for band, kind in ((self.band, is_nan), (self.inf_band, ~is_nan)):
@@ -325,8 +330,10 @@ class Lane:
         nan = np.concatenate([is_nan, is_nan[span]]).astype(int)
         self.marks.setData(xs, np.full(len(xs), top), brush=list(self._brushes[nan]))
         self.event_marks.setData(self._events, np.full(len(self._events), y0 + 0.05 * (y1 - y0)))
+        self._place_labels(lx0)
+
+    def _place_labels(self, lx0: float) -> None:
         for line, label in self.hlines:
-            (lx0, lx1), _ = self.plot.getViewBox().viewRange()
             ys = line.yData
             if ys is not None and len(ys):
                 y = float(ys[0])
@@ -351,6 +358,7 @@ class Lane:
             self.hlines.append((line, label))
         self._events = np.asarray(events, dtype=np.float64)
         self.event_marks.setBrush(pg.mkBrush(color))
+        self._drawn_empty = False
         self._place_markers()
 
     def nonfinite_count(self) -> int:

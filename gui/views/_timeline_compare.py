@@ -100,6 +100,7 @@ class CompareLanes:
         first = next(iter(self.lanes.values()), None)
         for lane in self.lanes.values():
             lane.set_legend([])
+        self._apply_log(self.log_box.isChecked())  # a compared run may span decades this one does not
         if first is not None and self.compared and self.state.run is not None:
             first.set_legend([(f"{self.state.run.name} (solid)", theme.TEXT, False)]
                              + [(run.name, run_color(k), True) for k, run in enumerate(self.compared)])

@@ -55,11 +55,15 @@ def card_html(f: Finding, rank: int) -> str:
 
 
 def first_bad(report: Report) -> tuple[Finding, Finding | None] | None:
-    """The earliest finding (warnings/errors first) and the first symptom seen at or after it."""
+    """The top-ranked finding (warnings/errors first) and the first symptom seen at or after it.
+
+    Ranking already puts the cause whose evidence came first and explains the rest on top,
+    so a background property the run trained well with (onset 0) does not win the banner
+    over the cause of a late failure."""
     pool = report.problems() or report.findings
     if not pool:
         return None
-    first = min(pool, key=lambda f: (f.steps[0], report.findings.index(f)))
+    first = pool[0]
     symptoms = [f for f in pool if f.kind == "symptom" and f.steps[0] >= first.steps[0] and f is not first]
     visible = min(symptoms, key=lambda f: f.steps[0]) if symptoms else None
     return first, visible

@@ -87,23 +87,27 @@ class HeatmapView(QWidget):
             self.metric_box.addItem(m.label, key)
         self.metric_box.currentIndexChanged.connect(
             lambda i: self.set_metric(self.metric_box.itemData(i)))
+        self.metric_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.metric_box.setMinimumContentsLength(9)  # the dock can shrink; the list shows full names
         self.log_box = QCheckBox("log", self)
         self.log_box.setChecked(METRICS[self.metric_key].log)
         self.log_box.toggled.connect(lambda _: self._load_metric())
         self.filter_edit = QLineEdit(self)
         self.filter_edit.setPlaceholderText("filter layers: name or module type, substring or regex")
         self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.setMinimumWidth(40)
         self.filter_edit.textChanged.connect(self._apply_filter)
-        self.findings_box = QCheckBox("only rows with findings", self)
+        self.findings_box = QCheckBox("findings", self)
+        self.findings_box.setToolTip("Only the rows (layers) that a finding names")
         self.findings_box.toggled.connect(lambda _: self._apply_filter())
-        self.sort_box = QCheckBox("sort by value", self)
+        self.sort_box = QCheckBox("sort", self)
         self.sort_box.setToolTip("Rows ordered by the value at the cursor (largest first); "
                                  "toggle again to re-sort at a new cursor")
         self.sort_box.toggled.connect(self._on_sort)
         self.link_button = QToolButton(self)
         self.link_button.setCheckable(True)
         self.link_button.setChecked(True)
-        self.link_button.setText("⛓ linked")
+        self.link_button.setText("linked")
         self.link_button.setToolTip("Step zoom and pan linked with the timeline and the other views")
         self.link_button.toggled.connect(self.set_linked)
         top = QHBoxLayout()
@@ -210,7 +214,9 @@ class HeatmapView(QWidget):
         self._xaxis.set_steps(self.state.run.trace.steps)
         follow = n > old_n and x1 >= old_n - 1.5
         self._render()
-        if follow and not (self.linked and self.state.view_range is not None):
+        if self.linked and self.state.view_range is not None:  # the timeline may have moved first
+            self._on_view_range(self.state.view_range)
+        elif follow:
             width = x1 - x0 if x0 > 0 else n  # the whole run stays the whole run
             self._set_x(max(n - 0.5 - width, -0.5), n - 0.5)
 
@@ -314,7 +320,7 @@ class HeatmapView(QWidget):
 
     def _on_sort(self, on: bool) -> None:
         self._sort_step = int(self.state.step) if on else None
-        self.sort_box.setText(f"sorted at step {self._sort_step:,}" if on else "sort by value")
+        self.sort_box.setText(f"sort @ {self._sort_step:,}" if on else "sort")
         self._apply_filter()
 
     def _levels(self) -> tuple[float, float]:
@@ -348,7 +354,8 @@ class HeatmapView(QWidget):
         self.bar.setLevels((lo, hi))
         self.bar.getAxis("left").setLabel(f"log10({m.label})" if log else m.label)
         n, rows = self._pyr.n_rows, len(self._rows)
-        self.vb.setLimits(xMin=-0.5, xMax=n - 0.5, yMin=-0.5, yMax=max(rows, 1) - 0.5,
+        margin = 0.5 * n if self.linked else 0.0  # room for the shared window past either end
+        self.vb.setLimits(xMin=-0.5 - margin, xMax=n - 0.5 + margin, yMin=-0.5, yMax=max(rows, 1) - 0.5,
                           minXRange=min(4, n), minYRange=min(2, max(rows, 1)))
         self._shown = None
         if "x" in refit:
@@ -360,7 +367,7 @@ class HeatmapView(QWidget):
         if "y" in refit:
             self.vb.setYRange(-0.5, max(rows, 1) - 0.5, padding=0)
         self._update_window(force=True)
-        self._on_step(self.state.step)
+        self._on_step(self.state.step, reveal=False)
         self._on_layer(self.state.layer)
         self._on_range(self.state.step_range)
         self._draw_marks()
@@ -400,7 +407,7 @@ class HeatmapView(QWidget):
             self._overlay.setImage(rgba, autoLevels=False, rect=rect)
         self._shown = (k, c0 * f, c1 * f)
 
-    def _on_step(self, step: int) -> None:
+    def _on_step(self, step: int, reveal: bool = True) -> None:
         run = self.state.run
         if run is None or self._pyr is None:
             self._cursor_line.hide()
@@ -408,7 +415,7 @@ class HeatmapView(QWidget):
         row = run.trace.row_of(step)
         self._cursor_line.setPos(row)
         self._cursor_line.show()
-        if not self.linked:  # linked views are kept on the cursor by the shared window
+        if reveal and not self.linked:  # linked views are kept on the cursor by the shared window
             (x0, x1), _ = self.vb.viewRange()
             if not x0 <= row <= x1:
                 w = x1 - x0
@@ -471,7 +478,8 @@ class HeatmapView(QWidget):
         self.linked = bool(on)
         with QSignalBlocker(self.link_button):
             self.link_button.setChecked(self.linked)
-        self.link_button.setText("⛓ linked" if self.linked else "unlinked")
+        self.link_button.setText("linked" if self.linked else "unlinked")
+        self._render()  # limits: linked views may show past the ends, as the timeline does
         if self.linked and self.state.view_range is not None:
             self._on_view_range(self.state.view_range)
 

@@ -20,6 +20,7 @@ from analysis import views_data as vd
 from analysis.trace import Trace
 from gui.state import RunState
 from gui.views._common import CURSOR_PEN, NO_DATA_COLOR, WorkerLane, colormap, fmt
+from gui.views._link import PlotLink
 from gui.views.layer_view import HIST_KINDS, resolve_layer
 
 LABELS = {"weight": "weight", "grad": "gradient", "act": "activation"}
@@ -97,6 +98,7 @@ class HistogramView(QWidget):
             self.hists[kind], self.times[kind] = hist, time
             self._images[kind], self._cursors[kind] = image, cursor
         self.times[HIST_KINDS[-1][0]].setLabel("bottom", "step  (colour: log₁₀(1 + count))")
+        self.link = PlotLink(self.state, first)  # the step axis follows the shared window
         self.glw.ci.layout.setColumnStretchFactor(0, 2)
         self.glw.ci.layout.setColumnStretchFactor(1, 5)
         self.glw.scene().sigMouseClicked.connect(self._on_click)
@@ -188,7 +190,8 @@ class HistogramView(QWidget):
             title += f" · <span style='color:rgb{NO_DATA_COLOR[:3]}'>{missing} without values</span>"
         plot.setTitle(f"<small>{title}</small>")
         first = float(run.trace.steps[0]) if last is not None else x0
-        plot.setXRange(min(x0, first), max(x0 + width, last if last is not None else x0 + width), padding=0)
+        if plot is self.link.plot:  # the others are x-linked to it; the shared window wins when set
+            self.link.fit(min(x0, first), max(x0 + width, last if last is not None else x0 + width))
         plot.setYRange(lo, hi, padding=0.02)
 
     def _on_step(self, step: int) -> None:

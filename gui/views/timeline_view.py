@@ -94,7 +94,7 @@ class TimelineView(CompareLanes, QWidget):
         self.link_button = QToolButton()
         self.link_button.setCheckable(True)
         self.link_button.setChecked(True)
-        self.link_button.setText("⛓ linked")
+        self.link_button.setText("linked")
         self.link_button.setToolTip("Step zoom and pan linked with the heatmap and histograms")
         self.link_button.toggled.connect(self.set_linked)
         self.info = QLabel("")
@@ -224,7 +224,7 @@ class TimelineView(CompareLanes, QWidget):
         self._on_range(self.state.step_range)
         self._draw_marks()
         self._on_annotations()
-        self._on_step(self.state.step)
+        self._on_step(self.state.step, reveal=before is None)  # new rows never pan away from the end
 
     @staticmethod
     def _color(name: str, rs: RunSeries) -> str:
@@ -354,7 +354,7 @@ class TimelineView(CompareLanes, QWidget):
         lanes[0].plot.setXRange(*full, padding=0.01)
 
     # ------------------------------------------------------------------ state → view
-    def _on_step(self, step: int) -> None:
+    def _on_step(self, step: int, reveal: bool = True) -> None:
         """Hot path: move the cursor lines and update readouts; no curve is touched."""
         self._moving = True
         try:
@@ -364,7 +364,8 @@ class TimelineView(CompareLanes, QWidget):
             self.overview.set_cursor(step)
         finally:
             self._moving = False
-        self._keep_visible(step)
+        if reveal:
+            self._keep_visible(step)
 
     def _keep_visible(self, step: int) -> None:
         lanes = list(self.lanes.values())
@@ -453,7 +454,7 @@ class TimelineView(CompareLanes, QWidget):
         self.link_button.blockSignals(True)
         self.link_button.setChecked(self.linked)
         self.link_button.blockSignals(False)
-        self.link_button.setText("⛓ linked" if self.linked else "unlinked")
+        self.link_button.setText("linked" if self.linked else "unlinked")
         if self.linked:
             self.state.set_view_range(self.visible_range())
 
