@@ -40,7 +40,8 @@ PRODUCES: dict[str, tuple[str, ...]] = {
     "label_leakage": ("loss_zero_early",),
     "over_regularization": SYMPTOMS_OF_NO_LEARNING + ("lr_too_low", "undertrained"),
     # A parameter outside the optimiser is never zeroed by opt.zero_grad(): its gradient piles up.
-    "frozen_weights": SYMPTOMS_OF_NO_LEARNING + ("missing_zero_grad", "lr_too_low"),
+    # … and a network that trains with part of itself frozen learns slowly: still falling at the end.
+    "frozen_weights": SYMPTOMS_OF_NO_LEARNING + ("missing_zero_grad", "lr_too_low", "undertrained"),
     "missing_zero_grad": BLOW_UP + ("loss_plateau", "lr_too_high", "exploding_gradients", "dead_relu",
                                     "saturated_activations"),
     "broadcast_loss": SYMPTOMS_OF_NO_LEARNING,

@@ -262,7 +262,9 @@ def test_export_png_markdown_and_html(qtbot, tmp_path):
         md = export.write_report(w, str(tmp_path / "report.md"))
         text = open(md, encoding="utf-8").read()
         codes = [f.code for f in w.state.run.report.findings]
-        assert all(f"`{c}`" in text for c in codes) and "First bad step: 10" in text
+        top = w.state.run.report.problems()[0]  # the banner follows the ranked answer
+        assert all(f"`{c}`" in text for c in codes)
+        assert f"First bad step: {top.steps[0]}** ({top.code})" in text
         figures = sorted(os.listdir(tmp_path / "report_files"))
         sizes = [os.path.getsize(tmp_path / "report_files" / f) for f in figures]
         assert len(figures) >= 3 and min(sizes) > 1000

@@ -8,7 +8,8 @@ Fires when: some parameters never changed. Error when (nearly) all of them are f
             when gradients are computed but never applied to half the model or more and the
             loss does not learn; warning when the loss does not learn otherwise. Info when the
             rest of the model trains and the loss falls well (e.g. fine-tuning a head on a
-            deliberately frozen backbone).
+            deliberately frozen backbone); warning when frozen layers sit between trained ones
+            (no backbone: nobody freezes the middle of a network on purpose).
 Evidence:   the frozen parameters and their share, the reason, what did train, the loss.
 Fix:        give the optimiser every parameter that should learn (model.parameters()), call
             optimizer.step() after backward(), unfreeze (requires_grad_(True)), lr > 0.
@@ -103,6 +104,11 @@ def detect(trace: Trace) -> Finding | None:
         # requires_grad on but outside the optimiser: gradients computed every step and thrown
         # away; nobody freezes the output layer on purpose (a head built after the optimiser)
         severity, conf = ("error", 0.8) if head and not ctx.loss_good else ("warning", 0.65)
+    trained_idx = [i for i in range(len(ctx.info)) if i not in frozen and numel[i] > 0]
+    backbone = not trained_idx or max(frozen) < min(trained_idx)
+    if severity == "info" and not backbone:
+        # a frozen stretch between trained layers is no frozen backbone: nobody means that
+        severity, conf = "warning", 0.6
     names = [ctx.label(i) for i in sorted(frozen)]
     trained = [ctx.name(i) for i in range(len(ctx.info)) if i not in frozen]
     listed = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
