@@ -103,7 +103,10 @@ def compute_series(trace: Trace, previous: RunSeries | None = None) -> RunSeries
             out.append(Series(name, steps, lr[:, g].astype(np.float64), "learning rate"))
     gn = _grad_norm(trace, previous)
     if gn is not None and not np.isnan(gn).all():
-        out.append(Series("grad norm", steps, gn, "grad norm"))
+        # Rows the recorder's budget did not measure are absent, not NaN values of the run.
+        rows = trace.measured("params")
+        rows = rows if len(rows) == len(gn) else np.ones(len(gn), bool)
+        out.append(Series("grad norm", steps[rows], gn[rows], "grad norm", measured=not rows.all()))
     for name in trace.scalar_names():
         x, y = trace.scalar(name)
         order = np.argsort(x, kind="stable")
