@@ -32,8 +32,8 @@ import torch
 from recorders import _paths, _stats, _summary, schema
 from recorders._layout import Growable, Layout
 
-MAX_PENDING_ROWS = 4096
-WAKE_ROWS = 512
+MAX_PENDING_ROWS = 16384
+WAKE_ROWS = 4096  # pending rows that make the thread write before its next flush
 PUT_TIMEOUT = 60.0
 
 
@@ -151,6 +151,8 @@ class TraceWriter:
         self._handles: dict[str, h5py.Dataset] = {}
         self._dtypes: dict[str, np.dtype] = {}
         self._dirty = False
+        self._staged: dict[str, list[np.ndarray]] = {}
+        self._tails: dict[str, tuple[int, ...]] = {}  # appends waiting for the next commit
         self._last_flush = time.monotonic()
         self._queue: queue.Queue = queue.Queue(maxsize=64)
         self._cond = threading.Condition()
@@ -244,8 +246,9 @@ class TraceWriter:
 
     def _run(self) -> None:
         while True:
+            wait = self._last_flush + self.flush_secs - time.monotonic()
             try:
-                kind, payload = self._queue.get(timeout=max(self.flush_secs / 2, 0.01))
+                kind, payload = self._queue.get(timeout=min(max(wait, 0.005), self.flush_secs))
             except queue.Empty:
                 kind, payload = "tick", None
             if self.error is not None:
@@ -261,6 +264,9 @@ class TraceWriter:
                 return
 
     def _handle(self, kind: str, payload: Any) -> None:
+        """One event. Rows, snapshots, histograms and liveness windows are staged and go to
+        the file together once per ``flush_secs`` (one append per dataset, then one flush):
+        HDF5 holds the GIL, so the training thread pays for every call made here."""
         if kind == "layout":
             self._create(payload)
         elif kind == "snapshot":
@@ -269,13 +275,12 @@ class TraceWriter:
             self._write_hist(*payload)
         elif kind == "units":
             self._write_units(*payload)
-        due = time.monotonic() - self._last_flush >= self.flush_secs / 2
-        if self._layout is not None and (due or kind in ("tick", "wake", "flush", "close", "layout")):
-            self._drain()  # rows go in blocks: a snapshot or histogram event does not drain them
-        due = time.monotonic() - self._last_flush >= self.flush_secs / 2
+        due = time.monotonic() - self._last_flush >= self.flush_secs
+        if self._layout is not None and (due or kind in ("wake", "flush", "close", "layout")):
+            self._drain()
         if kind == "close":
             self._finish(payload)
-        elif self._dirty and (due or kind == "flush"):
+        elif self._dirty and (due or kind in ("flush", "layout")):
             self._flush()
 
     def _drain(self) -> None:
@@ -290,6 +295,7 @@ class TraceWriter:
             self._write_rows(rows)
         if names or scalars:
             self._write_scalars(names, scalars)
+        self._commit()
 
     def _flush(self) -> None:
         assert self._file is not None
@@ -327,6 +333,7 @@ class TraceWriter:
             self._drain()
             if self._summary is not None:
                 self._summary.close()
+            self._commit()
         self._flush()
         self._file.close()  # on failure, _fail closes it again with its descriptor on /dev/null
         self._file = None
@@ -434,6 +441,7 @@ class TraceWriter:
         for key, value in g.attrs.items():
             ds.attrs[key] = value
         self._counts[g.path] = 0
+        self._tails[g.path] = tuple(g.tail)
         self._dtypes[g.path] = ds.dtype
 
     def _dataset(self, path: str) -> h5py.Dataset:
@@ -446,16 +454,32 @@ class TraceWriter:
         return ds
 
     def _append(self, path: str, arr: np.ndarray) -> None:
-        ds = self._dataset(path)
-        dtype = self._dtypes.get(path)
-        if dtype is None:
-            dtype = self._dtypes[path] = ds.dtype
-        n0 = self._counts[path]
-        n1 = n0 + arr.shape[0]
-        ds.resize(n1, axis=0)
-        ds[n0:n1] = _cast(arr, dtype)
-        self._counts[path] = n1
-        self._dirty = True
+        """Stage ``arr`` (rows along axis 0) for ``path``; :meth:`_commit` writes it."""
+        if path not in self._counts:
+            raise KeyError(f"no dataset {path} in the trace layout")
+        self._staged.setdefault(path, []).append(arr)
+
+    def _commit(self) -> None:
+        """Write every staged append: one resize and one write per dataset."""
+        staged, self._staged = self._staged, {}
+        for path, arrs in staged.items():
+            ds = self._dataset(path)
+            dtype = self._dtypes.get(path)
+            if dtype is None:
+                dtype = self._dtypes[path] = ds.dtype
+            tail = self._tails[path]
+            arrs = [a.reshape(a.shape[0], *tail) for a in arrs]
+            arr = np.ascontiguousarray(_cast(arrs[0] if len(arrs) == 1 else np.concatenate(arrs), dtype))
+            n0 = self._counts[path]
+            n1 = n0 + arr.shape[0]
+            dsid = ds.id
+            dsid.set_extent((n1, *tail))
+            if arr.size:
+                space = dsid.get_space()
+                space.select_hyperslab((n0, *([0] * (arr.ndim - 1))), arr.shape)
+                dsid.write(h5py.h5s.create_simple(arr.shape), space, arr)
+            self._counts[path] = n1
+            self._dirty = True
 
     def _append_group(self, group: str, arrays: dict[str, np.ndarray]) -> None:
         for name, arr in arrays.items():
@@ -555,7 +579,7 @@ class TraceWriter:
         for j in lay.unit_modules:
             path = f"{schema.UNIT_ALIVE}/{schema.module_key(j)}"
             assert self._file is not None
-            width = self._dataset(path).shape[1]
+            width = self._tails[path][0]
             m = masks.get(j)
             arr = np.zeros(width, dtype=np.uint8) if m is None else _to_numpy(m).astype(np.uint8)
             if arr.shape != (width,):
