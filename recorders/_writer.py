@@ -17,6 +17,7 @@ flushes nor its exit-time cleanup can fail, flood stderr or scribble over what w
 
 from __future__ import annotations
 
+import collections
 import datetime
 import os
 import queue
@@ -156,7 +157,7 @@ class TraceWriter:
         self._last_flush = time.monotonic()
         self._queue: queue.Queue = queue.Queue(maxsize=64)
         self._cond = threading.Condition()
-        self._pending: list[tuple] = []
+        self._pending: collections.deque[tuple] = collections.deque()  # appended without a lock
         self._summary: _summary.Summary | None = None
         self._scalars: list[tuple[int, int, float]] = []
         self._names: list[tuple[int, str]] = []
@@ -191,14 +192,15 @@ class TraceWriter:
         """Queue one finished row: a float64 vector laid out as the Layout says (numpy or a
         tensor on any device), the groups it measured, and for CPU batches the copies the
         batch summaries are computed from (the row then stops before the batch fields)."""
-        self.check()
-        with self._cond:
-            self._pending.append((row, step, t, lrs, flags, batch))
-            n = len(self._pending)
-            if n >= MAX_PENDING_ROWS:
+        if self.error is not None:
+            self.check()
+        pending = self._pending
+        pending.append((row, step, t, lrs, flags, batch))  # deque.append: atomic
+        n = len(pending)
+        if n >= MAX_PENDING_ROWS:
+            with self._cond:
                 if not self._cond.wait_for(
-                    lambda: len(self._pending) < MAX_PENDING_ROWS or self.error is not None,
-                    timeout=PUT_TIMEOUT,
+                    lambda: len(pending) < MAX_PENDING_ROWS or self.error is not None, timeout=PUT_TIMEOUT
                 ):
                     raise WriterError("trace writer is not keeping up")
         if n % WAKE_ROWS == 0:
@@ -285,7 +287,8 @@ class TraceWriter:
 
     def _drain(self) -> None:
         with self._cond:
-            rows, self._pending = self._pending, []
+            pending = self._pending
+            rows = [pending.popleft() for _ in range(len(pending))]
             scalars, self._scalars = self._scalars, []
             names, self._names = self._names, []
             self._cond.notify_all()
