@@ -271,8 +271,8 @@ class Engine:
         if value > cad.alarm_level or value != value or abs(value) == math.inf:
             return False
         cad.note_loss(value)
-        row = [value, math.nan, None, None]
-        self.writer.add_row(row, i, t_in - self.t0, self._lrs(), 0, self.batch.copies(outputs, targets, inputs))
+        batch = self.batch.copies(outputs, targets, inputs)
+        self.writer.add_row([value, math.nan, None, None], i, t_in - self.t0, self._lrs(), 0, batch)
         self.last_flags = 0
         opts = self.opts
         if i // opts.hist_every != self.unit_window:

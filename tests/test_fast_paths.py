@@ -57,8 +57,9 @@ def test_grouped_activation_statistics_equal_the_per_call_ones(tmp_path, monkeyp
     single, none = _record(tmp_path, "single")
     assert n_groups == 2 and none == 0  # the feature maps, the 16-unit outputs
     for key in grouped:
-        if key.startswith(("modules/", "units/", "histograms/act")) and grouped[key].dtype.kind in "fiub":
-            np.testing.assert_allclose(grouped[key], single[key], rtol=1e-4, atol=1e-7, equal_nan=True, err_msg=key)
+        if key.startswith(("modules/", "units/", "hist/act")) and grouped[key].dtype.kind in "fiub":
+            np.testing.assert_allclose(grouped[key], single[key], rtol=1e-4, atol=1e-7, equal_nan=True,
+                                       err_msg=key)
     dead = grouped["modules/a_dead_frac"][1:]
     assert (dead > 0).any() and np.isfinite(grouped["modules/a_sat_frac"][1:]).any()
 
@@ -66,8 +67,8 @@ def test_grouped_activation_statistics_equal_the_per_call_ones(tmp_path, monkeyp
 @pytest.mark.parametrize("kind", ["finite", "nonfinite", "sparse_grad", "empty"])
 def test_parameter_statistics_reduced_together_equal_the_per_tensor_ones(kind):
     gen = torch.Generator().manual_seed(0)
-    ws = [torch.randn(5, 4, generator=gen), torch.randn(7, generator=gen), torch.randn(300, 300, generator=gen),
-          torch.randn(5, 4, generator=gen).double()]
+    ws = [torch.randn(5, 4, generator=gen), torch.randn(7, generator=gen),
+          torch.randn(300, 300, generator=gen), torch.randn(5, 4, generator=gen).double()]
     gs = [torch.randn_like(w) for w in ws]
     gs[1][::2] = 0.0
     if kind == "nonfinite":
