@@ -153,7 +153,7 @@ class Engine:
         """Decide what step ``i`` measures and arm the hooks for it (the next forwards):
         the forward hooks and the grad probe are attached only for a measured step."""
         p0 = self.params[0] if self.params else None
-        self.host = not DEVICE_PATH_ON_CPU and (p0 is None or p0.is_cpu)
+        self.host = not DEVICE_PATH_ON_CPU and (p0 is None or p0.device.type == "cpu")
         flags = self.cadence.plan(i) if i % self.opts.every == 0 else 0
         hist = self.hist_now = self._hist_due(i, flags)
         if hist:

@@ -35,7 +35,7 @@ _CHANNEL_TYPES: tuple[type, ...] = (
 )
 _NONNEG_TYPES: tuple[type, ...] = (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Hardsigmoid, nn.Softplus)
 BUFFER_ELEMS = 1 << 16  # CPU outputs up to this size are copied to a shared buffer, reduced in groups
-BUFFER_TOTAL = 1 << 24  # elements of all the group buffers together
+BUFFER_TOTAL = 1 << 22  # elements of all the group buffers together (16 MiB of float32)
 
 
 def bounds_of(module: nn.Module) -> tuple[float, float] | None:
@@ -215,7 +215,7 @@ class ActivationCapture:
                     rows.append(_host.combine_calls([_np(r) for r in raws], _np_or_none(alive)))
             else:
                 rows.append(_stats.combine_calls(raws, alive))
-        if self.host and not self._planned:
+        if self.host and not self._planned and self._seen:
             self._plan_groups()
         if all(r is None for r in rows):
             return None, alive_out
