@@ -133,6 +133,22 @@ def repair_rows(path: str, n: int) -> None:
             f.attrs["steps_written"] = n
 
 
+def add_extras(path: str, n: int, n_params: int) -> None:
+    """Snapshots (every 10k steps), histograms and unit liveness (every 1,000) when the file has
+    none, so the layer detail and the histograms over time have something to draw."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        if "hist" in f:
+            return
+    params, modules = _layers(n_params)
+    extras = _extras(n, params, modules, snap_every=10_000, hist_every=1_000)
+    with h5py.File(path, "a") as f:
+        for key, value in extras.items():
+            chunks = (min(max(len(value), 1), 256),) + value.shape[1:]
+            f.create_dataset(key, data=value, maxshape=(None,) + value.shape[1:], chunks=chunks)
+
+
 def rank_copy(path: str, folder: str) -> str:
     """The same file as both ranks of a two-process run (hard links): the rank lanes have data."""
     os.makedirs(folder, exist_ok=True)
@@ -420,10 +436,10 @@ def _main_huge(folder: str, n: int, keep: bool) -> int:
     if not os.path.exists(path):
         t = time.perf_counter()
         write_huge(path, n, 200)
-        repair_rows(path, n)
         print(f"wrote {path} ({n:,} steps × 200 layers, {os.path.getsize(path) / 1e9:.1f} GB) "
               f"in {time.perf_counter() - t:.0f} s")
     repair_rows(path, n)
+    add_extras(path, n, 200)
     res = bench_huge(path, folder)
     rows = [(f"4a. open {n // 1000}k × 200 in the main window → timeline shown",
              f"{res['shown'][0] * 1e3:7.0f} ms", ""),
