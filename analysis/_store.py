@@ -157,31 +157,94 @@ def open_h5(path: str, swmr: bool = False, locking: bool = True) -> Any:
     return h5py.File(fid)
 
 
-def check_global_heaps(path: str) -> None:
+SCAN_ALL_BYTES = 256 << 20  # files up to this size are searched for global heaps byte by byte
+SKIP_MIN_BYTES = 64 << 10  # raw-data ranges shorter than this are searched anyway (fewer reads)
+
+
+def check_global_heaps(path: str, skip: list[tuple[int, int]] | tuple = ()) -> None:
     """Refuse a global heap collection (where HDF5 keeps variable-length strings) that HDF5 would
     parse for ever: an object whose stored size does not advance the parser (a free-space entry
-    of size 0 loops ``H5HG__cache_heap_deserialize``). Walks every ``GCOL`` the file holds.
+    of size 0 loops ``H5HG__cache_heap_deserialize``). Walks every ``GCOL`` the file holds outside
+    the byte ranges ``skip`` (raw data of numeric datasets: see ``raw_ranges``).
 
     Plain reads, not ``mmap``: a mapped file that shrinks, or a hole on a full tmpfs, is a SIGBUS.
     """
-    block = 8 << 20
     with open(path, "rb") as fh:
-        offset, buf = 0, b""
-        while True:
-            more = fh.read(block)
-            data = buf + more
-            cutoff = len(data) - 19 if more else len(data)  # later signatures: next round, whole
-            at = data.find(b"GCOL", 0, cutoff + 3)
-            while 0 <= at < cutoff:
-                if at + 16 <= len(data) and data[at + 4] == 1:
-                    size = int.from_bytes(data[at + 8:at + 16], "little")
-                    if size >= 4096:
-                        _walk_heap(fh, offset + at, size)
-                at = data.find(b"GCOL", at + 4, cutoff + 3)
-            if not more:
+        size = os.fstat(fh.fileno()).st_size
+        start = 0
+        for a, b in sorted(skip):
+            if b - a < SKIP_MIN_BYTES or a < start:
+                continue
+            _scan_heaps(fh, start, a)
+            start = max(start, b)
+        _scan_heaps(fh, start, size)
+
+
+def _scan_heaps(fh: Any, start: int, stop: int, block: int = 8 << 20) -> None:
+    """Walk every ``GCOL`` signature that begins in ``[start, stop)``."""
+    end = stop + 16  # the header of a signature just before ``stop``
+    fh.seek(start)
+    offset, pos, buf = start, start, b""
+    while True:
+        more = fh.read(max(0, min(block, end - pos)))
+        pos += len(more)
+        data = buf + more if buf else more
+        cutoff = min(len(data) - 19 if more else len(data), stop - offset)  # later: next round, whole
+        at = data.find(b"GCOL", 0, cutoff + 3)
+        while 0 <= at < cutoff:
+            if at + 16 <= len(data) and data[at + 4] == 1:
+                size = int.from_bytes(data[at + 8:at + 16], "little")
+                if size >= 4096:
+                    _walk_heap(fh, offset + at, size)
+            at = data.find(b"GCOL", at + 4, cutoff + 3)
+        if not more:
+            return
+        buf = data[max(cutoff, 0):]
+        offset += len(data) - len(buf)
+
+
+def raw_ranges(handle: Any, min_bytes: int = 1 << 20) -> list[tuple[int, int]]:
+    """Byte ranges of the raw data of the numeric datasets of at least ``min_bytes`` in an open file
+    (chunks from the chunk index, contiguous storage from its offset): the bytes HDF5 only ever
+    reads as numbers, which ``check_global_heaps`` need not search. Anything unusual (virtual or
+    external storage, an index that cannot be walked) leaves that dataset out: it is searched."""
+    import h5py
+
+    out: list[tuple[int, int]] = []
+
+    def visit(name: str, obj: Any) -> None:
+        if not isinstance(obj, h5py.Dataset) or obj.dtype.kind not in "iufb":
+            return
+        dsid = obj.id
+        try:
+            dcpl = dsid.get_create_plist()
+            if dcpl.get_external_count() or dsid.get_storage_size() < min_bytes:
                 return
-            buf = data[max(cutoff, 0):]
-            offset += len(data) - len(buf)
+            layout = dcpl.get_layout()
+            if layout == h5py.h5d.CONTIGUOUS:
+                off = dsid.get_offset()
+                if off is not None:
+                    out.append((off, off + dsid.get_storage_size()))
+            elif layout == h5py.h5d.CHUNKED:
+                found: list[tuple[int, int]] = []
+                dsid.chunk_iter(lambda info: found.append((info.byte_offset, info.byte_offset + info.size)))
+                out.extend(found)
+        except Exception:  # noqa: BLE001 - a dataset whose layout cannot be read is searched
+            return
+
+    handle.visititems(visit)
+    return _merged(out)
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted ranges with touching or overlapping ones joined."""
+    out: list[list[int]] = []
+    for a, b in sorted(ranges):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
 
 
 def _walk_heap(fh: Any, start: int, size: int) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from analysis import errors, shards
 from analysis._store import (
+    SCAN_ALL_BYTES,
     H5Store,
     MemoryStore,
     StoreError,
@@ -27,6 +28,7 @@ from analysis._store import (
     check_links,
     decode,
     decode_json,
+    raw_ranges,
 )
 from analysis._store import open_h5 as _h5_file
 from recorders import schema as S
@@ -73,14 +75,14 @@ def _open_h5(path: str) -> H5Store:
         raise errors.TraceCorrupt(path, f"cannot read: {exc.strerror or exc}") from None
     if not is_h5:
         raise errors.NotHDF5(path)
+    # Global heaps are searched before HDF5 reads any variable-length string: in a small file
+    # byte by byte now; in a big one once it is open, outside the raw data of its numeric
+    # datasets (searching gigabytes of numbers would cost seconds).
+    small = os.path.getsize(path) <= SCAN_ALL_BYTES
+    if small:
+        _check_heaps(path)
     try:
-        check_global_heaps(path)
-    except StoreError as exc:
-        raise trace_error(path, exc) from None
-    except OSError as exc:
-        raise errors.TraceCorrupt(path, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        return _checked(path, H5Store(_h5_file(path)))
+        return _checked(path, H5Store(_h5_file(path)), heaps=not small)
     except (OSError, ValueError, KeyError) as exc:
         first = exc
     if "truncated" in str(first):
@@ -90,7 +92,7 @@ def _open_h5(path: str) -> H5Store:
     # its metadata re-reads are bounded (a damaged file would otherwise retry for ever).
     for kwargs in ({"swmr": True}, {"locking": False}):
         try:
-            return _checked(path, H5Store(_h5_file(path, **kwargs), path=path))
+            return _checked(path, H5Store(_h5_file(path, **kwargs), path=path), heaps=not small)
         except (OSError, ValueError, KeyError):
             pass
     if "already open for write" in str(first):
@@ -98,10 +100,22 @@ def _open_h5(path: str) -> H5Store:
     raise errors.TraceCorrupt(path, _first_line(first))
 
 
-def _checked(path: str, store: H5Store) -> H5Store:
-    """Refuse links that point outside the file (datasets are checked when first opened)."""
+def _check_heaps(path: str, skip: list[tuple[int, int]] | tuple = ()) -> None:
+    try:
+        check_global_heaps(path, skip)
+    except StoreError as exc:
+        raise trace_error(path, exc) from None
+    except OSError as exc:
+        raise errors.TraceCorrupt(path, f"cannot read: {exc.strerror or exc}") from None
+
+
+def _checked(path: str, store: H5Store, heaps: bool = False) -> H5Store:
+    """Refuse links that point outside the file (datasets are checked when first opened); with
+    ``heaps``, the global heaps outside the numeric datasets' raw data (``raw_ranges``)."""
     try:
         check_links(store._f)
+        if heaps:
+            _check_heaps(path, raw_ranges(store._f))
     except StoreError as exc:
         store.close()
         raise trace_error(path, exc) from None
