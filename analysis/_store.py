@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -68,6 +69,10 @@ class MemoryStore:
 
     def read(self, path: str, sel: Any = ()) -> np.ndarray:
         return np.asarray(self.data[path.strip("/")][sel])
+
+    def read_rows(self, path: str, rows: np.ndarray, rest: tuple = ()) -> np.ndarray:
+        """Rows ``rows`` (sorted indices) of a dataset, then ``rest`` of the other axes."""
+        return np.asarray(self.data[path.strip("/")][(np.asarray(rows, dtype=np.int64), *rest)])
 
     def keys(self, path: str) -> list[str]:
         prefix = path.strip("/") + "/"
@@ -159,6 +164,7 @@ def open_h5(path: str, swmr: bool = False, locking: bool = True) -> Any:
 
 SCAN_ALL_BYTES = 256 << 20  # files up to this size are searched for global heaps byte by byte
 SKIP_MIN_BYTES = 64 << 10  # raw-data ranges shorter than this are searched anyway (fewer reads)
+ROWS_BLOCK = 4096  # rows per block of a scattered row read (``H5Store.read_rows``)
 
 
 def check_global_heaps(path: str, skip: list[tuple[int, int]] | tuple = ()) -> None:
@@ -203,6 +209,10 @@ def _scan_heaps(fh: Any, start: int, stop: int, block: int = 8 << 20) -> None:
         offset += len(data) - len(buf)
 
 
+_OFFSET = operator.attrgetter("byte_offset")
+_SIZE = operator.attrgetter("size")
+
+
 def raw_ranges(handle: Any, min_bytes: int = 1 << 20) -> list[tuple[int, int]]:
     """Byte ranges of the raw data of the numeric datasets of at least ``min_bytes`` in an open file
     (chunks from the chunk index, contiguous storage from its offset): the bytes HDF5 only ever
@@ -210,7 +220,7 @@ def raw_ranges(handle: Any, min_bytes: int = 1 << 20) -> list[tuple[int, int]]:
     external storage, an index that cannot be walked) leaves that dataset out: it is searched."""
     import h5py
 
-    out: list[tuple[int, int]] = []
+    out: list[np.ndarray] = []
 
     def visit(name: str, obj: Any) -> None:
         if not isinstance(obj, h5py.Dataset) or obj.dtype.kind not in "iufb":
@@ -224,27 +234,30 @@ def raw_ranges(handle: Any, min_bytes: int = 1 << 20) -> list[tuple[int, int]]:
             if layout == h5py.h5d.CONTIGUOUS:
                 off = dsid.get_offset()
                 if off is not None:
-                    out.append((off, off + dsid.get_storage_size()))
+                    out.append(np.array([[off, off + dsid.get_storage_size()]], np.int64))
             elif layout == h5py.h5d.CHUNKED:
-                found: list[tuple[int, int]] = []
-                dsid.chunk_iter(lambda info: found.append((info.byte_offset, info.byte_offset + info.size)))
-                out.extend(found)
+                found: list[Any] = []
+                dsid.chunk_iter(found.append)  # StoreInfo records (no Python-level callback)
+                starts = np.fromiter(map(_OFFSET, found), np.int64, len(found))
+                sizes = np.fromiter(map(_SIZE, found), np.int64, len(found))
+                out.append(np.c_[starts, starts + sizes])
         except Exception:  # noqa: BLE001 - a dataset whose layout cannot be read is searched
             return
 
     handle.visititems(visit)
-    return _merged(out)
+    return _merged(np.concatenate(out) if out else np.zeros((0, 2), np.int64))
 
 
-def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Sorted ranges with touching or overlapping ones joined."""
-    out: list[list[int]] = []
-    for a, b in sorted(ranges):
-        if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return [(a, b) for a, b in out]
+def _merged(ranges: np.ndarray) -> list[tuple[int, int]]:
+    """``(k, 2)`` ``[start, stop)`` ranges sorted, touching or overlapping ones joined."""
+    if not len(ranges):
+        return []
+    r = ranges[np.argsort(ranges[:, 0], kind="stable")]
+    reach = np.maximum.accumulate(r[:, 1])
+    new = np.r_[True, r[1:, 0] > reach[:-1]]
+    starts = r[new, 0]
+    stops = reach[np.r_[np.flatnonzero(new)[1:] - 1, len(r) - 1]]
+    return [(int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
 
 
 def _walk_heap(fh: Any, start: int, size: int) -> None:
@@ -350,6 +363,7 @@ class H5Store:
         self._f = handle
         self._path = path
         self._datasets: dict[str, Any] = {}
+        self._exists: dict[str, bool] = {}  # objects are never removed; a live writer adds none after row 0
         # Opened only because the file is still flagged open for write (see trace._open_h5).
         # (or shares, in this process, a handle already opened that way).
         self.live = path is not None or bool(getattr(handle, "swmr_mode", False))
@@ -396,7 +410,13 @@ class H5Store:
             raise StoreError("limit", f"{path}: reading {_size(want)} would exceed {what} (limit)")
 
     def exists(self, path: str) -> bool:
-        return path.strip("/") in self._f if path.strip("/") else True
+        key = path.strip("/")
+        if not key:
+            return True
+        hit = self._exists.get(key)
+        if hit is None:
+            hit = self._exists[key] = key in self._f
+        return hit
 
     def attrs(self, path: str = "") -> dict[str, Any]:
         obj = self._f[path] if path.strip("/") else self._f
@@ -425,11 +445,38 @@ class H5Store:
         self._check_read(ds, path, sel)
         return np.asarray(ds[sel])
 
+    def read_into(self, path: str, sel: Any, out: np.ndarray) -> None:
+        """``out[...] = read(path, sel)``, straight into ``out`` when it is one contiguous block."""
+        ds = self._ds(path)
+        self._check_read(ds, path, sel)
+        if out.flags.c_contiguous and out.dtype == ds.dtype and all(isinstance(s, slice) for s in sel):
+            ds.read_direct(out, source_sel=sel)
+        else:
+            out[...] = ds[sel]
+
+    def read_rows(self, path: str, rows: np.ndarray, rest: tuple = ()) -> np.ndarray:
+        """Rows ``rows`` (sorted indices) of a dataset, then ``rest`` of the other axes: read as
+        contiguous blocks of at most ``ROWS_BLOCK`` rows that cover them (HDF5 reads a scattered
+        selection row by row, far slower than the block; each block is bounded as ``read`` is)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return self.read(path, (slice(0, 0), *rest))
+        starts = [0]
+        while starts[-1] < len(rows):
+            starts.append(int(np.searchsorted(rows, rows[starts[-1]] + ROWS_BLOCK)))
+        parts = []
+        for i, j in zip(starts[:-1], starts[1:], strict=True):
+            a = int(rows[i])
+            block = self.read(path, (slice(a, int(rows[j - 1]) + 1), *rest))
+            parts.append(block if j - i == len(block) else block[rows[i:j] - a])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
     def keys(self, path: str) -> list[str]:
         return list(self._f[path].keys()) if path in self._f else []
 
     def refresh(self) -> None:
         """Pick up rows a live writer appended since the last look (SWMR)."""
+        self._exists.clear()
         if not self.live or not getattr(self._f, "swmr_mode", False):
             return
         for ds in self._datasets.values():

@@ -225,6 +225,7 @@ def save_long(path: str, n: int, params: Sequence[tuple[str, str, tuple[int, ...
     rows_keys = [k for k, v in data.items() if np.asarray(v).dtype != object and np.asarray(v).ndim
                  and len(v) == min(block, n)]
     with h5py.File(path, "a") as f:
+        f.attrs[S.ATTR_STEPS_WRITTEN] = n  # the first block's count would cap what a reader reads
         for key in rows_keys:
             f[key].resize(n, axis=0)
         for a in range(block, n, block):

@@ -533,6 +533,38 @@ class Trace:
             return self._merged_param_stat(stat)
         return self._rows(path)
 
+    def param_rows(self, stat: str, rows: np.ndarray) -> np.ndarray:
+        """``param_stat(stat)[rows]`` for sorted row indices, reading only the blocks that hold them
+        (the column is not cached)."""
+        path = f"{S.PARAMS}/{stat}"
+        if stat not in S.PARAM_STATS or not self.has(path) or (self.sharded.any() and self.n_ranks > 1):
+            return self.param_stat(stat)[rows]
+        return self._rows_at(path, rows)
+
+    def module_rows(self, stat: str, rows: np.ndarray, col: int | None = None) -> np.ndarray:
+        """``module_stat(stat)[rows]`` (of column ``col`` only, if given) for sorted row indices,
+        reading only the blocks that hold them."""
+        path = f"{S.MODULES}/{stat}"
+        if stat not in S.MODULE_STATS or not self.has(path):
+            a = self.module_stat(stat)
+            return (a if col is None else a[:, col])[rows]
+        return self._rows_at(path, rows, () if col is None else (col,))
+
+    def _rows_at(self, path: str, rows: np.ndarray, rest: tuple = ()) -> np.ndarray:
+        rows = np.asarray(rows)
+        full = self._cache.get(("rows", path))
+        if full is not None or rows.dtype.kind not in "iu" or rows.ndim != 1 or (
+                len(rows) and (rows[0] < 0 or rows[-1] >= self.n_steps or np.any(np.diff(rows) < 0))):
+            return (full if full is not None else self._rows(path))[(rows, *rest)]
+        return self._src.read_rows(path, rows, rest)
+
+    def batch_rows(self, group: str, field: str, rows: np.ndarray) -> np.ndarray:
+        """``batch(group, field)[rows]`` for sorted row indices, reading only the blocks that hold them."""
+        path = f"{group}/{field}"
+        if not self.has(path):
+            raise KeyError(f"trace has no {path}")
+        return self._rows_at(path, rows)
+
     @cached_property
     def sharded(self) -> np.ndarray:
         """``(P,)`` bool: parameters sharded across ranks (FSDP); their statistics read merged."""
@@ -608,6 +640,12 @@ class Trace:
         """Attributes of a batch group: ``shape``, ``dtype``, ``columns``, ``kind``, …"""
         if not self.has(group):
             return {}
+        key = ("attrs", group)
+        if key not in self._cache:
+            self._cache[key] = self._batch_attrs(group)  # type: ignore[assignment]
+        return dict(self._cache[key])  # type: ignore[arg-type]
+
+    def _batch_attrs(self, group: str) -> dict[str, Any]:
         out = {}
         for key, value in self._src.attrs(group).items():
             value = decode(value)
