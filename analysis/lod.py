@@ -30,9 +30,17 @@ REFINE_MAX = 8  # findings whose onset is refined at full resolution
 class RowsStore:
     """A store that shows the rows ``rows`` (sorted row indices) of the row datasets of ``src``."""
 
-    def __init__(self, src: Any, rows: np.ndarray, row_paths: set[str]) -> None:
+    def __init__(self, src: Any, rows: np.ndarray, row_paths: set[str],
+                 regular: Blocks | None = None) -> None:
         self._src = src
         self.rows = np.asarray(rows, dtype=np.int64)
+        # Regular windows among the rows (a 1-D dataset reads them in one call), and where they are.
+        self._regular = regular if regular is not None and hasattr(src, "read_blocks") else None
+        if self._regular is not None:
+            start, stride, count, block = self._regular
+            reg = (start + stride * np.arange(count)[:, None] + np.arange(block)[None, :]).ravel()
+            self._reg_pos = np.searchsorted(self.rows, reg)
+            self._other_pos = np.setdiff1d(np.arange(len(self.rows)), self._reg_pos)
         self._row_paths = {p.strip("/") for p in row_paths}
         self.live = src.live
         self.file_bytes = getattr(src, "file_bytes", 0)
@@ -68,10 +76,23 @@ class RowsStore:
             return self._src.read(path, sel)
         sel = sel if isinstance(sel, tuple) else (sel,)
         first, rest = (sel[0] if sel else slice(None)), sel[1:]
-        picked = np.arange(self.shape(path)[0])[first]
+        count = self.shape(path)[0]
+        picked = np.arange(count)[first]
         if np.ndim(picked) == 0:
             return self._src.read(path, (int(self.rows[picked]), *rest))
+        if (self._regular is not None and not rest and count == len(self.rows) and len(picked) == count
+                and isinstance(first, slice) and first.step in (None, 1) and self._src.shape(path)[1:] == ()):
+            return self._read_all_1d(path)
         return self._read_picked(path, picked, rest)
+
+    def _read_all_1d(self, path: str) -> np.ndarray:
+        """Every selected row of a 1-D dataset: the regular windows in one read, the others apart."""
+        part = self._src.read_blocks(path, *self._regular)
+        out = np.empty(len(self.rows), dtype=part.dtype)
+        out[self._reg_pos] = part
+        if len(self._other_pos):
+            out[self._other_pos] = self._read_picked(path, self._other_pos, ())
+        return out
 
     def read_rows(self, path: str, rows: np.ndarray, rest: tuple = ()) -> np.ndarray:
         if not self._is_rows(path):
@@ -110,30 +131,37 @@ def needs_coarse(trace: Trace, budget: int | None = None) -> bool:
     return trace.n_ranks == 1 and trace.n_steps > (budget or ROW_BUDGET)
 
 
-def select_rows(trace: Trace, budget: int | None = None, window: int | None = None) -> np.ndarray:
-    """Windows of ``window`` rows evenly from the first row to the last (``budget`` rows in all),
-    and one around the first non-finite loss."""
+Blocks = tuple[int, int, int, int]  # (start, stride, count, block): ``count`` runs of ``block`` rows
+
+
+def select_rows(trace: Trace, budget: int | None = None,
+                window: int | None = None) -> tuple[np.ndarray, Blocks]:
+    """Windows of ``window`` rows at a regular stride from the first row (``budget`` rows in all),
+    one ending at the last row and one around the first non-finite loss: ``(rows, regular
+    windows)``."""
     budget, window = budget or ROW_BUDGET, window or WINDOW
     n = trace.n_steps
     count = max(budget // window - 1, 2)
-    starts = np.unique(np.linspace(0, n - window, count).astype(np.int64))
-    loss = trace.loss()
-    bad = np.flatnonzero(~np.isfinite(loss))
+    stride = max((n - window) // (count - 1), window)
+    count = min(count, (n - window) // stride + 1)
+    starts = np.arange(count, dtype=np.int64) * stride
+    extra = [n - window]
+    bad = np.flatnonzero(~np.isfinite(trace.loss()))
     if len(bad):
-        starts = np.r_[starts, min(max(int(bad[0]) - window // 2, 0), n - window)]
-    rows = (starts[:, None] + np.arange(window)[None, :]).ravel()
-    return np.unique(rows[(rows >= 0) & (rows < n)])
+        extra.append(min(max(int(bad[0]) - window // 2, 0), n - window))
+    rows = (np.r_[starts, extra][:, None] + np.arange(window)[None, :]).ravel()
+    return np.unique(rows[(rows >= 0) & (rows < n)]), (0, int(stride), int(count), int(window))
 
 
-def view(trace: Trace, rows: np.ndarray) -> Trace:
+def view(trace: Trace, rows: np.ndarray, regular: Blocks | None = None) -> Trace:
     """``trace`` seen at ``rows`` only (same file, same steps, same API)."""
-    store = RowsStore(trace._src, rows, set(trace._row_datasets()))  # noqa: SLF001 - the reader's own
+    store = RowsStore(trace._src, rows, set(trace._row_datasets()), regular)  # noqa: SLF001 - the reader's
     return Trace([store], [trace.path])
 
 
 def coarse(trace: Trace, budget: int | None = None) -> Trace:
     """The bounded-resolution view of a long run (``trace`` itself when it is short)."""
-    return view(trace, select_rows(trace, budget)) if needs_coarse(trace, budget) else trace
+    return view(trace, *select_rows(trace, budget)) if needs_coarse(trace, budget) else trace
 
 
 def refine(trace: Trace, view_trace: Trace, findings: list[Finding], run: Any,
