@@ -218,6 +218,29 @@ _OFFSET = operator.attrgetter("byte_offset")
 _SIZE = operator.attrgetter("size")
 
 
+_RANGES: dict[tuple[int, ...], list[tuple[int, int]]] = {}
+
+
+def file_key(path: str) -> tuple[int, ...]:
+    """What identifies one version of a file on disk: device, inode, size, change and modify times."""
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def raw_ranges_cached(handle: Any, path: str) -> list[tuple[int, int]]:
+    """``raw_ranges`` of a file not being written, kept for the same version of the file (an app
+    opens a trace for its views and again for the analysis)."""
+    key = file_key(path)
+    hit = _RANGES.get(key)
+    if hit is None:
+        hit = raw_ranges(handle)
+        if len(_RANGES) >= 16:
+            _RANGES.pop(next(iter(_RANGES)))
+        if file_key(path) == key:  # unchanged while it was walked
+            _RANGES[key] = hit
+    return hit
+
+
 def raw_ranges(handle: Any, min_bytes: int = 1 << 20) -> list[tuple[int, int]]:
     """Byte ranges of the raw data of the numeric datasets of at least ``min_bytes`` in an open file
     (chunks from the chunk index, contiguous storage from its offset): the bytes HDF5 only ever

@@ -29,6 +29,7 @@ from analysis._store import (
     decode,
     decode_json,
     raw_ranges,
+    raw_ranges_cached,
 )
 from analysis._store import open_h5 as _h5_file
 from recorders import schema as S
@@ -37,6 +38,7 @@ _RANK_RE = re.compile(r"^(?P<stem>.*)\.rank(?P<rank>\d+)(?P<ext>\.[^./]*)?$")
 NO_STEP = "no recorded step (the run stopped before its first rec.step)"
 MAX_STEP = 10**15  # a step index beyond this is not a count of rec.step calls
 STALE_SECS = 30.0  # a live file untouched this long has lost its writer
+REDUCE_ROWS = 4096  # rows per block of ``Trace.reduce_rows``
 _ROW_GROUPS = (S.STEPS, S.PARAMS, S.MODULES, S.OUTPUTS, S.TARGETS, S.INPUTS)
 _STATIC = {S.PARAM_NAMES, S.PARAM_MODULE, S.PARAM_NUMEL, S.PARAM_REQUIRES_GRAD,
            S.PARAM_IN_OPTIMIZER, S.PARAM_LOCAL_NUMEL, S.PARAM_SHARDED, S.MODULE_NAMES, S.MODULE_TYPES}
@@ -115,7 +117,7 @@ def _checked(path: str, store: H5Store, heaps: bool = False) -> H5Store:
     try:
         check_links(store._f)
         if heaps:
-            _check_heaps(path, raw_ranges(store._f))
+            _check_heaps(path, raw_ranges(store._f) if store.live else raw_ranges_cached(store._f, path))
     except StoreError as exc:
         store.close()
         raise trace_error(path, exc) from None
@@ -549,6 +551,28 @@ class Trace:
             a = self.module_stat(stat)
             return (a if col is None else a[:, col])[rows]
         return self._rows_at(path, rows, () if col is None else (col,))
+
+    def reduce_rows(self, group: str, stat: str, fn: Any, key: str) -> np.ndarray:
+        """``fn`` of a ``params``/``modules`` statistic, ``fn`` mapping ``(n, K)`` rows to ``(n,)``
+        row by row (``key`` names it): applied to blocks of ``REDUCE_ROWS`` rows, so the whole
+        column is never held (unless it is cached already). Kept."""
+        ck = ("reduce", group, stat, key)
+        if ck in self._cache:
+            return self._cache[ck]
+        path = f"{group}/{stat}"
+        full = self._cache.get(("rows", path))
+        if full is not None or not self.has(path) or (group == S.PARAMS and self.sharded.any()
+                                                      and self.n_ranks > 1):
+            whole = full if full is not None else (
+                self.param_stat(stat) if group == S.PARAMS else self.module_stat(stat))
+            out = np.asarray(fn(whole))
+        else:
+            n = self.n_steps
+            parts = [np.asarray(fn(self._src.read(path, np.s_[a:min(a + REDUCE_ROWS, n)])))
+                     for a in range(0, n, REDUCE_ROWS)]
+            out = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        self._cache[ck] = out
+        return out
 
     def _rows_at(self, path: str, rows: np.ndarray, rest: tuple = ()) -> np.ndarray:
         rows = np.asarray(rows)

@@ -429,14 +429,16 @@ class OptimContext:
         idx = [i for i in range(len(self.info)) if self.info[i]["requires_grad"]]
         if not idx:
             return np.full(self.n, np.nan)
-        g = self.t.param_stat("g_norm")
-        g = g[:, idx] if len(idx) < g.shape[1] else g
-        return M.global_norm(g)
+
+        def norm(g: np.ndarray) -> np.ndarray:
+            return M.global_norm(g[:, idx] if len(idx) < g.shape[1] else g)
+
+        return self.t.reduce_rows("params", "g_norm", norm, f"global_norm{idx}")
 
     @cached_property
     def grad_bad_row(self) -> int:
         """First row with a non-finite gradient (-1 if none)."""
-        return M.first_true((self.t.param_stat("g_nonfinite") > 0).any(axis=1))
+        return M.first_true(self.t.reduce_rows("params", "g_nonfinite", M.any_positive, "any_positive"))
 
     @cached_property
     def grad_global(self) -> np.ndarray:
