@@ -166,8 +166,9 @@ def rise_above_best(x: np.ndarray, factor: float, *, bins: int = 100, persist: f
             tail = med[k:] - best[k] >= thr
             # it leaves for good here: held on most later bins, and on most of the next few
             # (a noisy bin before a late blow-up is not where the loss turned)
+            soon = tail[:near].sum() + extra * (len(tail) < near)
             if (tail.sum() + extra) / (len(tail) + extra) >= persist and \
-                    (tail[:near].sum() + extra * (len(tail) < near)) >= persist * min(near, len(tail) + extra):
+                    soon >= persist * min(near, len(tail) + extra):
                 seg = vals[edges[max(k - 1, 0)]:edges[k + 1]] - best[k] >= thr
                 j = edges[max(k - 1, 0)] + (int(np.argmax(seg)) if seg.any() else 0)
                 return int(rows[j])
