@@ -407,15 +407,8 @@ class OptimContext:
 
     @cached_property
     def carry_period(self) -> float:
-        """Median number of rows between gradient resets (grad_carry < 0.1 after a high value);
-        NaN with fewer than 2 resets. Deliberate accumulation over k micro-batches gives k."""
-        c = M.as_float(self.t.grad_carry())
-        ok = np.isfinite(c)
-        low = ok & (c < 0.1)
-        resets = np.flatnonzero(low[1:] & (ok[:-1] & (c[:-1] >= 0.1))) + 1
-        if len(resets) < 2:
-            return float("nan")
-        return float(np.median(np.diff(resets)))
+        """Median number of rows between gradient resets over the run (see ``reset_period``)."""
+        return reset_period(M.as_float(self.t.grad_carry()))
 
     @cached_property
     def carry_high(self) -> bool:
@@ -593,3 +586,12 @@ class OptimContext:
     def symmetric_layers(self) -> list[int]:
         """Layers identical at init that stayed (nearly) identical, or with no later evidence."""
         return [i for i, (_, s1, _, _) in self.symmetry.items() if not (s1 >= 0.05)]
+
+
+def reset_period(c: np.ndarray) -> float:
+    """Median number of rows between gradient resets (grad_carry < 0.1 after a high value);
+    NaN with fewer than 2 resets. Deliberate accumulation over k micro-batches gives k."""
+    ok = np.isfinite(c)
+    low = ok & (c < 0.1)
+    resets = np.flatnonzero(low[1:] & (ok[:-1] & (c[:-1] >= 0.1))) + 1
+    return float(np.median(np.diff(resets))) if len(resets) >= 2 else float("nan")
