@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
-from analysis.synthetic import save_arrays, synthetic_arrays  # noqa: E402
+from analysis.synthetic import save_arrays, save_long, synthetic_arrays  # noqa: E402
 from analysis.trace import open_trace  # noqa: E402
 from gui.state import Run, RunState  # noqa: E402
 from gui.views.heatmap_view import HeatmapView  # noqa: E402
@@ -82,41 +82,10 @@ def write_trace(path: str, n: int, n_params: int, extras: bool) -> None:
     save_arrays(path, data, attrs)
 
 
-_DROP = ("w_mean", "w_std", "w_maxabs", "g_maxabs", "g_zero_frac", "a_maxabs", "a_zero_frac")
-
-
 def write_huge(path: str, n: int, n_params: int, block: int = 32768) -> None:
-    """A long healthy trace written block by block (bounded memory): one smooth loss over the run."""
-    import h5py
-
-    from recorders import schema as S
-
+    """A long healthy trace written block by block (``analysis.synthetic.save_long``)."""
     params, modules = _layers(n_params)
-
-    def arrays(rows: int, start: int) -> tuple[dict, dict]:
-        data, attrs = synthetic_arrays(rows, params=params, modules=modules, rows=8, features=4, seed=start)
-        for key in list(data):
-            if key.partition("/")[2] in _DROP:
-                del data[key]
-        x = np.arange(start, start + rows)
-        data[S.STEP] = x.astype(np.int64)
-        data[S.TIME] = x * 0.01
-        noise = np.random.default_rng(start).normal(0, 0.01, rows)
-        data[S.LOSS] = 2.0 * np.exp(-x / (n / 4)) + 0.1 + noise
-        return data, attrs
-
-    data, attrs = arrays(min(block, n), 0)
-    save_arrays(path, data, attrs)
-    rows_keys = [k for k, v in data.items() if np.asarray(v).dtype != object and np.asarray(v).ndim
-                 and len(v) == min(block, n)]
-    with h5py.File(path, "a") as f:
-        for key in rows_keys:
-            f[key].resize(n, axis=0)
-        for a in range(block, n, block):
-            b = min(a + block, n)
-            part, _ = arrays(b - a, a)
-            for key in rows_keys:
-                f[key][a:b] = part[key]
+    save_long(path, n, params, modules, block=block)
 
 
 def repair_rows(path: str, n: int) -> None:
