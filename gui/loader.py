@@ -2,7 +2,7 @@
 
 ``Loader.open(path)`` reads the trace header and the timeline's curves in a worker
 (``loaded(run)`` or ``failed(path, one_line_message)``); on a big trace the 1-D curves
-come first and the grad-norm lane follows (``seriesReady(run)``), so the window shows
+come first and the grad-norm lane follows the analysis (``seriesReady(run)``), so the window shows
 the run in about a second. ``Loader.analyse(run)`` runs every detector on a separate
 read handle, so the UI's ``Trace`` is never touched by two threads at once, and emits
 ``analysed(run, report_or_None, extras)``; the steps where anything went NaN/Inf (the
@@ -74,6 +74,7 @@ class Loader(QObject):
         self.analyze_fn: AnalyzeFn = analyze_fn or analyze
         self._jobs: dict[int, tuple[_Job, _Relay]] = {}
         self._keys = itertools.count()
+        self._analysing: set[int] = set()  # runs (id) whose analysis is in flight
 
     # ------------------------------------------------------------------ plumbing
     def _submit(self, fn: Callable[[], Any], on_done: Callable[[Any], None]) -> None:
@@ -108,9 +109,9 @@ class Loader(QObject):
         if kind != "ok":
             self.failed.emit(*value)
             return
-        self.loaded.emit(value)
-        if getattr(value.series, "partial", False):
-            self.complete_series(value)
+        self.loaded.emit(value)  # the window adds the run and (usually) asks for its analysis here
+        if getattr(value.series, "partial", False) and id(value) not in self._analysing:
+            self.complete_series(value)  # else after the analysis: the findings come first
 
     def complete_series(self, run: Run) -> None:
         """The grad-norm lane of a big run, reduced in a worker; ``seriesReady(run)`` when done."""
@@ -141,9 +142,13 @@ class Loader(QObject):
                 self.eventsFound.emit(run, steps)
 
         def done(result: tuple[Report | None, dict]) -> None:
+            self._analysing.discard(id(run))
             self.analysed.emit(run, *result)
+            if getattr(getattr(run, "series", None), "partial", False):
+                self.complete_series(run)
             self._submit(lambda: _guard(lambda: _events_job(paths[0], trace)), found)
 
+        self._analysing.add(id(run))
         self._submit(lambda: _analyse_job(paths[0], trace, fn), done)
 
 

@@ -446,13 +446,21 @@ class MainWindow(WindowIO, WindowViews, QMainWindow):
         self.state.select_finding(finding)
 
     # ------------------------------------------------------------------ threads
+    def _pools(self) -> list[QThreadPool]:
+        """Every worker pool of the window (the views are built once: looked up once, not per call;
+        a walk over the whole widget tree costs ~2 ms, more than a cursor step may)."""
+        pools = getattr(self, "_pool_cache", None)
+        if not pools:
+            pools = self._pool_cache = self.findChildren(QThreadPool)
+        return pools
+
     def workers_idle(self) -> bool:
         """No worker of any view (or the loader) is running."""
-        return all(p.activeThreadCount() == 0 for p in self.findChildren(QThreadPool))
+        return all(p.activeThreadCount() == 0 for p in self._pools())
 
     def wait_workers(self, msecs: int = 30000) -> None:
         """Block until every worker pool in the window is idle, then deliver queued results."""
-        for pool in self.findChildren(QThreadPool):
+        for pool in self._pools():
             pool.waitForDone(msecs)
         QApplication.processEvents()
 
