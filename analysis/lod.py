@@ -1,12 +1,14 @@
 """Level of detail: long runs analysed on a bounded number of rows.
 
-A run of at most ``ROW_BUDGET`` rows is analysed on every row. A longer one (one file, not a
-DDP run) is analysed on ``coarse(trace)``: the same ``Trace`` API over a selection of its rows,
-windows of ``WINDOW`` consecutive rows spread evenly from the first row to the last, plus a
-window around the first non-finite loss (the one series read in full). Steps stay the run's
-own; only rows between the windows are not seen. Each finding's onset is then refined at full
-resolution (``refine``): the detector runs again with every row between the window where its
-evidence shows and the window before added, and its onset there is taken.
+A run of at most ``ROW_BUDGET`` rows is analysed on every row, and so is one of up to four
+times that whose model is small (``CELLS`` per-layer statistics per row). A longer one (one
+file, not a DDP run) is analysed on ``coarse(trace)``: the same ``Trace`` API over a selection
+of its rows, windows of ``WINDOW`` consecutive rows at a regular stride from the first row to
+the last, plus every row of the lead-up to the loss's events (its first non-finite value,
+where it leaves its best level): the loss is the one series read in full. Steps stay the
+run's own; only rows between the windows are not seen. Each finding's onset is then refined at
+full resolution (``refine``): the detector runs again with every row between the window where
+its evidence shows and the window before added, and its onset there is taken.
 
 The selection is a store (``RowsStore``) in front of the file's: every row dataset reads as
 its selected rows, read window by window (a window is a contiguous block: a few chunks), so
@@ -20,11 +22,14 @@ from typing import Any
 import numpy as np
 
 from analysis.findings import Finding
+from analysis.onset import rise_above_best
 from analysis.trace import Trace
 
 ROW_BUDGET = 32768  # rows a detector may see
 WINDOW = 512  # consecutive rows per window of a long run's selection
 REFINE_MAX = 8  # findings whose onset is refined at full resolution
+CELLS = 200  # per-layer statistics per row (parameters + modules) a run up to 4x the budget may have
+LEAD = 4  # windows of every row before a loss event (its lead-up, read in full)
 
 
 class RowsStore:
@@ -128,7 +133,14 @@ class RowsStore:
 
 
 def needs_coarse(trace: Trace, budget: int | None = None) -> bool:
-    return trace.n_ranks == 1 and trace.n_steps > (budget or ROW_BUDGET)
+    """A run (one file) of more than ``budget`` rows, unless its per-layer statistics are few
+    enough to read in full (a small model: at most 4 × budget rows of ``CELLS`` per row)."""
+    budget = budget or ROW_BUDGET
+    n = trace.n_steps
+    if trace.n_ranks != 1 or n <= budget:
+        return False
+    width = len(trace.param_names) + len(trace.module_names)
+    return n > 4 * budget or n * width > budget * CELLS
 
 
 Blocks = tuple[int, int, int, int]  # (start, stride, count, block): ``count`` runs of ``block`` rows
@@ -137,8 +149,9 @@ Blocks = tuple[int, int, int, int]  # (start, stride, count, block): ``count`` r
 def select_rows(trace: Trace, budget: int | None = None,
                 window: int | None = None) -> tuple[np.ndarray, Blocks]:
     """Windows of ``window`` rows at a regular stride from the first row (``budget`` rows in all),
-    one ending at the last row and one around the first non-finite loss: ``(rows, regular
-    windows)``."""
+    one ending at the last row, and every row from ``LEAD`` windows before to one window after the
+    first non-finite loss and where the loss leaves its best level (1.3×) for good: ``(rows,
+    regular windows)``."""
     budget, window = budget or ROW_BUDGET, window or WINDOW
     n = trace.n_steps
     count = max(budget // window - 1, 2)
@@ -146,9 +159,11 @@ def select_rows(trace: Trace, budget: int | None = None,
     count = min(count, (n - window) // stride + 1)
     starts = np.arange(count, dtype=np.int64) * stride
     extra = [n - window]
-    bad = np.flatnonzero(~np.isfinite(trace.loss()))
-    if len(bad):
-        extra.append(min(max(int(bad[0]) - window // 2, 0), n - window))
+    loss = trace.loss()  # read in full: the events of the loss get every row around them
+    bad = np.flatnonzero(~np.isfinite(loss))
+    for event in (int(bad[0]) if len(bad) else -1, rise_above_best(loss, 1.3)):
+        if event >= 0:
+            extra += [min(max(event + k * window, 0), n - window) for k in range(-LEAD, 1)]
     rows = (np.r_[starts, extra][:, None] + np.arange(window)[None, :]).ravel()
     return np.unique(rows[(rows >= 0) & (rows < n)]), (0, int(stride), int(count), int(window))
 
