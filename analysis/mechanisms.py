@@ -21,7 +21,9 @@ PRODUCES: dict[str, tuple[str, ...]] = {
     "lr_too_high": BLOW_UP + SYMPTOMS_OF_NO_LEARNING + (
         "softmax_saturation", "dead_relu", "saturated_activations", "exploding_gradients"),
     "lr_too_low": ("loss_plateau", "undertrained"),
-    "exploding_gradients": BLOW_UP + ("softmax_saturation", "dead_relu", "saturated_activations"),
+    # … and a net that one huge step killed predicts a constant from then on.
+    "exploding_gradients": BLOW_UP + SYMPTOMS_OF_NO_LEARNING + (
+        "softmax_saturation", "dead_relu", "saturated_activations"),
     "vanishing_gradients": SYMPTOMS_OF_NO_LEARNING + ("lr_too_low", "undertrained"),
     "large_init": BLOW_UP + SYMPTOMS_OF_NO_LEARNING + (
         "softmax_saturation", "dead_relu", "saturated_activations", "exploding_gradients",
@@ -47,8 +49,9 @@ PRODUCES: dict[str, tuple[str, ...]] = {
     "broadcast_loss": SYMPTOMS_OF_NO_LEARNING,
     "constant_inputs": SYMPTOMS_OF_NO_LEARNING,
     # One batch far outside the rest: a huge gradient, a huge step, the units it kills.
-    "data_outlier": BLOW_UP + ("exploding_gradients", "lr_too_high", "dead_relu", "saturated_activations",
-                               "unnormalized_inputs", "softmax_saturation"),
+    "data_outlier": BLOW_UP + SYMPTOMS_OF_NO_LEARNING + (
+        "exploding_gradients", "lr_too_high", "dead_relu", "saturated_activations", "unnormalized_inputs",
+        "softmax_saturation"),
     # Sorted batches: whole stretches without some classes (a run cut mid-epoch ends without them).
     "unshuffled_data": ("loss_spike", "loss_plateau", "constant_prediction", "class_imbalance",
                         "missing_classes"),

@@ -160,11 +160,15 @@ def rise_above_best(x: np.ndarray, factor: float, *, bins: int = 100, persist: f
         thr = np.log10(factor)
         dep = med - best >= thr
         dep[:MIN_BASE_BINS] = False
+        extra = 0 if dead_from == n else 1  # a loss non-finite for good counts as departed
+        near = max(3, n_bins // 20)
         for k in np.flatnonzero(dep):
             tail = med[k:] - best[k] >= thr
-            # bins after a loss that went non-finite for good count as departed
-            extra = 0 if dead_from == n else 1
-            if (tail.sum() + extra) / (len(tail) + extra) >= persist:
+            # it leaves for good here: held on most later bins, and on most of the next few
+            # (a noisy bin before a late blow-up is not where the loss turned)
+            soon = tail[:near].sum() + extra * (len(tail) < near)
+            if (tail.sum() + extra) / (len(tail) + extra) >= persist and \
+                    soon >= persist * min(near, len(tail) + extra):
                 seg = vals[edges[max(k - 1, 0)]:edges[k + 1]] - best[k] >= thr
                 j = edges[max(k - 1, 0)] + (int(np.argmax(seg)) if seg.any() else 0)
                 return int(rows[j])

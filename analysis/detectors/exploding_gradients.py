@@ -11,7 +11,9 @@ Fires when: the gradient norm peaks ≥ 100x above its start (error from 10⁴x,
             first 5 % of the run) while the loss does not learn (error from 1000x), or at
             step 0 activations grow ≥ 10x through ≥ 3 weight layers with a loss ≥ 10x a
             constant predictor's (error from 100x), or the input-side layers get ≥ 100x the
-            relative gradient of the output side; error needs a loss that does not improve.
+            relative gradient of the output side (≥ 10x, growing layer after layer, Spearman
+            ≤ -0.9, when the loss does not learn: warning); error needs a loss that does not
+            improve.
             Info when the loss falls well anyway; capped at warning when another cause
             explains the growth.
 Evidence:   start and peak gradient norm with their steps, the growth factor, step-0
@@ -98,13 +100,15 @@ def hidden_depth_trend(ctx, layers: list[int]) -> tuple[float, float]:
 
 
 def _growth_onset(ctx, g_bad: int, factor: float = 100.0) -> int:
-    """Row where the global gradient norm departs ``factor``x (then 10x) from its earlier level."""
+    """Row where the global gradient norm departs ``factor``x (then 10x) from its earlier level;
+    for a rise that did not last (a blow-up the net died of), its first 10x jump over the rows
+    before; 0 when neither (it was high from the start)."""
     g = ctx.grad_full[: g_bad] if g_bad >= 0 else ctx.grad_full
     for f in (factor, 10.0):
         row = level_shift(g, f)
         if row >= 0:
             return row
-    return 0
+    return max(first_spike(g, 10.0), 0)
 
 
 def spikes(ctx, g_bad: int) -> tuple[float, int, float]:
@@ -130,7 +134,7 @@ def spikes(ctx, g_bad: int) -> tuple[float, int, float]:
 @quiet
 def detect(trace: Trace) -> Finding | None:  # noqa: C901 - three signals, one verdict
     ctx = context(trace)
-    g_bad = first_true((trace.param_stat("g_nonfinite") > 0).any(axis=1))
+    g_bad = ctx.grad_bad_row
     growth, r0, r_peak, clip = time_growth(ctx, g_bad)
     init = ctx.init_rel_grad
     layers = [i for i in ctx.weights if ctx.info[i]["requires_grad"]]
@@ -158,7 +162,7 @@ def detect(trace: Trace) -> Finding | None:  # noqa: C901 - three signals, one v
                        f"({ctx.mlabel(first)} to {ctx.mlabel(last)}), the loss is {fmt(blowup)}x what a "
                        "constant "
                        f"prediction scores and gradients are {fmt(init)}x the weights they update")
-    if np.isfinite(span) and span <= -1.5 and rho <= -0.7:
+    if np.isfinite(span) and (span <= -1.5 and rho <= -0.7 or span <= -1.0 and rho <= -0.9 and ctx.loss_bad):
         level = max(level, 2 if span <= -3 else 1)
         onsets.append(0)
         signals.append(f"the input-side layers get {fmt(10 ** -span)}x the relative gradient of the "
