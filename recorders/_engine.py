@@ -36,7 +36,6 @@ WRITER_VERSION = "0.1.0"
 DEVICE_PATH_ON_CPU = False  # tests set True to run the accelerator path on CPU tensors
 NPR = len(_stats.PARAM_RAW)
 NMR = len(_stats.MODULE_RAW)
-HIST_FORCE = 4  # windows without a measured step after which histograms force one
 
 
 class Engine:
@@ -109,7 +108,6 @@ class Engine:
         self.upd_target: int | None = None
         self.nonfinite_done = False
         self.hist_window = -1
-        self.hist_last = -(10**9)  # step of the last histograms
         self.hist_now = False  # the planned step takes histograms
         self.unit_window = -1
         self.unit_last = -1
@@ -142,12 +140,9 @@ class Engine:
         return i == self.calls - 1 and bool(self.last_flags & _cadence.UPDATE)
 
     def _hist_due(self, i: int, flags: int) -> bool:
-        """Histograms ride on the first measured step of each ``hist_every`` window; only
-        after ``HIST_FORCE`` windows without one do they force a measurement of their own."""
-        every = self.opts.hist_every
-        if not self.recorded(i) or i // every <= self.hist_window:
-            return False
-        return bool(flags & _cadence.PARAMS) or i - self.hist_last >= HIST_FORCE * every
+        """Histograms on the first recorded step of each ``hist_every`` window (measured in
+        full: the detectors also count on these evenly spaced measured rows)."""
+        return self.recorded(i) and i // self.opts.hist_every > self.hist_window
 
     def _arm_capture(self, i: int) -> None:
         """Decide what step ``i`` measures and arm the hooks for it (the next forwards):
@@ -538,7 +533,6 @@ class Engine:
 
     def _histograms(self, i: int, ws, gs, praw: torch.Tensor) -> None:
         self.hist_window = i // self.opts.hist_every
-        self.hist_last = i
         if isinstance(praw, np.ndarray) or praw.device.type == "cpu":
             w_ok = self._field(praw, "w_nonfinite") == 0
             g_ok = self._field(praw, "g_nonfinite") == 0

@@ -70,8 +70,7 @@ class TraceRecorder:
             at the first and last step and at the first non-finite value).
         snapshot_bytes (512 MiB): total snapshot bytes; log-spaced once half is used.
         hist_every (100): 64-bin histograms of weights, grads and activations on the
-            first measured step of a window of k calls (one is forced after 4 windows
-            without); also the liveness window.
+            first recorded step of every window of k calls; also the liveness window.
         activations (True): leaf-module output statistics via forward hooks.
         update_every (1): measure ``update_ratio`` on every k-th measured row (NaN on the
             others). A measurement copies every weight and reads it three more times.
