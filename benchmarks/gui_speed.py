@@ -207,7 +207,10 @@ def bench_huge(path: str, folder: str, moves: int = 60) -> dict[str, list[float]
 
 # ----------------------------------------------------------------------------- helpers
 def _app() -> QApplication:
-    return QApplication.instance() or QApplication([])
+    """The app as ``trainwreck`` makes it (theme, pyqtgraph's antialiasing): what a user sees."""
+    from gui.app import make_app
+
+    return make_app([])
 
 
 def _settle(app: QApplication, views: list) -> None:
