@@ -54,7 +54,7 @@ class LodCurve(pg.PlotDataItem):
         super().updateItems(styleUpdate=styleUpdate)
         # Antialiasing a pixel-dense min/max curve costs most of a zoom frame and changes nothing
         # visible; the raw level (a few points per pixel or fewer) keeps it.
-        self.curve.opts["antialias"] = bool(self.opts["antialias"]) and self._level == 0
+        self.curve.opts["antialias"] = bool(self.opts["antialias"]) and getattr(self, "_level", 0) == 0
 
     def _pyramid(self, x: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         if self._levels_of is not self._dataset:
