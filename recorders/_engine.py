@@ -275,9 +275,15 @@ class Engine:
         if i % opts.snapshot_every == 0 and self.snap_budget.take(i):
             self._snapshot(i, 0)
         cad.leave(i, time.perf_counter() - t_in, 0)
-        self._arm_capture(i + 1)
-        if self.flags & _cadence.UPDATE and self.opt_hooks is None:
-            self.tracker.take_before()
+        nxt = i + 1  # plan the next step; arm hooks only when it measures something
+        flags = cad.plan(nxt) if nxt % opts.every == 0 else 0
+        if flags or (nxt // opts.hist_every > self.hist_window and nxt % opts.every == 0):
+            self._arm_capture(nxt)
+            if self.flags & _cadence.UPDATE and self.opt_hooks is None:
+                self.tracker.take_before()
+        else:
+            self.flags = 0
+            self.hist_now = False
         return True
 
     def _record(self, i: int, loss: Any, outputs: Any, targets: Any, inputs: Any, flags: int) -> int:
