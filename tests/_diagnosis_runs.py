@@ -190,7 +190,8 @@ def scheduler_per_batch(path: str, steps: int = 600) -> tuple[str, tuple[int, in
     model = deep_mlp(depth=3, width=32)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=20, gamma=0.1)
-    _train(path, model, opt, x, y, steps, stop_nonfinite=False, scheduler=sched)  # BUG: every batch; meant per epoch
+    # BUG: _train steps the scheduler after every batch; it was meant once per epoch
+    _train(path, model, opt, x, y, steps, stop_nonfinite=False, scheduler=sched)
     return path, (20, 80)
 
 

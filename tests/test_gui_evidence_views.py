@@ -82,7 +82,7 @@ def test_scatter_frame_ignores_a_blow_up():
 # ----------------------------------------------------------------------------- views
 def _record_double_softmax(path):
     torch = pytest.importorskip("torch")
-    from recorders import TraceRecorder
+    from tests._recorder_helpers import record_full_batch
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(6, 12), torch.nn.ReLU(), torch.nn.Linear(12, 3),
@@ -90,14 +90,7 @@ def _record_double_softmax(path):
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     loss_fn = torch.nn.CrossEntropyLoss()
     x, y = torch.randn(48, 6), torch.randint(0, 3, (48,))
-    with TraceRecorder(path, model, optimizer=opt, loss_fn=loss_fn, hist_every=5) as rec:
-        for _ in range(20):
-            opt.zero_grad()
-            out = model(x)
-            loss = loss_fn(out, y)
-            loss.backward()
-            rec.step(loss, outputs=out, targets=y, inputs=x)
-            opt.step()
+    record_full_batch(path, model, opt, loss_fn, x, y, 20, hist_every=5)
     return path
 
 

@@ -22,7 +22,7 @@ from analysis.hist_time import step_extent
 from analysis.trace import Trace
 from gui import theme
 from gui.state import RunState
-from gui.views._common import CURSOR_PEN, WorkerLane, colormap, fmt, nonfinite_overlay
+from gui.views._common import CURSOR_PEN, LaneView, WorkerLane, clicked_step, colormap, fmt, nonfinite_overlay
 from gui.views._lane import AXIS_WIDTH
 
 LANE_HEIGHT = 44
@@ -32,7 +32,7 @@ def _load(trace: Trace) -> dict[str, Any]:
     return {what: rd.rank_matrix(trace, what) for what in rd.WHAT}
 
 
-class RankLanes(QWidget):
+class RankLanes(LaneView, QWidget):
     """Rank selector + ``loss`` and ``grad norm`` rank × step images (visible for ≥ 2 ranks)."""
 
     rankRequested = Signal(int)
@@ -104,14 +104,6 @@ class RankLanes(QWidget):
         self.glw.scene().sigMouseClicked.connect(self._on_click)
 
     # ------------------------------------------------------------------ tests
-    @property
-    def busy(self) -> bool:
-        return self._lane.busy
-
-    def wait(self) -> None:
-        while self._lane.busy:
-            self._lane.wait()
-
     def link_x(self, plot: pg.PlotItem | None) -> None:
         """Share the timeline's step axis (its first lane)."""
         for p in self.plots.values():
@@ -188,8 +180,6 @@ class RankLanes(QWidget):
     def _on_click(self, ev: Any) -> None:
         if ev.button() != Qt.MouseButton.LeftButton:
             return
-        for plot in self.plots.values():
-            vb = plot.getViewBox()
-            if vb.sceneBoundingRect().contains(ev.scenePos()):
-                self.state.set_step(int(round(vb.mapSceneToView(ev.scenePos()).x())))
-                return
+        step = clicked_step(ev.scenePos(), self.plots.values())
+        if step is not None:
+            self.state.set_step(step)
