@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QPointF, Qt
 
 from analysis import hist_time as ht
 from analysis import outputs_data as od
@@ -153,6 +154,12 @@ def test_histogram_view_shows_every_step_and_a_zero_gradient(qtbot, state):
     assert x[0] < 0 < x[-1] and abs(x[0] + x[-1]) < 1e-9  # centred on 0, not at -0.5
     assert view._cursors["act"].value() == 25  # the one cursor, between histogram steps
     assert list(view.logged_steps()) == list(trace.hist_steps())
+    vb = view.times["act"].getViewBox()  # a left click on a time plot moves the step there
+    pos = view.glw.mapFromScene(vb.mapViewToScene(QPointF(40, sum(vb.viewRange()[1]) / 2)))
+    qtbot.mouseClick(view.glw.viewport(), Qt.MouseButton.RightButton, pos=pos)
+    assert state.step == 25
+    qtbot.mouseClick(view.glw.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    assert abs(state.step - 40) <= 1
 
 
 def test_layer_view_limits_locked_while_scrubbing(qtbot, state):
