@@ -1,6 +1,9 @@
 """Check that a refactor left recorded runs bit-identical: record each run under two trees, compare.
 
     python tools/same_runs.py OLD_ROOT NEW_ROOT [NAME ...] [--work DIR] [--reuse-old] [--full]
+                              [--old-only] [--budget B]
+
+e.g. ``git worktree add /tmp/base main`` for OLD_ROOT and this checkout as NEW_ROOT.
 
 A NAME is an example scenario (``lr_too_low``: ``examples.run_scenario(name, path, quick=True)``,
 the late_* and long healthy runs at their one length) or ``module:function[:arg]`` (a builder
@@ -10,7 +13,8 @@ first on ``PYTHONPATH``, at one torch thread, into ``DIR/old`` and ``DIR/new``, 
 recorder ``budget=1`` (at the default budget which rows are measured follows the wall clock, so
 two runs of one tree differ in ``params/``; the recorder only observes: training is the same at
 any budget, and ``steps/loss`` is compared either way); ``--reuse-old``
-keeps an old trace already there (the old tree does not change). Compared, NaN-aware and
+keeps an old trace already there (the old tree does not change), ``--old-only`` records only
+those. Compared, NaN-aware and
 bit-exact: ``steps/loss`` and ``params/g_norm`` (what the diagnosis is judged on) and the run's
 printed output; with ``--full`` also every other numeric dataset but ``steps/time``.
 Exit status 0 when every run is identical, 1 otherwise.
@@ -136,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         bad += bool(diffs)
         print(f"{'DIFFERENT' if diffs else 'identical'} {name}" + "".join(f"\n    {d}" for d in diffs),
               flush=True)
-    print(f"{len(names) - bad} of {len(names)} runs identical")
+    if args.old_only:
+        print(f"recorded {len(names)} old runs")
+    else:
+        print(f"{len(names) - bad} of {len(names)} runs identical")
     return 1 if bad else 0
 
 
