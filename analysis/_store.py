@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -68,6 +69,15 @@ class MemoryStore:
 
     def read(self, path: str, sel: Any = ()) -> np.ndarray:
         return np.asarray(self.data[path.strip("/")][sel])
+
+    def read_rows(self, path: str, rows: np.ndarray, rest: tuple = ()) -> np.ndarray:
+        """Rows ``rows`` (sorted indices) of a dataset, then ``rest`` of the other axes."""
+        return np.asarray(self.data[path.strip("/")][(np.asarray(rows, dtype=np.int64), *rest)])
+
+    def read_blocks(self, path: str, start: int, stride: int, count: int, block: int) -> np.ndarray:
+        """``count`` runs of ``block`` rows, every ``stride`` rows from ``start``."""
+        rows = (start + stride * np.arange(count)[:, None] + np.arange(block)[None, :]).ravel()
+        return self.read_rows(path, rows)
 
     def keys(self, path: str) -> list[str]:
         prefix = path.strip("/") + "/"
@@ -157,31 +167,125 @@ def open_h5(path: str, swmr: bool = False, locking: bool = True) -> Any:
     return h5py.File(fid)
 
 
-def check_global_heaps(path: str) -> None:
+SCAN_ALL_BYTES = 256 << 20  # files up to this size are searched for global heaps byte by byte
+SKIP_MIN_BYTES = 64 << 10  # raw-data ranges shorter than this are searched anyway (fewer reads)
+ROWS_BLOCK = 4096  # rows per block of a scattered row read (``H5Store.read_rows``)
+
+
+def check_global_heaps(path: str, skip: list[tuple[int, int]] | tuple = ()) -> None:
     """Refuse a global heap collection (where HDF5 keeps variable-length strings) that HDF5 would
     parse for ever: an object whose stored size does not advance the parser (a free-space entry
-    of size 0 loops ``H5HG__cache_heap_deserialize``). Walks every ``GCOL`` the file holds.
+    of size 0 loops ``H5HG__cache_heap_deserialize``). Walks every ``GCOL`` the file holds outside
+    the byte ranges ``skip`` (raw data of numeric datasets: see ``raw_ranges``).
 
     Plain reads, not ``mmap``: a mapped file that shrinks, or a hole on a full tmpfs, is a SIGBUS.
     """
-    block = 8 << 20
     with open(path, "rb") as fh:
-        offset, buf = 0, b""
-        while True:
-            more = fh.read(block)
-            data = buf + more
-            cutoff = len(data) - 19 if more else len(data)  # later signatures: next round, whole
-            at = data.find(b"GCOL", 0, cutoff + 3)
-            while 0 <= at < cutoff:
-                if at + 16 <= len(data) and data[at + 4] == 1:
-                    size = int.from_bytes(data[at + 8:at + 16], "little")
-                    if size >= 4096:
-                        _walk_heap(fh, offset + at, size)
-                at = data.find(b"GCOL", at + 4, cutoff + 3)
-            if not more:
+        size = os.fstat(fh.fileno()).st_size
+        start = 0
+        for a, b in sorted(skip):
+            if b - a < SKIP_MIN_BYTES or a < start:
+                continue
+            _scan_heaps(fh, start, a)
+            start = max(start, b)
+        _scan_heaps(fh, start, size)
+
+
+def _scan_heaps(fh: Any, start: int, stop: int, block: int = 8 << 20) -> None:
+    """Walk every ``GCOL`` signature that begins in ``[start, stop)``."""
+    end = stop + 16  # the header of a signature just before ``stop``
+    fh.seek(start)
+    offset, pos, buf = start, start, b""
+    while True:
+        more = fh.read(max(0, min(block, end - pos)))
+        pos += len(more)
+        data = buf + more if buf else more
+        cutoff = min(len(data) - 19 if more else len(data), stop - offset)  # later: next round, whole
+        at = data.find(b"GCOL", 0, cutoff + 3)
+        while 0 <= at < cutoff:
+            if at + 16 <= len(data) and data[at + 4] == 1:
+                size = int.from_bytes(data[at + 8:at + 16], "little")
+                if size >= 4096:
+                    _walk_heap(fh, offset + at, size)
+            at = data.find(b"GCOL", at + 4, cutoff + 3)
+        if not more:
+            return
+        buf = data[max(cutoff, 0):]
+        offset += len(data) - len(buf)
+
+
+_OFFSET = operator.attrgetter("byte_offset")
+_SIZE = operator.attrgetter("size")
+
+
+_RANGES: dict[tuple[int, ...], list[tuple[int, int]]] = {}
+
+
+def file_key(path: str) -> tuple[int, ...]:
+    """What identifies one version of a file on disk: device, inode, size, change and modify times."""
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def raw_ranges_cached(handle: Any, path: str) -> list[tuple[int, int]]:
+    """``raw_ranges`` of a file not being written, kept for the same version of the file (an app
+    opens a trace for its views and again for the analysis)."""
+    key = file_key(path)
+    hit = _RANGES.get(key)
+    if hit is None:
+        hit = raw_ranges(handle)
+        if len(_RANGES) >= 16:
+            _RANGES.pop(next(iter(_RANGES)))
+        if file_key(path) == key:  # unchanged while it was walked
+            _RANGES[key] = hit
+    return hit
+
+
+def raw_ranges(handle: Any, min_bytes: int = 1 << 20) -> list[tuple[int, int]]:
+    """Byte ranges of the raw data of the numeric datasets of at least ``min_bytes`` in an open file
+    (chunks from the chunk index, contiguous storage from its offset): the bytes HDF5 only ever
+    reads as numbers, which ``check_global_heaps`` need not search. Anything unusual (virtual or
+    external storage, an index that cannot be walked) leaves that dataset out: it is searched."""
+    import h5py
+
+    out: list[np.ndarray] = []
+
+    def visit(name: str, obj: Any) -> None:
+        if not isinstance(obj, h5py.Dataset) or obj.dtype.kind not in "iufb":
+            return
+        dsid = obj.id
+        try:
+            dcpl = dsid.get_create_plist()
+            if dcpl.get_external_count() or dsid.get_storage_size() < min_bytes:
                 return
-            buf = data[max(cutoff, 0):]
-            offset += len(data) - len(buf)
+            layout = dcpl.get_layout()
+            if layout == h5py.h5d.CONTIGUOUS:
+                off = dsid.get_offset()
+                if off is not None:
+                    out.append(np.array([[off, off + dsid.get_storage_size()]], np.int64))
+            elif layout == h5py.h5d.CHUNKED:
+                found: list[Any] = []
+                dsid.chunk_iter(found.append)  # StoreInfo records (no Python-level callback)
+                starts = np.fromiter(map(_OFFSET, found), np.int64, len(found))
+                sizes = np.fromiter(map(_SIZE, found), np.int64, len(found))
+                out.append(np.c_[starts, starts + sizes])
+        except Exception:  # noqa: BLE001 - a dataset whose layout cannot be read is searched
+            return
+
+    handle.visititems(visit)
+    return _merged(np.concatenate(out) if out else np.zeros((0, 2), np.int64))
+
+
+def _merged(ranges: np.ndarray) -> list[tuple[int, int]]:
+    """``(k, 2)`` ``[start, stop)`` ranges sorted, touching or overlapping ones joined."""
+    if not len(ranges):
+        return []
+    r = ranges[np.argsort(ranges[:, 0], kind="stable")]
+    reach = np.maximum.accumulate(r[:, 1])
+    new = np.r_[True, r[1:, 0] > reach[:-1]]
+    starts = r[new, 0]
+    stops = reach[np.r_[np.flatnonzero(new)[1:] - 1, len(r) - 1]]
+    return [(int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
 
 
 def _walk_heap(fh: Any, start: int, size: int) -> None:
@@ -287,6 +391,7 @@ class H5Store:
         self._f = handle
         self._path = path
         self._datasets: dict[str, Any] = {}
+        self._exists: dict[str, bool] = {}  # objects are never removed; a live writer adds none after row 0
         # Opened only because the file is still flagged open for write (see trace._open_h5).
         # (or shares, in this process, a handle already opened that way).
         self.live = path is not None or bool(getattr(handle, "swmr_mode", False))
@@ -333,7 +438,13 @@ class H5Store:
             raise StoreError("limit", f"{path}: reading {_size(want)} would exceed {what} (limit)")
 
     def exists(self, path: str) -> bool:
-        return path.strip("/") in self._f if path.strip("/") else True
+        key = path.strip("/")
+        if not key:
+            return True
+        hit = self._exists.get(key)
+        if hit is None:
+            hit = self._exists[key] = key in self._f
+        return hit
 
     def attrs(self, path: str = "") -> dict[str, Any]:
         obj = self._f[path] if path.strip("/") else self._f
@@ -362,11 +473,47 @@ class H5Store:
         self._check_read(ds, path, sel)
         return np.asarray(ds[sel])
 
+    def read_blocks(self, path: str, start: int, stride: int, count: int, block: int) -> np.ndarray:
+        """``count`` runs of ``block`` rows, every ``stride`` rows from ``start``, in one HDF5 read
+        (one hyperslab: far cheaper than a read per run for a 1-D dataset)."""
+        import h5py
+
+        ds = self._ds(path)
+        self._check_read(ds, path, np.s_[start:start + stride * (count - 1) + block])
+        return np.asarray(ds[h5py.MultiBlockSlice(start=start, stride=stride, count=count, block=block)])
+
+    def read_into(self, path: str, sel: Any, out: np.ndarray) -> None:
+        """``out[...] = read(path, sel)``, straight into ``out`` when it is one contiguous block."""
+        ds = self._ds(path)
+        self._check_read(ds, path, sel)
+        if out.flags.c_contiguous and out.dtype == ds.dtype and all(isinstance(s, slice) for s in sel):
+            ds.read_direct(out, source_sel=sel)
+        else:
+            out[...] = ds[sel]
+
+    def read_rows(self, path: str, rows: np.ndarray, rest: tuple = ()) -> np.ndarray:
+        """Rows ``rows`` (sorted indices) of a dataset, then ``rest`` of the other axes: read as
+        contiguous blocks of at most ``ROWS_BLOCK`` rows that cover them (HDF5 reads a scattered
+        selection row by row, far slower than the block; each block is bounded as ``read`` is)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return self.read(path, (slice(0, 0), *rest))
+        starts = [0]
+        while starts[-1] < len(rows):
+            starts.append(int(np.searchsorted(rows, rows[starts[-1]] + ROWS_BLOCK)))
+        parts = []
+        for i, j in zip(starts[:-1], starts[1:], strict=True):
+            a = int(rows[i])
+            block = self.read(path, (slice(a, int(rows[j - 1]) + 1), *rest))
+            parts.append(block if j - i == len(block) else block[rows[i:j] - a])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
     def keys(self, path: str) -> list[str]:
         return list(self._f[path].keys()) if path in self._f else []
 
     def refresh(self) -> None:
         """Pick up rows a live writer appended since the last look (SWMR)."""
+        self._exists.clear()
         if not self.live or not getattr(self._f, "swmr_mode", False):
             return
         for ds in self._datasets.values():

@@ -52,6 +52,11 @@ def nanpercentile(x: Any, q: float, axis: int | None = None) -> Any:
     return np.nanpercentile(as_float(x), q, axis=axis)
 
 
+def any_positive(counts: np.ndarray) -> np.ndarray:
+    """``(N,)`` rows of ``(N, K)`` counts with a positive one (NaN, not measured, is not)."""
+    return (np.asarray(counts) > 0).any(axis=1)
+
+
 def first_true(mask: np.ndarray) -> int:
     """Index of the first True of a 1-D mask, or -1."""
     mask = np.asarray(mask, dtype=bool)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 
-from analysis import errors
+from analysis import errors, lod
 from analysis._store import StoreError
 from analysis.findings import Report
 from analysis.marks import complete
@@ -54,27 +54,33 @@ def _analyze(trace: Trace, codes: Iterable[str] | None, progress: Progress | Non
     findings, notes = [], list(trace.warnings)
     failed: list[tuple[str, BaseException]] = []
     ran = 0
+    seen = lod.coarse(trace)  # a long run: a bounded selection of its rows (analysis.lod)
     for i, det in enumerate(selected):
         if progress:
             progress(i, len(selected), det.code)
-        missing = det.missing(trace)
+        missing = det.missing(seen)
         if missing:
             notes.append(f"{det.code}: needs {', '.join(missing)}, which this trace lacks")
             continue
         ran += 1
         try:
-            findings.extend(complete(f) for f in det.run(trace))
+            findings.extend(complete(f) for f in det.run(seen))
         except Exception as exc:  # noqa: BLE001 - one broken detector must not hide the rest
             if os.environ.get("TRAINWRECK_STRICT") == "1" and not isinstance(exc, READ_ERRORS):
                 raise
             failed.append((det.code, exc))
             notes.append(f"{det.code}: detector failed ({type(exc).__name__}: {_line(exc)})")
+    if seen is not trace:
+        lod.refine(trace, seen, findings, lambda code, view: REGISTRY[code].run(view))
+        findings = [complete(f) for f in findings]
+        notes.append(f"long run: the detectors read {seen.n_steps:,} of its {trace.n_steps:,} rows "
+                     f"(windows of {lod.WINDOW} rows spread over the run), onsets refined in full")
     if progress:
         progress(len(selected), len(selected), "")
     if failed:
         _judge_damage(trace, failed, ran, notes)
     steps = int(trace.steps[-1]) + 1 if trace.n_steps else 0
-    facts = RunFacts(steps=trace.steps, loss=trace.loss())
+    facts = RunFacts(steps=seen.steps, loss=seen.loss())
     return Report(trace=trace.path, steps=steps, findings=rank(findings, facts), notes=notes)
 
 

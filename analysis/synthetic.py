@@ -194,3 +194,42 @@ def save_arrays(path: str, data: Mapping[str, np.ndarray], attrs: Mapping[str, M
             obj = f.require_group(group) if group else f
             for k, v in values.items():
                 obj.attrs[k] = v
+
+
+LONG_DROPPED = ("w_mean", "w_std", "w_maxabs", "g_maxabs", "g_zero_frac", "a_maxabs", "a_zero_frac")
+
+
+def save_long(path: str, n: int, params: Sequence[tuple[str, str, tuple[int, ...]]],
+              modules: Sequence[tuple[str, str]], block: int = 32768,
+              drop: Sequence[str] = LONG_DROPPED, rows: int = 8, features: int = 4) -> None:
+    """A long healthy trace written block by block (bounded memory): one smooth loss over the
+    run. The statistics named in ``drop`` are left out (they make the file large and the
+    heavy views do not read them)."""
+    import h5py
+
+    def arrays(count: int, start: int) -> tuple[dict, dict]:
+        data, attrs = synthetic_arrays(count, params=params, modules=modules, rows=rows,
+                                       features=features, seed=start)
+        for key in list(data):
+            if key.partition("/")[2] in drop:
+                del data[key]
+        x = np.arange(start, start + count)
+        data[S.STEP] = x.astype(np.int64)
+        data[S.TIME] = x * 0.01
+        noise = np.random.default_rng(start).normal(0, 0.01, count)
+        data[S.LOSS] = 2.0 * np.exp(-x / (n / 4)) + 0.1 + noise
+        return data, attrs
+
+    data, attrs = arrays(min(block, n), 0)
+    save_arrays(path, data, attrs)
+    rows_keys = [k for k, v in data.items() if np.asarray(v).dtype != object and np.asarray(v).ndim
+                 and len(v) == min(block, n)]
+    with h5py.File(path, "a") as f:
+        f.attrs[S.ATTR_STEPS_WRITTEN] = n  # the first block's count would cap what a reader reads
+        for key in rows_keys:
+            f[key].resize(n, axis=0)
+        for a in range(block, n, block):
+            b = min(a + block, n)
+            part, _ = arrays(b - a, a)
+            for key in rows_keys:
+                f[key][a:b] = part[key]

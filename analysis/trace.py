@@ -20,6 +20,7 @@ import numpy as np
 
 from analysis import errors, shards
 from analysis._store import (
+    SCAN_ALL_BYTES,
     H5Store,
     MemoryStore,
     StoreError,
@@ -27,6 +28,8 @@ from analysis._store import (
     check_links,
     decode,
     decode_json,
+    raw_ranges,
+    raw_ranges_cached,
 )
 from analysis._store import open_h5 as _h5_file
 from recorders import schema as S
@@ -35,6 +38,7 @@ _RANK_RE = re.compile(r"^(?P<stem>.*)\.rank(?P<rank>\d+)(?P<ext>\.[^./]*)?$")
 NO_STEP = "no recorded step (the run stopped before its first rec.step)"
 MAX_STEP = 10**15  # a step index beyond this is not a count of rec.step calls
 STALE_SECS = 30.0  # a live file untouched this long has lost its writer
+REDUCE_ROWS = 4096  # rows per block of ``Trace.reduce_rows``
 _ROW_GROUPS = (S.STEPS, S.PARAMS, S.MODULES, S.OUTPUTS, S.TARGETS, S.INPUTS)
 _STATIC = {S.PARAM_NAMES, S.PARAM_MODULE, S.PARAM_NUMEL, S.PARAM_REQUIRES_GRAD,
            S.PARAM_IN_OPTIMIZER, S.PARAM_LOCAL_NUMEL, S.PARAM_SHARDED, S.MODULE_NAMES, S.MODULE_TYPES}
@@ -73,14 +77,14 @@ def _open_h5(path: str) -> H5Store:
         raise errors.TraceCorrupt(path, f"cannot read: {exc.strerror or exc}") from None
     if not is_h5:
         raise errors.NotHDF5(path)
+    # Global heaps are searched before HDF5 reads any variable-length string: in a small file
+    # byte by byte now; in a big one once it is open, outside the raw data of its numeric
+    # datasets (searching gigabytes of numbers would cost seconds).
+    small = os.path.getsize(path) <= SCAN_ALL_BYTES
+    if small:
+        _check_heaps(path)
     try:
-        check_global_heaps(path)
-    except StoreError as exc:
-        raise trace_error(path, exc) from None
-    except OSError as exc:
-        raise errors.TraceCorrupt(path, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        return _checked(path, H5Store(_h5_file(path)))
+        return _checked(path, H5Store(_h5_file(path)), heaps=not small)
     except (OSError, ValueError, KeyError) as exc:
         first = exc
     if "truncated" in str(first):
@@ -90,7 +94,7 @@ def _open_h5(path: str) -> H5Store:
     # its metadata re-reads are bounded (a damaged file would otherwise retry for ever).
     for kwargs in ({"swmr": True}, {"locking": False}):
         try:
-            return _checked(path, H5Store(_h5_file(path, **kwargs), path=path))
+            return _checked(path, H5Store(_h5_file(path, **kwargs), path=path), heaps=not small)
         except (OSError, ValueError, KeyError):
             pass
     if "already open for write" in str(first):
@@ -98,10 +102,22 @@ def _open_h5(path: str) -> H5Store:
     raise errors.TraceCorrupt(path, _first_line(first))
 
 
-def _checked(path: str, store: H5Store) -> H5Store:
-    """Refuse links that point outside the file (datasets are checked when first opened)."""
+def _check_heaps(path: str, skip: list[tuple[int, int]] | tuple = ()) -> None:
+    try:
+        check_global_heaps(path, skip)
+    except StoreError as exc:
+        raise trace_error(path, exc) from None
+    except OSError as exc:
+        raise errors.TraceCorrupt(path, f"cannot read: {exc.strerror or exc}") from None
+
+
+def _checked(path: str, store: H5Store, heaps: bool = False) -> H5Store:
+    """Refuse links that point outside the file (datasets are checked when first opened); with
+    ``heaps``, the global heaps outside the numeric datasets' raw data (``raw_ranges``)."""
     try:
         check_links(store._f)
+        if heaps:
+            _check_heaps(path, raw_ranges(store._f) if store.live else raw_ranges_cached(store._f, path))
     except StoreError as exc:
         store.close()
         raise trace_error(path, exc) from None
@@ -519,6 +535,60 @@ class Trace:
             return self._merged_param_stat(stat)
         return self._rows(path)
 
+    def param_rows(self, stat: str, rows: np.ndarray) -> np.ndarray:
+        """``param_stat(stat)[rows]`` for sorted row indices, reading only the blocks that hold them
+        (the column is not cached)."""
+        path = f"{S.PARAMS}/{stat}"
+        if stat not in S.PARAM_STATS or not self.has(path) or (self.sharded.any() and self.n_ranks > 1):
+            return self.param_stat(stat)[rows]
+        return self._rows_at(path, rows)
+
+    def module_rows(self, stat: str, rows: np.ndarray, col: int | None = None) -> np.ndarray:
+        """``module_stat(stat)[rows]`` (of column ``col`` only, if given) for sorted row indices,
+        reading only the blocks that hold them."""
+        path = f"{S.MODULES}/{stat}"
+        if stat not in S.MODULE_STATS or not self.has(path):
+            a = self.module_stat(stat)
+            return (a if col is None else a[:, col])[rows]
+        return self._rows_at(path, rows, () if col is None else (col,))
+
+    def reduce_rows(self, group: str, stat: str, fn: Any, key: str) -> np.ndarray:
+        """``fn`` of a ``params``/``modules`` statistic, ``fn`` mapping ``(n, K)`` rows to ``(n,)``
+        row by row (``key`` names it): applied to blocks of ``REDUCE_ROWS`` rows, so the whole
+        column is never held (unless it is cached already). Kept."""
+        ck = ("reduce", group, stat, key)
+        if ck in self._cache:
+            return self._cache[ck]
+        path = f"{group}/{stat}"
+        full = self._cache.get(("rows", path))
+        if full is not None or not self.has(path) or (group == S.PARAMS and self.sharded.any()
+                                                      and self.n_ranks > 1):
+            whole = full if full is not None else (
+                self.param_stat(stat) if group == S.PARAMS else self.module_stat(stat))
+            out = np.asarray(fn(whole))
+        else:
+            n = self.n_steps
+            parts = [np.asarray(fn(self._src.read(path, np.s_[a:min(a + REDUCE_ROWS, n)])))
+                     for a in range(0, n, REDUCE_ROWS)]
+            out = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        self._cache[ck] = out
+        return out
+
+    def _rows_at(self, path: str, rows: np.ndarray, rest: tuple = ()) -> np.ndarray:
+        rows = np.asarray(rows)
+        full = self._cache.get(("rows", path))
+        if full is not None or rows.dtype.kind not in "iu" or rows.ndim != 1 or (
+                len(rows) and (rows[0] < 0 or rows[-1] >= self.n_steps or np.any(np.diff(rows) < 0))):
+            return (full if full is not None else self._rows(path))[(rows, *rest)]
+        return self._src.read_rows(path, rows, rest)
+
+    def batch_rows(self, group: str, field: str, rows: np.ndarray) -> np.ndarray:
+        """``batch(group, field)[rows]`` for sorted row indices, reading only the blocks that hold them."""
+        path = f"{group}/{field}"
+        if not self.has(path):
+            raise KeyError(f"trace has no {path}")
+        return self._rows_at(path, rows)
+
     @cached_property
     def sharded(self) -> np.ndarray:
         """``(P,)`` bool: parameters sharded across ranks (FSDP); their statistics read merged."""
@@ -594,6 +664,12 @@ class Trace:
         """Attributes of a batch group: ``shape``, ``dtype``, ``columns``, ``kind``, …"""
         if not self.has(group):
             return {}
+        key = ("attrs", group)
+        if key not in self._cache:
+            self._cache[key] = self._batch_attrs(group)  # type: ignore[assignment]
+        return dict(self._cache[key])  # type: ignore[arg-type]
+
+    def _batch_attrs(self, group: str) -> dict[str, Any]:
         out = {}
         for key, value in self._src.attrs(group).items():
             value = decode(value)

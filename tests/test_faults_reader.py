@@ -262,3 +262,41 @@ def test_analyze_raises_only_trace_errors_on_read_failures(tmp_path, monkeypatch
 
     monkeypatch.setattr(_store.H5Store, "read", failing)
     assert "filter returned failure" in refused(path, errors.TraceCorrupt)
+
+
+# ----------------------------------------------------------------------------- global heaps
+def _zero_size_free_space(tmp_path: Path, pad_mib: int = 0) -> Path:
+    """The good fixture (optionally padded with a big numeric dataset) with a global heap whose
+    free-space entry claims size 0 (HDF5 would parse that heap for ever)."""
+    path = hostile(tmp_path, lambda f: f.create_dataset("pad", data=np.ones((pad_mib << 18,), np.float32),
+                                                        chunks=(1 << 16,)) if pad_mib else None)
+    data = bytearray(path.read_bytes())
+    at = data.find(b"GCOL")
+    while at >= 0:
+        size, p = int.from_bytes(data[at + 8:at + 16], "little"), 16
+        while data[at + 4] == 1 and p + 16 <= size:
+            idx = int.from_bytes(data[at + p:at + p + 2], "little")
+            if idx == 0:
+                data[at + p + 8:at + p + 16] = bytes(8)
+                path.write_bytes(bytes(data))
+                return path
+            p += 16 + ((int.from_bytes(data[at + p + 8:at + p + 16], "little") + 7) & ~7)
+        at = data.find(b"GCOL", at + 4)
+    pytest.fail("no free-space entry in the fixture's global heaps")
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_a_global_heap_hdf5_would_parse_for_ever_is_refused(tmp_path, monkeypatch, big):
+    """Small files are searched byte by byte; big ones (here: any, with a 4 MiB numeric dataset)
+    outside the raw data of their numeric datasets, which must not hide the heap."""
+    from analysis import _store, trace
+
+    if big:
+        monkeypatch.setattr(trace, "SCAN_ALL_BYTES", 0)
+        path = _zero_size_free_space(tmp_path, pad_mib=4)
+        with h5py.File(path, "r") as f:
+            ranges = _store.raw_ranges(f)
+        assert sum(b - a for a, b in ranges) >= 4 << 20  # the padding is skipped, the heap is not
+    else:
+        path = _zero_size_free_space(tmp_path)
+    assert "global heap" in refused(path, errors.TraceCorrupt)

@@ -95,8 +95,7 @@ def read(trace: Trace, group: str, field: str, rows: slice | np.ndarray | None =
         elif isinstance(rows, slice):
             out = trace.stat_block(group, field, rows)
         else:
-            parts = [np.asarray(trace.stat_block(group, field, r)) for r in _runs(rows)]
-            out = np.concatenate(parts) if parts else trace.stat_block(group, field, slice(0, 0))
+            out = trace.batch_rows(group, field, rows)
         cache[key] = np.asarray(out)
     return cache[key]
 

@@ -88,6 +88,7 @@ class OptimContext:
         self.rows = _measured_rows(trace, "params")
         self.mrows = _measured_rows(trace, "modules")
         self.sub = self.rows[M.subsample_rows(len(self.rows), MAX_ROWS)]
+        self._sub_cache: dict[tuple[str, str], np.ndarray] = {}
 
     # ------------------------------------------------------------------ rows and steps
     def step(self, row: int) -> int:
@@ -199,8 +200,22 @@ class OptimContext:
         head = self._head_block("params", name, rows)
         if head is not None:
             return M.as_float(head)
+        if isinstance(rows, np.ndarray):  # only the rows asked for, not the whole column
+            return M.as_float(self._at("params", name, rows))
         a = self.t.param_stat(name)
         return M.as_float(a if rows is None else a[rows])
+
+    def _at(self, group: str, name: str, rows: np.ndarray, col: int | None = None) -> np.ndarray:
+        """``rows`` of a statistic (float32 as stored); those of ``self.sub`` are kept."""
+        if rows is not self.sub:
+            return (self.t.param_rows(name, rows) if group == "params"
+                    else self.t.module_rows(name, rows, col))
+        key = (group, name)
+        if key not in self._sub_cache:
+            self._sub_cache[key] = (self.t.param_rows(name, rows) if group == "params"
+                                    else self.t.module_rows(name, rows))
+        a = self._sub_cache[key]
+        return a if col is None else a[:, col]
 
     def _head_block(self, group: str, name: str, rows: Any) -> np.ndarray | None:
         """A short slice of rows read on its own (not the whole column) unless the column is cached."""
@@ -413,14 +428,16 @@ class OptimContext:
         idx = [i for i in range(len(self.info)) if self.info[i]["requires_grad"]]
         if not idx:
             return np.full(self.n, np.nan)
-        g = self.t.param_stat("g_norm")
-        g = g[:, idx] if len(idx) < g.shape[1] else g
-        return M.global_norm(g)
+
+        def norm(g: np.ndarray) -> np.ndarray:
+            return M.global_norm(g[:, idx] if len(idx) < g.shape[1] else g)
+
+        return self.t.reduce_rows("params", "g_norm", norm, f"global_norm{idx}")
 
     @cached_property
     def grad_bad_row(self) -> int:
         """First row with a non-finite gradient (-1 if none)."""
-        return M.first_true((self.t.param_stat("g_nonfinite") > 0).any(axis=1))
+        return M.first_true(self.t.reduce_rows("params", "g_nonfinite", M.any_positive, "any_positive"))
 
     @cached_property
     def grad_global(self) -> np.ndarray:
@@ -466,6 +483,8 @@ class OptimContext:
         head = self._head_block("modules", name, rows)
         if head is not None:
             return M.as_float(head if col is None else head[:, col])
+        if isinstance(rows, np.ndarray):  # only the rows asked for, not the whole column
+            return M.as_float(self._at("modules", name, rows, col))
         a = self.t.module_stat(name)
         if col is not None:
             a = a[:, col]

@@ -134,7 +134,7 @@ def spikes(ctx, g_bad: int) -> tuple[float, int, float]:
 @quiet
 def detect(trace: Trace) -> Finding | None:  # noqa: C901 - three signals, one verdict
     ctx = context(trace)
-    g_bad = first_true((trace.param_stat("g_nonfinite") > 0).any(axis=1))
+    g_bad = ctx.grad_bad_row
     growth, r0, r_peak, clip = time_growth(ctx, g_bad)
     init = ctx.init_rel_grad
     layers = [i for i in ctx.weights if ctx.info[i]["requires_grad"]]

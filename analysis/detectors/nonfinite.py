@@ -19,12 +19,22 @@ import numpy as np
 from analysis.detectors._optim import context
 from analysis.detectors._registry import detector
 from analysis.findings import Finding
-from analysis.metrics import first_true, quiet
+from analysis.metrics import any_positive, first_true, quiet
 from analysis.naming import module_label
 from analysis.trace import Trace
 
 
-def _first_row(counts: np.ndarray) -> tuple[int, int]:
+def _first_row(trace: Trace, group: str, stat: str) -> tuple[int, int]:
+    """(first row with a positive count, first column at that row) of an (N, K) count statistic."""
+    row = first_true(trace.reduce_rows(group, stat, any_positive, "any_positive"))  # NaN: not measured
+    if row < 0:
+        return -1, -1
+    one = np.array([row])
+    at = trace.param_rows(stat, one) if group == "params" else trace.module_rows(stat, one)
+    return row, int(np.argmax(at[0] > 0))
+
+
+def _first_in(counts: np.ndarray) -> tuple[int, int]:
     """(first row with a positive count, first column at that row) of an (N, K) count array."""
     c = np.asarray(counts)
     if c.ndim == 1:
@@ -40,14 +50,14 @@ def _candidates(trace: Trace) -> list[tuple[int, int, int, str, str | None]]:
     # (row, production order within the step, column order, description, layer)
     candidates: list[tuple[int, int, int, str, str | None]] = []
     params = ctx.info
-    w_row, w_col = _first_row(trace.param_stat("w_nonfinite"))
-    act = trace.module_stat("a_nonfinite")
-    m_row, m_col = _first_row(act)
+    w_row, w_col = _first_row(trace, "params", "w_nonfinite")
+    m_row, m_col = _first_row(trace, "modules", "a_nonfinite")
     if w_row >= 0:
         name = params[w_col]["name"]
         # Weights feed the forward pass of their row, unless that forward stayed finite:
         # then the row was recorded after optimizer.step() and the weights broke last.
-        forward_seen = act.size > 0 and np.isfinite(act[w_row]).any()
+        act = trace.module_rows("a_nonfinite", np.array([w_row]))[0]
+        forward_seen = act.size > 0 and np.isfinite(act).any()
         order = 5 if forward_seen and (m_row < 0 or m_row > w_row) else 0
         candidates.append((w_row, order, w_col, f"weights of {ctx.label(w_col)}",
                            params[w_col]["module"] or name))
@@ -55,14 +65,14 @@ def _candidates(trace: Trace) -> list[tuple[int, int, int, str, str | None]]:
         name = trace.module_names[m_col]
         candidates.append((m_row, 1, m_col, f"output of {module_label(trace, name)}", name))
     if trace.has("outputs/nonfinite"):
-        o_row, _ = _first_row(trace.batch("outputs", "nonfinite"))
+        o_row, _ = _first_in(trace.batch("outputs", "nonfinite"))
         if o_row >= 0:
             candidates.append((o_row, 2, 0, "model outputs", None))
     loss = ctx.loss
     l_row = first_true(~np.isfinite(loss))
     if l_row >= 0:
         candidates.append((l_row, 3, 0, f"loss ({loss[l_row]})", None))
-    g_row, g_col = _first_row(trace.param_stat("g_nonfinite"))
+    g_row, g_col = _first_row(trace, "params", "g_nonfinite")
     if g_row >= 0:
         name = params[g_col]["name"]
         candidates.append((g_row, 4, g_col, f"gradient of {ctx.label(g_col)}",

@@ -69,9 +69,10 @@ class LayerView(QWidget):
         self._drawn: dict[str, tuple] = {}
         self._limits: dict[tuple, float] = {}  # (run, param, mode) → colour limit, only ever grows
         self._frame: tuple | None = None  # what the axes were last fitted to
+        self._seen: tuple[int, int] | None = None  # (run id, rows) the snapshot index is of
         self._build_ui()
         state.runsChanged.connect(self._on_runs)
-        state.runUpdated.connect(lambda i: self._on_runs() if i == state.current else None)
+        state.runUpdated.connect(self._on_run_updated)
         state.stepChanged.connect(lambda _: self.refresh())
         state.layerChanged.connect(lambda _: self.refresh())
         self._on_runs()
@@ -175,13 +176,20 @@ class LayerView(QWidget):
         self.mode = mode
         self.refresh()
 
+    def _on_run_updated(self, index: int) -> None:
+        """New rows re-index the snapshots; a new report on the same rows changes nothing here."""
+        run = self.state.run
+        if index == self.state.current and run is not None and self._seen != (id(run), run.trace.n_steps):
+            self._on_runs()
+
     def _on_runs(self) -> None:
+        run = self.state.run
+        self._seen = (id(run), run.trace.n_steps) if run is not None else None
         self._lane.cancel()
         self._cache.clear()
         self._drawn.clear()
         self._limits.clear()
         self._frame = None
-        run = self.state.run
         if run is None:
             self._index = {}
         else:

@@ -44,10 +44,11 @@ class OutputsView(LaneView, QWidget):
         self._lane = WorkerLane(self)
         self._data: dict[tuple[str, str], np.ndarray] | None = None
         self._applied: dict[str, Any] = {}
+        self._loaded: tuple[int, int] | None = None  # (run id, rows) the arrays were read for
         self.summary = ""  # the readout's headline as plain text
         self._build_ui()
         state.runsChanged.connect(self._on_runs)
-        state.runUpdated.connect(lambda i: self._on_runs() if i == state.current else None)
+        state.runUpdated.connect(self._on_run_updated)
         state.stepChanged.connect(lambda _: self.refresh())
         self._on_runs()
 
@@ -130,11 +131,18 @@ class OutputsView(LaneView, QWidget):
         self.probabilities = bool(self.scale_box.itemData(i))
         self.refresh()
 
+    def _on_run_updated(self, index: int) -> None:
+        """New rows reload the arrays; a new report on the same rows changes nothing here."""
+        run = self.state.run
+        if index == self.state.current and run is not None and self._loaded != (id(run), run.trace.n_steps):
+            self._on_runs()
+
     def _on_runs(self) -> None:
+        run = self.state.run
+        self._loaded = (id(run), run.trace.n_steps) if run is not None else None
         self._lane.cancel()
         self._data = None
         self._applied.clear()
-        run = self.state.run
         if run is None:
             self.readout.setText("")
             self.summary = ""
