@@ -69,6 +69,12 @@ def _trainwreck_warnings():
     found.extend(w for w in caught if issubclass(w.category, TrainwreckWarning))
 
 
+def _linear_sgd() -> tuple[nn.Module, torch.optim.Optimizer, torch.Tensor]:
+    """A one-layer model, its SGD optimiser and a batch for it."""
+    model = nn.Sequential(nn.Linear(4, 4))
+    return model, torch.optim.SGD(model.parameters(), lr=0.1), torch.randn(8, 4)
+
+
 def _warnings(stderr: str) -> list[str]:
     return [ln for ln in stderr.splitlines() if "TrainwreckWarning" in ln]
 
@@ -254,9 +260,7 @@ def test_model_without_parameters_records(tmp_path):
 
 
 def test_param_group_added_mid_run_warns_once_and_keeps_recording(tmp_path):
-    model = nn.Sequential(nn.Linear(4, 4))
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    x = torch.randn(8, 4)
+    model, opt, x = _linear_sgd()
     with _trainwreck_warnings() as found:
         with TraceRecorder(tmp_path / "r.h5", model, opt) as rec:
             for i in range(30):
@@ -278,9 +282,7 @@ def test_param_group_added_mid_run_warns_once_and_keeps_recording(tmp_path):
 
 
 def test_rec_step_twice_per_optimizer_step_is_noticed(tmp_path):
-    model = nn.Sequential(nn.Linear(4, 4))
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    x = torch.randn(8, 4)
+    model, opt, x = _linear_sgd()
     with _trainwreck_warnings() as found:
         with TraceRecorder(tmp_path / "r.h5", model, opt) as rec:
             for _ in range(10):
