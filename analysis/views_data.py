@@ -447,28 +447,44 @@ def to_probabilities(out: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- linked views
 def rows_to_steps(steps: np.ndarray, x0: float, x1: float) -> tuple[float, float]:
-    """A window in row coordinates (the heatmap's x) as steps; linear beyond the ends."""
-    return _interp(np.arange(len(steps), dtype=np.float64), np.asarray(steps, np.float64), x0, x1)
+    """A window in row coordinates (the heatmap's x) as steps; linear beyond the ends. O(1)."""
+    steps = np.asarray(steps)
+    return _row_to_step(steps, x0), _row_to_step(steps, x1)
 
 
 def steps_to_rows(steps: np.ndarray, a: float, b: float) -> tuple[float, float]:
-    """A window in steps as row coordinates (inverse of ``rows_to_steps``)."""
-    return _interp(np.asarray(steps, np.float64), np.arange(len(steps), dtype=np.float64), a, b)
+    """A window in steps as row coordinates (inverse of ``rows_to_steps``). O(log N), no copy
+    of ``steps`` (it is called on every linked zoom frame of a million-row trace)."""
+    steps = np.asarray(steps)
+    return _step_to_row(steps, a), _step_to_row(steps, b)
 
 
-def _interp(xp: np.ndarray, fp: np.ndarray, a: float, b: float) -> tuple[float, float]:
-    if len(xp) < 2:
-        base = float(fp[0]) if len(fp) else 0.0
-        return base + a - (float(xp[0]) if len(xp) else 0.0), base + b - (float(xp[0]) if len(xp) else 0.0)
+def _row_to_step(steps: np.ndarray, r: float) -> float:
+    n, r = len(steps), float(r)
+    if n < 2:
+        return (float(steps[0]) if n else 0.0) + r
+    if not np.isfinite(r):
+        return r
+    i = int(min(max(np.floor(r), 0), n - 2))
+    s0, s1 = float(steps[i]), float(steps[i + 1])
+    return s0 + (r - i) * (s1 - s0)
 
-    def one(v: float) -> float:
-        if v < xp[0]:
-            return float(fp[0] + (v - xp[0]) * (fp[1] - fp[0]) / (xp[1] - xp[0]))
-        if v > xp[-1]:
-            return float(fp[-1] + (v - xp[-1]) * (fp[-1] - fp[-2]) / (xp[-1] - xp[-2]))
-        return float(np.interp(v, xp, fp))
 
-    return one(a), one(b)
+def _step_to_row(steps: np.ndarray, v: float) -> float:
+    n, v = len(steps), float(v)
+    if n < 2:
+        return v - (float(steps[0]) if n else 0.0)
+    if not np.isfinite(v):
+        return v
+    if v <= float(steps[0]):
+        i = 0
+    elif v >= float(steps[-1]):
+        i = n - 2
+    else:  # an integer key: a float one would convert the whole array first
+        key = steps.dtype.type(np.floor(v)) if steps.dtype.kind in "iu" else v
+        i = int(min(max(int(np.searchsorted(steps, key, side="right")) - 1, 0), n - 2))
+    s0, s1 = float(steps[i]), float(steps[i + 1])
+    return i + (v - s0) / (s1 - s0)
 
 
 # ----------------------------------------------------------------------------- heatmap rows

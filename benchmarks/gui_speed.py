@@ -12,9 +12,11 @@
 3. heatmap pan/zoom frame time on that trace (set the view range, process events,
    which paints). Reports median and max.
 4. ``--huge``: a 1M-step × 200-layer trace (streamed to disk in blocks) opened in the
-   main window: open → findings listed (real analysis), cursor one step with every view
-   visible (p95), and one linked zoom frame (timeline zoom → heatmap redrawn → painted).
-   Targets 2 s, 16 ms, 16 ms.
+   main window: open → timeline shown → heatmap painted → findings listed (real
+   analysis, off the UI thread); then the same file as a two-rank run (hard links) with
+   every view visible (timeline, rank lanes, heatmap, layer detail, histograms split out
+   of their tab, outputs): cursor one step (p95), and one linked zoom frame (timeline
+   zoom → heatmap and histograms follow → painted). Targets 2 s, 16 ms, 16 ms.
 """
 
 from __future__ import annotations
@@ -86,22 +88,109 @@ def write_huge(path: str, n: int, n_params: int, block: int = 32768) -> None:
     save_long(path, n, params, modules, block=block)
 
 
+def repair_rows(path: str, n: int) -> None:
+    """``steps_written`` of a block-written trace: the first block's count until fixed here.
+
+    The reader caps the rows at it, so a file written before this fix opened as 32,768 steps.
+    """
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        ok = int(f.attrs.get("steps_written", n)) >= n
+    if not ok:
+        with h5py.File(path, "a") as f:
+            f.attrs["steps_written"] = n
+
+
+def add_extras(path: str, n: int, n_params: int) -> None:
+    """Snapshots (every 10k steps), histograms and unit liveness (every 1,000) when the file has
+    none, so the layer detail and the histograms over time have something to draw."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        if "hist" in f:
+            return
+    params, modules = _layers(n_params)
+    extras = _extras(n, params, modules, snap_every=10_000, hist_every=1_000)
+    with h5py.File(path, "a") as f:
+        for key, value in extras.items():
+            chunks = (min(max(len(value), 1), 256),) + value.shape[1:]
+            f.create_dataset(key, data=value, maxshape=(None,) + value.shape[1:], chunks=chunks)
+
+
+def rank_copy(path: str, folder: str) -> str:
+    """The same file as both ranks of a two-process run (hard links): the rank lanes have data."""
+    os.makedirs(folder, exist_ok=True)
+    stem = os.path.join(folder, os.path.splitext(os.path.basename(path))[0])
+    for r in (0, 1):
+        dst = f"{stem}.rank{r}.h5"
+        if not os.path.exists(dst):
+            try:
+                os.link(path, dst)
+            except OSError:
+                os.symlink(os.path.abspath(path), dst)
+    return f"{stem}.rank0.h5"
+
+
+def _every_view_visible(win: QWidget) -> list[str]:
+    """Split the histograms out of the layer dock's tabs; the names of the views not visible."""
+    from PySide6.QtCore import Qt
+
+    docks = win.docks_by_view
+    if "histogram" in docks and "layer" in docks:
+        win.splitDockWidget(docks["layer"], docks["histogram"], Qt.Orientation.Vertical)
+    for dock in docks.values():
+        dock.show()
+    QApplication.processEvents()
+    views = {"timeline": win.timeline, "ranks": win.ranks, **win.views}
+    return [name for name, view in views.items() if not view.isVisible()]
+
+
+def _wait(app: QApplication, done, t0: float, limit: float = 600.0) -> float:  # noqa: ANN001
+    while not done() and time.perf_counter() - t0 < limit:
+        app.processEvents()
+        time.sleep(0.002)
+    return time.perf_counter() - t0
+
+
 def bench_huge(path: str, folder: str, moves: int = 60) -> dict[str, list[float]]:
-    """Open to findings, scrub with every view visible, and linked zoom frames, in the main window."""
+    """Open to findings (single process), then scrub and linked zoom frames with every view
+    visible (the same file as a two-rank run, so the rank lanes draw too), in the main window."""
+    from gui.loader import _open_job
+    from gui.series import compute_series
+
     app = _app()
     win = _main_window(folder)
     win.resize(1600, 1000)
     win.show()
     app.processEvents()
-    out: dict[str, list[float]] = {"open": [], "scrub": [], "zoom": []}
+    out: dict[str, list[float]] = {k: [] for k in ("shown", "heatmap", "open", "sync", "scrub", "zoom")}
+    heat = win.views["heatmap_view"]
+    marks = {  # each milestone timed when it is first reached, polled together
+        "shown": lambda: win.state.run is not None and bool(win.timeline.lanes),
+        "heatmap": lambda: heat._pyr is not None and heat.image.image is not None,
+        "open": lambda: win.state.run is not None and win.state.run.report is not None
+        and win.findings.banner.isVisible(),
+    }
     t0 = time.perf_counter()
     win.open_paths([path])
-    while not (win.state.run is not None and win.state.run.report is not None and win.findings.list.count()):
-        if time.perf_counter() - t0 > 600:
-            break
+    while marks and time.perf_counter() - t0 < 600:
         app.processEvents()
+        for key in [k for k, done in marks.items() if done()]:
+            out[key].append(time.perf_counter() - t0)
+            del marks[key]
         time.sleep(0.002)
-    out["open"].append(time.perf_counter() - t0)
+    for key in marks:  # not reached: the limit is what is reported
+        out[key].append(time.perf_counter() - t0)
+    report = win.state.run.report
+    _settle_window(app, win)
+    kind, run = _open_job(rank_copy(path, os.path.join(folder, "ranks")))
+    assert kind == "ok", run
+    run.report, run.series = report, compute_series(run.trace)
+    win.add_run(run)
+    hidden = _every_view_visible(win)
+    if hidden:
+        print(f"(views not visible: {', '.join(hidden)})")
     _settle_window(app, win)
     state = win.state
     steps = state.logged_steps()
@@ -111,6 +200,7 @@ def bench_huge(path: str, folder: str, moves: int = 60) -> dict[str, list[float]
         t = time.perf_counter()
         state.move(1)
         app.processEvents()
+        out["sync"].append((time.perf_counter() - t) * 1e3)
         _settle_window(app, win)
         out["scrub"].append((time.perf_counter() - t) * 1e3)
     tl, n = win.timeline, len(steps)
@@ -118,7 +208,7 @@ def bench_huge(path: str, folder: str, moves: int = 60) -> dict[str, list[float]
     for w in np.r_[np.geomspace(n, 500, moves // 2), np.geomspace(500, n, moves // 2)]:
         t = time.perf_counter()
         tl.lanes["loss"].plot.setXRange(centre - w / 2, centre + w / 2, padding=0)  # drives the heatmap
-        app.processEvents()  # both views repaint here
+        app.processEvents()  # every linked view repaints here
         out["zoom"].append((time.perf_counter() - t) * 1e3)
     win.close()
     app.processEvents()
@@ -127,7 +217,10 @@ def bench_huge(path: str, folder: str, moves: int = 60) -> dict[str, list[float]
 
 # ----------------------------------------------------------------------------- helpers
 def _app() -> QApplication:
-    return QApplication.instance() or QApplication([])
+    """The app as ``trainwreck`` makes it (theme, pyqtgraph's antialiasing): what a user sees."""
+    from gui.app import make_app
+
+    return make_app([])
 
 
 def _settle(app: QApplication, views: list) -> None:
@@ -327,10 +420,15 @@ def _main_huge(folder: str, n: int, keep: bool) -> int:
         write_huge(path, n, 200)
         print(f"wrote {path} ({n:,} steps × 200 layers, {os.path.getsize(path) / 1e9:.1f} GB) "
               f"in {time.perf_counter() - t:.0f} s")
+    repair_rows(path, n)
+    add_extras(path, n, 200)
     res = bench_huge(path, folder)
-    rows = [(f"4a. open {n // 1000}k × 200 in the main window → findings listed",
-             f"{res['open'][0] * 1e3:7.0f} ms", "≤ 2000 ms"),
-            ("4b. cursor one step, every view visible, until settled", _stats(res["scrub"]), "≤ 16 ms"),
+    rows = [(f"4a. open {n // 1000}k × 200 in the main window → timeline shown",
+             f"{res['shown'][0] * 1e3:7.0f} ms", ""),
+            ("    … → heatmap painted", f"{res['heatmap'][0] * 1e3:7.0f} ms", ""),
+            ("    … → findings listed (analysis returned)", f"{res['open'][0] * 1e3:7.0f} ms", "≤ 2000 ms"),
+            ("4b. cursor one step, every view visible (2 ranks): events", _stats(res["sync"]), "≤ 16 ms"),
+            ("    … until every view settled (worker reads included)", _stats(res["scrub"]), "≤ 16 ms"),
             ("4c. linked zoom frame (timeline zoom → heatmap → painted)", _stats(res["zoom"]), "≤ 16 ms")]
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure':<{width}}  {'result':<58}  target")

@@ -1,9 +1,13 @@
 """Open and analyse traces off the UI thread; results come back by (queued) signal.
 
 ``Loader.open(path)`` reads the trace header and the timeline's curves in a worker
-(``loaded(run)`` or ``failed(path, one_line_message)``). ``Loader.analyse(run)`` runs
-every detector on a separate read handle, so the UI's ``Trace`` is never touched by two
-threads at once, and emits ``analysed(run, report_or_None, extras)``.
+(``loaded(run)`` or ``failed(path, one_line_message)``); on a big trace the 1-D curves
+come first and the grad-norm lane follows the analysis (``seriesReady(run)``), so the window shows
+the run in about a second. ``Loader.analyse(run)`` runs every detector on a separate
+read handle, so the UI's ``Trace`` is never touched by two threads at once, and emits
+``analysed(run, report_or_None, extras)``; the steps where anything went NaN/Inf (the
+overview's ticks, an O(N·P) scan) are searched after it, never delaying the findings,
+and arrive as ``eventsFound(run, steps)``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from analysis.errors import TraceError
 from analysis.findings import Report
 from analysis.runner import analyze
 from analysis.trace import Trace, open_trace
-from gui.series import compute_series, nonfinite_events
+from gui.series import compute_series, is_big, nonfinite_events
 from gui.state import Run
 
 AnalyzeFn = Callable[[Trace], Report]
@@ -59,7 +63,9 @@ class Loader(QObject):
 
     loaded = Signal(object)  # Run (with .series)
     failed = Signal(str, str)  # path, one-line message
-    analysed = Signal(object, object, object)  # Run, Report | None, {"events": ..., "error": ...}
+    analysed = Signal(object, object, object)  # Run, Report | None, {"error": ..., "n_steps": ...}
+    seriesReady = Signal(object)  # Run whose complete timeline curves replaced the first, partial ones
+    eventsFound = Signal(object, object)  # Run, steps where anything went NaN/Inf (np.ndarray)
 
     def __init__(self, parent: QObject | None = None, analyze_fn: AnalyzeFn | None = None) -> None:
         super().__init__(parent)
@@ -68,6 +74,7 @@ class Loader(QObject):
         self.analyze_fn: AnalyzeFn = analyze_fn or analyze
         self._jobs: dict[int, tuple[_Job, _Relay]] = {}
         self._keys = itertools.count()
+        self._analysing: set[int] = set()  # runs (id) whose analysis is in flight
 
     # ------------------------------------------------------------------ plumbing
     def _submit(self, fn: Callable[[], Any], on_done: Callable[[Any], None]) -> None:
@@ -99,10 +106,27 @@ class Loader(QObject):
 
     def _opened(self, result: tuple[str, Any]) -> None:
         kind, value = result
-        if kind == "ok":
-            self.loaded.emit(value)
-        else:
+        if kind != "ok":
             self.failed.emit(*value)
+            return
+        self.loaded.emit(value)  # the window adds the run and (usually) asks for its analysis here
+        if getattr(value.series, "partial", False) and id(value) not in self._analysing:
+            self.complete_series(value)  # else after the analysis: the findings come first
+
+    def complete_series(self, run: Run) -> None:
+        """The grad-norm lane of a big run, reduced in a worker; ``seriesReady(run)`` when done."""
+        trace = run.trace
+
+        def done(result: Any) -> None:
+            current = getattr(run, "series", None)
+            if isinstance(result, Exception) or current is None or not current.partial:
+                return
+            if result.n_rows == current.n_rows:  # rows a live writer added meanwhile: series_of extends
+                result.events.update(current.events)
+                run.series = result  # type: ignore[attr-defined]
+                self.seriesReady.emit(run)
+
+        self._submit(lambda: _guard(lambda: compute_series(trace)), done)
 
     # ------------------------------------------------------------------ analyse
     def analyse(self, run: Run) -> None:
@@ -112,7 +136,20 @@ class Loader(QObject):
         # process ("can't insert duplicate key"), so a live run is analysed on its own handle.
         trace = run.trace if not os.path.isfile(paths[0]) or run.trace.live else None
         fn = self.analyze_fn
-        self._submit(lambda: _analyse_job(paths[0], trace, fn), lambda r: self.analysed.emit(run, *r))
+
+        def found(steps: Any) -> None:
+            if not isinstance(steps, Exception):  # the overview ticks are optional
+                self.eventsFound.emit(run, steps)
+
+        def done(result: tuple[Report | None, dict]) -> None:
+            self._analysing.discard(id(run))
+            self.analysed.emit(run, *result)
+            if getattr(getattr(run, "series", None), "partial", False):
+                self.complete_series(run)
+            self._submit(lambda: _guard(lambda: _events_job(paths[0], trace)), found)
+
+        self._analysing.add(id(run))
+        self._submit(lambda: _analyse_job(paths[0], trace, fn), done)
 
 
 def _open_job(path: str) -> tuple[str, Any]:
@@ -123,7 +160,7 @@ def _open_job(path: str) -> tuple[str, Any]:
     except Exception as exc:  # noqa: BLE001 - any reader failure is one line in a dialog
         return "error", (path, f"{path}: cannot open ({type(exc).__name__}: {exc})".splitlines()[0])
     try:
-        series = compute_series(trace)
+        series = compute_series(trace, grad_norm=not is_big(trace))
     except Exception as exc:  # noqa: BLE001
         trace.close()
         return "error", (path, f"{path}: corrupt trace ({type(exc).__name__}: {exc})".splitlines()[0])
@@ -139,10 +176,6 @@ def _analyse_job(path: str, trace: Trace | None, fn: AnalyzeFn) -> tuple[Report 
         if own:
             trace = open_trace(path)
         report = fn(trace)
-        try:
-            extras["events"] = nonfinite_events(trace)
-        except Exception as exc:  # noqa: BLE001 - the overview ticks are optional
-            extras["events_error"] = str(exc)
         extras["n_steps"] = trace.n_steps
         return report, extras
     except Exception as exc:  # noqa: BLE001 - a failed analysis must not take the app down
@@ -151,3 +184,19 @@ def _analyse_job(path: str, trace: Trace | None, fn: AnalyzeFn) -> tuple[Report 
     finally:
         if own and trace is not None:
             trace.close()
+
+
+def _guard(fn: Callable[[], Any]) -> Any:
+    """``fn()``, or the exception it raised (a worker never raises)."""
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - optional extras: the caller drops them
+        return exc
+
+
+def _events_job(path: str, trace: Trace | None) -> Any:
+    """Steps where anything went NaN/Inf, on a handle of its own (as the analysis)."""
+    if trace is not None:
+        return nonfinite_events(trace)
+    with open_trace(path) as own:
+        return nonfinite_events(own)

@@ -83,6 +83,8 @@ class MainWindow(WindowIO, WindowViews, QMainWindow):
         self.loader.loaded.connect(self._on_loaded)
         self.loader.failed.connect(self._on_failed)
         self.loader.analysed.connect(self._on_analysed)
+        self.loader.seriesReady.connect(self._on_series_ready)
+        self.loader.eventsFound.connect(self._on_events)
         self.live.statusChanged.connect(self._on_live_status)
         self.live.runReplaced.connect(self._on_run_replaced)
         self.state.runsChanged.connect(self._on_runs_changed)
@@ -310,9 +312,6 @@ class MainWindow(WindowIO, WindowViews, QMainWindow):
                 self.state.finding = same
                 if same is not None and self.state.step_range == (old.steps[0], old.steps[1]):
                     self.state.set_range((same.steps[0], same.steps[1]))
-        series = getattr(run, "series", None)
-        if series is not None and "events" in extras:
-            series.events["nonfinite_all"] = np.asarray(extras["events"])
         self.state.runUpdated.emit(index)
         if report is not None and id(run) not in self._auto_selected:
             self._auto_selected.add(id(run))
@@ -323,6 +322,19 @@ class MainWindow(WindowIO, WindowViews, QMainWindow):
                 self._memory[id(run)] = (top[0].steps[0], top[0].layer or "", top[0], tuple(top[0].steps))
             elif self.state.finding is None:
                 self.state.select_finding(top[0])
+
+    def _on_series_ready(self, run: Run) -> None:
+        """A big run's grad-norm lane arrived (after the first paint): the timeline re-plots."""
+        if run is self.state.run:
+            self.timeline.rebuild()
+
+    def _on_events(self, run: Run, steps: np.ndarray) -> None:
+        """Every NaN/Inf step of the run (found after the analysis): ticks on the overview."""
+        series = getattr(run, "series", None)
+        if series is not None:
+            series.events["nonfinite_all"] = np.asarray(steps)
+            if run is self.state.run:
+                self.timeline.refresh_events()
 
     # ------------------------------------------------------------------ runs
     def _on_run_replaced(self, old: Run, new: Run) -> None:
@@ -434,13 +446,21 @@ class MainWindow(WindowIO, WindowViews, QMainWindow):
         self.state.select_finding(finding)
 
     # ------------------------------------------------------------------ threads
+    def _pools(self) -> list[QThreadPool]:
+        """Every worker pool of the window (the views are built once: looked up once, not per call;
+        a walk over the whole widget tree costs ~2 ms, more than a cursor step may)."""
+        pools = getattr(self, "_pool_cache", None)
+        if not pools:
+            pools = self._pool_cache = self.findChildren(QThreadPool)
+        return pools
+
     def workers_idle(self) -> bool:
         """No worker of any view (or the loader) is running."""
-        return all(p.activeThreadCount() == 0 for p in self.findChildren(QThreadPool))
+        return all(p.activeThreadCount() == 0 for p in self._pools())
 
     def wait_workers(self, msecs: int = 30000) -> None:
         """Block until every worker pool in the window is idle, then deliver queued results."""
-        for pool in self.findChildren(QThreadPool):
+        for pool in self._pools():
             pool.waitForDone(msecs)
         QApplication.processEvents()
 

@@ -3,6 +3,9 @@
 ``compute_series(trace)`` reads the per-step curves (loss, learning rate, global
 gradient norm, logged scalars); ``nonfinite_events(trace)`` finds every step where
 something in the trace went NaN/Inf. ``ema`` is TensorBoard's debiased smoothing.
+On a big trace the file opens with ``compute_series(trace, grad_norm=False)`` (the
+1-D curves, milliseconds) and the ``(N, P)`` reduction of the grad-norm lane follows
+in a worker job (``RunSeries.partial`` until then).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 from analysis.trace import Trace
 
 _BLOCK = 8192  # rows per chunk for (N, P) reductions: bounded temporary memory
+BIG_CELLS = 20_000_000  # rows × parameters above which the grad-norm lane is a follow-up job
 
 
 @dataclass
@@ -47,6 +51,7 @@ class RunSeries:
     series: list[Series]
     events: dict[str, np.ndarray] = field(default_factory=dict)  # kind → steps (NaN/Inf…)
     n_rows: int = 0
+    partial: bool = False  # the grad-norm lane is still being computed (a worker job follows)
 
     def lanes(self) -> dict[str, list[Series]]:
         out: dict[str, list[Series]] = {}
@@ -85,14 +90,33 @@ def _grad_norm(trace: Trace, previous: RunSeries | None) -> np.ndarray | None:
             return old.y
         new = global_grad_norm(trace.stat_block("params", "g_norm", slice(len(old.y), n)))
         return np.concatenate([old.y, new])
-    return global_grad_norm(trace.param_stat("g_norm"))
+    return global_grad_norm(_Rows(trace, "params", "g_norm"))
 
 
-def compute_series(trace: Trace, previous: RunSeries | None = None) -> RunSeries:
+class _Rows:
+    """``(N, P)`` statistic read block by block (``len`` and row slices), never cached whole."""
+
+    def __init__(self, trace: Trace, group: str, stat: str) -> None:
+        self.trace, self.group, self.stat = trace, group, stat
+
+    def __len__(self) -> int:
+        return self.trace.n_steps
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return self.trace.stat_block(self.group, self.stat, rows)
+
+
+def is_big(trace: Trace) -> bool:
+    """Whether the grad-norm lane of ``trace`` is worth a follow-up job (rows × parameters)."""
+    return trace.n_steps * max(len(trace.param_names), 1) > BIG_CELLS
+
+
+def compute_series(trace: Trace, previous: RunSeries | None = None, grad_norm: bool = True) -> RunSeries:
     """The timeline's curves: loss, LR per param group, global grad norm and logged scalars.
 
     With ``previous`` (the same run before new rows arrived), only new rows of the
-    ``(N, P)`` gradient norms are read.
+    ``(N, P)`` gradient norms are read. ``grad_norm=False`` leaves that lane out (the
+    result is ``partial`` when the trace has one): the fast first paint of a big trace.
     """
     steps = np.asarray(trace.steps, dtype=np.int64)
     out = [Series("loss", steps, trace.loss().astype(np.float64), "loss")]
@@ -101,7 +125,8 @@ def compute_series(trace: Trace, previous: RunSeries | None = None) -> RunSeries
         for g in range(lr.shape[1]):
             name = "lr" if lr.shape[1] == 1 else f"lr[{g}]"
             out.append(Series(name, steps, lr[:, g].astype(np.float64), "learning rate"))
-    gn = _grad_norm(trace, previous)
+    has_gn = bool(trace.param_names) and trace.has("params/g_norm")
+    gn = _grad_norm(trace, previous) if grad_norm else None
     if gn is not None and not np.isnan(gn).all():
         # Rows the recorder's budget did not measure are absent, not NaN values of the run.
         rows = trace.measured("params")
@@ -112,7 +137,7 @@ def compute_series(trace: Trace, previous: RunSeries | None = None) -> RunSeries
         order = np.argsort(x, kind="stable")
         lane = "loss" if "loss" in name.lower() else name
         out.append(Series(name, x[order], y[order], lane))
-    rs = RunSeries(out, n_rows=trace.n_steps)
+    rs = RunSeries(out, n_rows=trace.n_steps, partial=has_gn and not grad_norm)
     if previous is not None:
         rs.events.update(previous.events)
     rs.events["nonfinite"] = np.unique(np.concatenate([s.nonfinite() for s in out]))

@@ -1,7 +1,9 @@
 """One lane of the timeline: a plot of one or more series sharing a y axis.
 
-Curves are decimated by pyqtgraph (peak = min/max per pixel column, clipped to
-the view); NaN/Inf never go through the curve but into their own marker layer,
+Curves are drawn from a min/max pyramid (``LodCurve``: the level with about one min/max
+pair per pixel column of the visible window, so a zoom frame of a million-row run slices
+a few thousand points and never re-reduces the run); NaN/Inf never go through the curve
+but into their own marker layer,
 pinned to the lane's top edge and never decimated (runs of consecutive non-finite
 rows are drawn as a band with a marker at each end, so nothing is dropped).
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from pyqtgraph.graphicsItems.PlotDataItem import PlotDataset
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsTextItem
@@ -28,6 +31,84 @@ class _Readout(QGraphicsTextItem):
     def paint(self, painter: QPainter, option, widget=None) -> None:  # noqa: ANN001 - Qt signature
         painter.fillRect(self.boundingRect(), QColor(theme.BACKGROUND))
         super().paint(painter, option, widget)
+
+
+LOD_FACTOR = 4  # rows per cell from one pyramid level to the next
+
+
+class LodCurve(pg.PlotDataItem):
+    """A ``PlotDataItem`` whose display data is the visible window of a min/max pyramid.
+
+    Level k holds, per block of ``4**k`` rows, the block's max and min (NaN ignored; an
+    all-NaN block stays NaN, a gap) at the block's middle x: every spike survives at every
+    zoom. The original dataset is untouched (``getOriginalDataset``).
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self._levels: list[tuple[np.ndarray, np.ndarray]] = []
+        self._levels_of: object = None
+        self._level = 0  # the level drawn: above 0 the min/max pairs fill pixel columns, drawn aliased
+
+    def updateItems(self, styleUpdate: bool = True) -> None:  # noqa: N802, N803 - pyqtgraph override
+        super().updateItems(styleUpdate=styleUpdate)
+        # Antialiasing a pixel-dense min/max curve costs most of a zoom frame and changes nothing
+        # visible; the raw level (a few points per pixel or fewer) keeps it.
+        self.curve.opts["antialias"] = bool(self.opts["antialias"]) and getattr(self, "_level", 0) == 0
+
+    def _pyramid(self, x: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        if self._levels_of is not self._dataset:
+            self._levels_of, self._levels = self._dataset, []
+            lo = hi = np.asarray(y, np.float64)
+            xs = np.asarray(x, np.float64)
+            while len(lo) > 2048:
+                pad = (-len(lo)) % LOD_FACTOR
+                if pad:
+                    lo, hi = (np.r_[a, np.full(pad, np.nan)] for a in (lo, hi))
+                    xs = np.r_[xs, np.full(pad, xs[-1])]
+                lo = np.fmin.reduce(lo.reshape(-1, LOD_FACTOR), axis=1)
+                hi = np.fmax.reduce(hi.reshape(-1, LOD_FACTOR), axis=1)
+                xs = xs.reshape(-1, LOD_FACTOR)
+                xs = 0.5 * (xs[:, 0] + xs[:, -1])
+                pairs_y = np.column_stack([hi, lo]).ravel()
+                self._levels.append((np.repeat(xs, 2), pairs_y))
+        return self._levels
+
+    def _getDisplayDataset(self):  # noqa: ANN202, N802 - pyqtgraph override
+        ds = self._dataset
+        simple = not (self.opts["fftMode"] or self.opts["derivativeMode"] or self.opts["phasemapMode"]
+                      or self.opts["subtractMeanMode"] or self.opts["logMode"][0])
+        if ds is None or not simple or len(ds.x) <= 2048:
+            return super()._getDisplayDataset()
+        if self._datasetDisplay is not None and not self.property("xViewRangeWasChanged"):
+            return self._datasetDisplay
+        x, y = ds.x, ds.y
+        view = self.getViewBox()
+        i0, i1 = 0, len(x)
+        px = 1000.0
+        if view is not None:
+            px = max(float(view.width()), 50.0)
+            if not view.autoRangeEnabled()[0]:
+                rect = view.viewRect()
+                i0, i1 = (int(i) for i in np.searchsorted(x, [rect.left(), rect.right()]))
+        levels, b, k = self._pyramid(x, y), 1, 0
+        while k < len(levels) and (i1 - i0) / b > px:
+            b, k = b * LOD_FACTOR, k + 1
+        self._level = k
+        if k == 0:
+            wx, wy = x[max(i0 - 1, 0): i1 + 1], y[max(i0 - 1, 0): i1 + 1]
+        else:
+            lx, ly = levels[k - 1]
+            a, z = 2 * max(i0 // b - 1, 0), 2 * (i1 // b + 2)
+            wx, wy = lx[a:z], ly[a:z]
+        if self.opts["logMode"][1]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                wy = np.log10(wy)
+            wy = np.where(np.isfinite(wy), wy, np.nan)
+        self._datasetDisplay = PlotDataset(wx, wy)
+        self.setProperty("xViewRangeWasChanged", False)
+        self.setProperty("yViewRangeWasChanged", False)
+        return self._datasetDisplay
 
 
 def decimate(item: pg.PlotDataItem) -> None:
@@ -142,9 +223,8 @@ class Lane:
         self.series, self.colors, self.raw, self.smooth = list(series), list(colors), [], []
         for s, color in zip(self.series, self.colors):
             sparse = (len(s.x) < 200 and s.name != "loss") or s.measured
-            raw = pg.PlotDataItem(symbol="o" if sparse else None, symbolSize=4, symbolPen=None,
-                                  symbolBrush=color)
-            smooth = pg.PlotDataItem(pen=pg.mkPen(color, width=1.6))
+            raw = LodCurve(symbol="o" if sparse else None, symbolSize=4, symbolPen=None, symbolBrush=color)
+            smooth = LodCurve(pen=pg.mkPen(color, width=1.6))
             for item in (raw, smooth):
                 self.plot.addItem(item)  # PlotItem.addItem applies the plot's decimation settings…
                 decimate(item)  # …so ours go after it
@@ -263,7 +343,7 @@ class Lane:
             self.plot.removeItem(item)
         self.overlays, self.overlay_items = list(overlays), []
         for _label, color, series in self.overlays:
-            item = pg.PlotDataItem(pen=pen(color, 1.3, dash=True))
+            item = LodCurve(pen=pen(color, 1.3, dash=True))
             item.setData(series.x.astype(np.float64), np.where(np.isfinite(series.y), series.y, np.nan),
                          connect="finite")
             item.setZValue(5)

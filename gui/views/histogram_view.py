@@ -53,7 +53,7 @@ class HistogramView(QWidget):
         self._drawn_row: int | None = None
         self._build_ui()
         state.runsChanged.connect(self._on_runs)
-        state.runUpdated.connect(lambda i: self._on_runs() if i == state.current else None)
+        state.runUpdated.connect(self._on_run_updated)
         state.layerChanged.connect(lambda _l: self.reload())
         state.stepChanged.connect(self._on_step)
         self._on_runs()
@@ -74,7 +74,7 @@ class HistogramView(QWidget):
             hist.setMenuEnabled(False)
             hist.hideAxis("left")
             self._bars[kind] = hist.plot(stepMode="center", fillLevel=0, brush=(90, 140, 220, 150),
-                                         pen=pg.mkPen((130, 180, 255)))
+                                         pen=pg.mkPen((130, 180, 255)), antialias=False)
             time = self.glw.addPlot(row=row, col=1)
             time.setMenuEnabled(False)
             time.getAxis("left").enableAutoSIPrefix(False)
@@ -124,6 +124,13 @@ class HistogramView(QWidget):
         return [self.glw]
 
     # ------------------------------------------------------------------ state → view
+    def _on_run_updated(self, index: int) -> None:
+        """New rows re-read the histograms (the key holds the rows); a new report changes nothing."""
+        run = self.state.run
+        if index == self.state.current and run is not None and (self._key is None or self._key[:2] != (
+                id(run), run.trace.n_steps)):
+            self._on_runs()
+
     def _on_runs(self) -> None:
         self._key = None
         run = self.state.run

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from analysis import rank_data as rd
 from analysis import views_data as vd
-from analysis.hist_time import step_extent
 from analysis.trace import Trace
 from gui import theme
 from gui.state import RunState
@@ -29,7 +28,24 @@ LANE_HEIGHT = 44
 
 
 def _load(trace: Trace) -> dict[str, Any]:
-    return {what: rd.rank_matrix(trace, what) for what in rd.WHAT}
+    """Per lane: ``(steps, values, missing)`` and a column pyramid of the colour (the relative
+    value; the raw value where that is NaN/Inf, so its flags say which), or None."""
+    out: dict[str, Any] = {}
+    for what in rd.WHAT:
+        got = rd.rank_matrix(trace, what)
+        if got is None:
+            out[what] = None
+            continue
+        steps, values, missing = got
+        rel = rd.relative_to_median(values)
+        finite = np.abs(rel[np.isfinite(rel)])
+        lim = max(float(np.percentile(finite, 99)) if finite.size else 0.0, 0.02)  # ≥ ±5 %
+        ok = np.isfinite(values)  # a value ≤ 0 has no ratio: drawn as agreeing (white), as before
+        shown = np.where(ok, np.where(np.isfinite(rel), rel, 0.0), values).T  # (N, R)
+        miss = missing.T
+        pyr = vd.ColumnPyramid(lambda a, b, v=shown, m=miss: (v[a:b], m[a:b]), len(steps), values.shape[0])
+        out[what] = (steps, values, missing, pyr, lim)
+    return out
 
 
 class RankLanes(QWidget):
@@ -42,6 +58,8 @@ class RankLanes(QWidget):
         self.state = state
         self._lane = WorkerLane(self)
         self._data: dict[str, Any] | None = None
+        self._pyrs: dict[str, tuple[vd.ColumnPyramid, float]] = {}  # lane → (colour pyramid, limit)
+        self._shown: dict[str, tuple[int, float, float]] = {}  # lane → (level, first row, end row) drawn
         self._key: tuple | None = None
         self._build_ui()
         state.runsChanged.connect(self._on_runs)
@@ -99,6 +117,8 @@ class RankLanes(QWidget):
             plot.addItem(cursor, ignoreBounds=True)
             self.plots[what], self.images[what] = plot, image
             self._cursors.append(cursor)
+            plot.getViewBox().sigXRangeChanged.connect(self._update_windows)
+            plot.getViewBox().sigResized.connect(lambda *_: self._update_windows(force=True))
         self.glw.setFixedHeight(LANE_HEIGHT * len(rd.WHAT) + 10)
         lay.addWidget(self.glw)
         self.glw.scene().sigMouseClicked.connect(self._on_click)
@@ -124,7 +144,7 @@ class RankLanes(QWidget):
         self.setVisible(multi)
         if not multi:
             self._lane.cancel()
-            self._data, self._key = None, None
+            self._data, self._key, self._pyrs = None, None, {}
             return
         trace = run.trace
         with QSignalBlocker(self.selector):
@@ -142,32 +162,51 @@ class RankLanes(QWidget):
         if isinstance(result, Exception):
             self.readout.setText(f"cannot read the ranks: {result}")
             return
-        self._data = result
+        self._data = {what: None if got is None else got[:3] for what, got in result.items()}
+        self._pyrs = {what: got[3:] for what, got in result.items() if got is not None}
+        self._shown = {}
         for what, got in result.items():
-            image = self.images[what]
             if got is None:
-                image.clear()
+                self.images[what].clear()
+                self._missing[what].clear()
                 continue
-            steps, values, missing = got
-            rel = rd.relative_to_median(values)
-            finite = np.abs(rel[np.isfinite(rel)])
-            lim = max(float(np.percentile(finite, 99)) if finite.size else 0.0, 0.02)  # ≥ ±5 %
-            x0, width = step_extent(steps)
-            shown = np.where(np.isfinite(rel), rel, 0.0)
-            rect = QRectF(x0, -0.5, width, values.shape[0])
-            image.setImage(shown, autoLevels=False, levels=(-lim, lim), rect=rect)
-            flags = vd.nonfinite_flags(values)
-            flags[missing] = 0  # not recorded or not measured: "no data", not a NaN
+            n_ranks, lim = got[1].shape[0], got[4]
+            axis = self.plots[what].getAxis("left")
+            axis.setTicks([[(r, f"r{r}") for r in range(n_ranks)], []])
+            self.plots[what].setYRange(-0.5, n_ranks - 0.5, padding=0)
+            self._labels[what].setText(f"{what} ÷ median rank  (log₁₀, ±{lim:.2g} full colour)")
+        self._update_windows(force=True)
+        self._on_step(self.state.step)
+
+    def _update_windows(self, *_args: object, force: bool = False) -> None:
+        """Each lane from the pyramid level that fits its visible width (a bounded slice per zoom
+        frame, never the run's million columns); no-op while the view stays inside what is drawn."""
+        for what, (pyr, lim) in self._pyrs.items():
+            steps = self._data[what][0]
+            vb = self.plots[what].getViewBox()
+            (s0, s1), _ = vb.viewRange()
+            x0, x1 = vd.steps_to_rows(steps, s0, s1)
+            span = max(x1 - x0, 1.0)
+            k = pyr.level_for(span, int(vb.width()) or 800)
+            f = pyr.cell_rows(k)
+            shown = self._shown.get(what)
+            if not force and shown is not None and shown[0] == k and shown[1] <= max(x0, 0) \
+                    and min(x1, pyr.n_rows) <= shown[2]:
+                continue
+            c0 = max(int((x0 - span) // f), 0)
+            c1 = min(int((x1 + span) // f) + 1, pyr.n_columns(k))
+            values, flags = pyr.window(k, c0, c1)
+            values, flags = values.T, flags.T  # (R, columns)
+            a, b = vd.rows_to_steps(steps, c0 * f - 0.5, min(c1 * f, pyr.n_rows) - 0.5)
+            rect = QRectF(a, -0.5, max(b - a, 1e-9), values.shape[0])
+            self.images[what].setImage(np.where(np.isfinite(values), values, 0.0), autoLevels=False,
+                                       levels=(-lim, lim), rect=rect)
             overlay = nonfinite_overlay(flags, values)
             if overlay is None:
                 self._missing[what].clear()
             else:
                 self._missing[what].setImage(overlay, rect=rect)
-            axis = self.plots[what].getAxis("left")
-            axis.setTicks([[(r, f"r{r}") for r in range(values.shape[0])], []])
-            self.plots[what].setYRange(-0.5, values.shape[0] - 0.5, padding=0)
-            self._labels[what].setText(f"{what} ÷ median rank  (log₁₀, ±{lim:.2g} full colour)")
-        self._on_step(self.state.step)
+            self._shown[what] = (k, c0 * f, min(c1 * f, pyr.n_rows))
 
     def _on_step(self, step: int) -> None:
         for cursor in self._cursors:

@@ -185,6 +185,12 @@ class TimelineView(CompareLanes, QWidget):
         elif 0 <= index < len(self.state.runs) and any(self.state.runs[index] is c for c in self.compared):
             self._apply_compare()
 
+    def refresh_events(self) -> None:
+        """The run's NaN/Inf events changed (found after the analysis): the overview's ticks only."""
+        run = self.state.run
+        if run is not None and run is self._shown and self._series is not None:
+            self.overview.set_run(run, self._series)
+
     def _replot(self, keep_zoom: bool) -> None:
         """Set every curve from the run's series; keep the zoom (and follow the end) when asked."""
         before = self._view_state() if keep_zoom else None
