@@ -77,7 +77,8 @@ def detect(trace: Trace) -> Finding | None:
         rows_conf = confidence_rows(D.read(trace, "outputs", "sample", r), form, c)
         if rows_conf.ndim == 1:
             rows_conf = rows_conf.reshape(len(trace.steps[r]), -1)
-        return M.nanmean(rows_conf >= 0.99, axis=1) >= 0.8, np.isfinite(rows_conf).any(axis=1)
+        high = np.asarray(D.mean_loss(trace)[r], np.float64) >= chance  # one-hot and paying for it
+        return (M.nanmean(rows_conf >= 0.99, axis=1) >= 0.8) & high, np.isfinite(rows_conf).any(axis=1)
 
     try:
         span = [min(D.evidence_onset(trace, per_row), span[0]), span[1]]
@@ -89,9 +90,11 @@ def detect(trace: Trace) -> Finding | None:
     evidence = (f"over steps {span[0]}–{span[1]}, {onehot:.0%} of sampled predictions have top probability "
                 f"≥ 0.99 (mean {mean_conf:.4f}){acc_txt}, yet the loss is {M.fmt(loss)} — a calibrated model "
                 f"that confident would score about {calib_txt}, and log K/4 is {M.fmt(chance)}: confident "
-                "and wrong")
+                "and wrong" + (" on the rows it gets wrong" if np.isfinite(acc) and acc >= 0.5 else ""))
+    title = (f"Predictions are one-hot, {1 - acc:.0%} of them wrong" if np.isfinite(acc)
+             else "Predictions are one-hot, yet the loss is high")
     return Finding(code=CODE, kind="symptom", severity="warning", confidence=conf, steps=span, layer=None,
-                   title="Predictions are one-hot but wrong", evidence=evidence,
+                   title=title, evidence=evidence,
                    fix="a symptom: fix the cause ranked above it (logits blown up by a large init or "
                        "learning rate, probabilities fed to a logit loss)")
 

@@ -48,6 +48,13 @@ class LodCurve(pg.PlotDataItem):
         super().__init__(*args, **kwargs)
         self._levels: list[tuple[np.ndarray, np.ndarray]] = []
         self._levels_of: object = None
+        self._level = 0  # the level drawn: above 0 the min/max pairs fill pixel columns, drawn aliased
+
+    def updateItems(self, styleUpdate: bool = True) -> None:  # noqa: N802, N803 - pyqtgraph override
+        super().updateItems(styleUpdate=styleUpdate)
+        # Antialiasing a pixel-dense min/max curve costs most of a zoom frame and changes nothing
+        # visible; the raw level (a few points per pixel or fewer) keeps it.
+        self.curve.opts["antialias"] = bool(self.opts["antialias"]) and getattr(self, "_level", 0) == 0
 
     def _pyramid(self, x: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         if self._levels_of is not self._dataset:
@@ -87,6 +94,7 @@ class LodCurve(pg.PlotDataItem):
         levels, b, k = self._pyramid(x, y), 1, 0
         while k < len(levels) and (i1 - i0) / b > px:
             b, k = b * LOD_FACTOR, k + 1
+        self._level = k
         if k == 0:
             wx, wy = x[max(i0 - 1, 0): i1 + 1], y[max(i0 - 1, 0): i1 + 1]
         else:

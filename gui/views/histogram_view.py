@@ -74,7 +74,7 @@ class HistogramView(LaneView, QWidget):
             hist.setMenuEnabled(False)
             hist.hideAxis("left")
             self._bars[kind] = hist.plot(stepMode="center", fillLevel=0, brush=(90, 140, 220, 150),
-                                         pen=pg.mkPen((130, 180, 255)))
+                                         pen=pg.mkPen((130, 180, 255)), antialias=False)
             time = self.glw.addPlot(row=row, col=1)
             time.setMenuEnabled(False)
             time.getAxis("left").enableAutoSIPrefix(False)

@@ -56,6 +56,9 @@ def resolve_layer(trace: Trace, layer: str) -> tuple[int | None, int | None, str
     return None, None, "no layer selected"
 
 
+_STAT_ROWS = 256  # rows per read of a per-step statistic shown in the info line (one chunk)
+
+
 class LayerView(QWidget):
     """Weight matrix (or bias bars) and unit liveness of one layer; colour limits locked while scrubbing."""
 
@@ -70,6 +73,7 @@ class LayerView(QWidget):
         self._limits: dict[tuple, float] = {}  # (run, param, mode) → colour limit, only ever grows
         self._frame: tuple | None = None  # what the axes were last fitted to
         self._seen: tuple[int, int] | None = None  # (run id, rows) the snapshot index is of
+        self._stats: dict[tuple, np.ndarray] = {}  # (trace, group, stat, column, block) → block of rows
         self._build_ui()
         state.runsChanged.connect(self._on_runs)
         state.runUpdated.connect(self._on_run_updated)
@@ -187,6 +191,7 @@ class LayerView(QWidget):
         self._seen = (id(run), run.trace.n_steps) if run is not None else None
         self._lane.cancel()
         self._cache.clear()
+        self._stats.clear()
         self._drawn.clear()
         self._limits.clear()
         self._frame = None
@@ -365,8 +370,8 @@ class LayerView(QWidget):
         if m is None:
             return ""
         row = trace.row_of(step)
-        sat = vd.stat_at(trace, "modules", "a_sat_frac", row, m)
-        dead_frac = vd.stat_at(trace, "modules", "a_dead_frac", row, m)
+        sat = self._stat_at(trace, "modules", "a_sat_frac", row, m)
+        dead_frac = self._stat_at(trace, "modules", "a_dead_frac", row, m)
         types = trace.module_types
         parts = [f"{trace.module_names[m]} ({types[m] if m < len(types) else '?'})",
                  f"saturated {sat:.1%}" if np.isfinite(sat) else "saturated n/a (unbounded)",
@@ -375,6 +380,22 @@ class LayerView(QWidget):
         if alive is not None and len(alive) and w is not None:
             parts.append(f"{len(vd.dead_units(alive, w))} / {alive.shape[1]} units dead")
         return "  ·  ".join(parts)
+
+    def _stat_at(self, trace: Trace, group: str, stat: str, row: int, col: int) -> float:
+        """``views_data.stat_at`` read ``_STAT_ROWS`` rows at a time: scrubbing reads once per block."""
+        if not trace.has(f"{group}/{stat}"):
+            return float("nan")
+        b = row // _STAT_ROWS
+        key = (id(trace), group, stat, col, b)
+        block = self._stats.get(key)
+        if block is None or row - b * _STAT_ROWS >= len(block):  # unread, or rows a live writer added
+            if len(self._stats) > 64:
+                self._stats.clear()
+            rows = slice(b * _STAT_ROWS, (b + 1) * _STAT_ROWS)
+            block = self._stats[key] = np.asarray(trace.stat_block(group, stat, rows, slice(col, col + 1)),
+                                                  dtype=np.float64).reshape(-1)
+        i = row - b * _STAT_ROWS
+        return float(block[i]) if 0 <= i < len(block) else float("nan")
 
     def _on_hover(self, scene_pos: Any) -> None:
         mat = getattr(self, "_matrix", None)
