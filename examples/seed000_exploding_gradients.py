@@ -62,7 +62,7 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
     loss_fn = nn.MSELoss()
     loader = C.make_loader(x, y, batch_size=32, seed=seed)
-    # BUG (by omission): no clip=1.0 (nn.utils.clip_grad_norm_(model.parameters(), 1.0) after backward)
+    # BUG (by omission): no clip=1.0 here (C.fit would call clip_grad_norm_ after each backward)
     loss = C.record_training(out, model, opt, loss_fn, loader, steps, stop_nonfinite=True)
     C.report(loss, model, x[:200], y[:200], task="regression", validation=False, fmt=".4g")
     return out
