@@ -225,7 +225,7 @@ class Engine:
 
     def step(self, loss: Any, outputs: Any, targets: Any, inputs: Any) -> None:
         while self.notices:
-            warnings.warn(f"Trainwreck: {self.notices.pop(0)}", TrainwreckWarning, stacklevel=4)
+            warnings.warn(f"Trainwreck: {self.notices.pop(0)}", TrainwreckWarning, stacklevel=3)
         t_in = time.perf_counter()
         self.cadence.enter(t_in)
         i = self.calls
@@ -362,7 +362,7 @@ class Engine:
             "compiled model (or compile in place, model.compile()) to skip the module hook "
             "altogether.",
             TrainwreckWarning,
-            stacklevel=5,
+            stacklevel=6,
         )
 
     def _total_grad_norm(self, praw: np.ndarray) -> float | None:
