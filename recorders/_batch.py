@@ -24,7 +24,8 @@ NAN = math.nan
 COPY_ELEMS = 1 << 18  # at most this many elements of each batch argument are copied per step
 WIDE = 256  # inputs wider than this: only the kept features are copied
 _INT_TYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
-REF_ELEMS = 1 << 14  # smaller CPU tensors are not copied at rec.step: the writer reads them
+REF_ELEMS = 1 << 17  # smaller CPU tensors are not copied at rec.step: the writer reads them (torch
+# releases the GIL in its reductions, so the writer summarises them beside the training thread)
 
 
 def as_tensor(obj: Any) -> torch.Tensor | None:
