@@ -180,44 +180,46 @@ def check_global_heaps(path: str, skip: list[tuple[int, int]] | tuple = ()) -> N
 
     Plain reads, not ``mmap``: a mapped file that shrinks, or a hole on a full tmpfs, is a SIGBUS.
     """
+    work = bytearray(8 << 20)
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         start = 0
         for a, b in sorted(skip):
             if b - a < SKIP_MIN_BYTES or a < start:
                 continue
-            _scan_heaps(fh, start, a)
+            _scan_heaps(fh, start, a, work)
             start = max(start, b)
-        _scan_heaps(fh, start, size)
+        _scan_heaps(fh, start, size, work)
 
 
-def _scan_heaps(fh: Any, start: int, stop: int, block: int = 8 << 20) -> None:
-    """Walk every ``GCOL`` signature that begins in ``[start, stop)``."""
+def _scan_heaps(fh: Any, start: int, stop: int, work: bytearray) -> None:
+    """Walk every ``GCOL`` signature that begins in ``[start, stop)``, reading through ``work``
+    (one buffer for the whole search: no fresh memory per block)."""
     end = stop + 16  # the header of a signature just before ``stop``
     fh.seek(start)
-    offset, pos, buf = start, start, b""
+    offset, pos, have = start, start, 0  # file offset of work[0], next read, valid bytes
     while True:
-        more = fh.read(max(0, min(block, end - pos)))
-        pos += len(more)
-        data = buf + more if buf else more
-        cutoff = min(len(data) - 19 if more else len(data), stop - offset)  # later: next round, whole
-        at = data.find(b"GCOL", 0, cutoff + 3)
+        want = max(0, min(len(work) - have, end - pos))
+        got = fh.readinto(memoryview(work)[have:have + want]) if want else 0
+        pos, have = pos + got, have + got
+        cutoff = min(have - 19 if got else have, stop - offset)  # later signatures: next round, whole
+        limit = min(cutoff + 3, have)
+        at = work.find(b"GCOL", 0, limit)
         while 0 <= at < cutoff:
-            if at + 16 <= len(data) and data[at + 4] == 1:
-                size = int.from_bytes(data[at + 8:at + 16], "little")
+            if at + 16 <= have and work[at + 4] == 1:
+                size = int.from_bytes(work[at + 8:at + 16], "little")
                 if size >= 4096:
                     _walk_heap(fh, offset + at, size)
-            at = data.find(b"GCOL", at + 4, cutoff + 3)
-        if not more:
+            at = work.find(b"GCOL", at + 4, limit)
+        if not got:
             return
-        buf = data[max(cutoff, 0):]
-        offset += len(data) - len(buf)
+        cut = max(cutoff, 0)
+        work[:have - cut] = work[cut:have]
+        offset, have = offset + cut, have - cut
 
 
 _OFFSET = operator.attrgetter("byte_offset")
 _SIZE = operator.attrgetter("size")
-
-
 _RANGES: dict[tuple[int, ...], list[tuple[int, int]]] = {}
 
 

@@ -161,11 +161,21 @@ def select_rows(trace: Trace, budget: int | None = None,
     extra = [n - window]
     loss = trace.loss()  # read in full: the events of the loss get every row around them
     bad = np.flatnonzero(~np.isfinite(loss))
-    for event in (int(bad[0]) if len(bad) else -1, rise_above_best(loss, 1.3)):
+    for event in (int(bad[0]) if len(bad) else -1, _loss_rise(loss, budget)):
         if event >= 0:
             extra += [min(max(event + k * window, 0), n - window) for k in range(-LEAD, 1)]
     rows = (np.r_[starts, extra][:, None] + np.arange(window)[None, :]).ravel()
     return np.unique(rows[(rows >= 0) & (rows < n)]), (0, int(stride), int(count), int(window))
+
+
+def _loss_rise(loss: np.ndarray, budget: int) -> int:
+    """Where the loss leaves its best level for good (``rise_above_best``, 1.3×), found on means of
+    blocks of rows (at most ``budget / 2`` of them: a long loss costs little), as a row; -1 if never."""
+    size = max(1, -(-len(loss) // max(budget // 2, 1)))
+    whole = len(loss) // size * size
+    means = np.asarray(loss[:whole], dtype=np.float64).reshape(-1, size).mean(axis=1)  # NaN stays NaN
+    found = rise_above_best(means, 1.3)
+    return found * size if found >= 0 else -1
 
 
 def view(trace: Trace, rows: np.ndarray, regular: Blocks | None = None) -> Trace:

@@ -539,7 +539,9 @@ class Trace:
         """``param_stat(stat)[rows]`` for sorted row indices, reading only the blocks that hold them
         (the column is not cached)."""
         path = f"{S.PARAMS}/{stat}"
-        if stat not in S.PARAM_STATS or not self.has(path) or (self.sharded.any() and self.n_ranks > 1):
+        if stat in S.PARAM_STATS and not self.has(path):  # as param_stat's NaN, only the rows asked for
+            return np.full((len(np.arange(self.n_steps)[rows]), len(self.param_names)), np.nan, np.float32)
+        if stat not in S.PARAM_STATS or (self.sharded.any() and self.n_ranks > 1):
             return self.param_stat(stat)[rows]
         return self._rows_at(path, rows)
 
@@ -547,7 +549,10 @@ class Trace:
         """``module_stat(stat)[rows]`` (of column ``col`` only, if given) for sorted row indices,
         reading only the blocks that hold them."""
         path = f"{S.MODULES}/{stat}"
-        if stat not in S.MODULE_STATS or not self.has(path):
+        if stat in S.MODULE_STATS and not self.has(path):  # as module_stat's NaN, only the rows asked for
+            k = len(np.arange(self.n_steps)[rows])
+            return np.full((k,) if col is not None else (k, len(self.module_names)), np.nan, np.float32)
+        if stat not in S.MODULE_STATS:
             a = self.module_stat(stat)
             return (a if col is None else a[:, col])[rows]
         return self._rows_at(path, rows, () if col is None else (col,))

@@ -30,6 +30,12 @@ def mlp(sizes: list[int], act: type[nn.Module] = nn.ReLU) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def switch(before: DataLoader, after: DataLoader, at: int) -> Callable[[int], DataLoader]:
+    """A pipeline that changes mid-run: ``before`` for the epochs that start before step ``at``,
+    ``after`` from then on (for ``train``/``stream``, which ask it at every epoch start)."""
+    return lambda step: before if step < at else after
+
+
 def stream(loader: DataLoader | Callable[[int], DataLoader], steps: int
            ) -> Iterator[tuple[int, bool, torch.Tensor, torch.Tensor]]:
     """``(step, epoch_end, x, y)``; ``loader`` may be a function of the step (a pipeline that

@@ -20,7 +20,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from examples import _common as C
-from recorders import TraceRecorder
 
 EXPECTED: str | None = "bounded_output"
 SYMPTOMS: tuple[str, ...] = ("loss_plateau", "output_collapse")
@@ -39,12 +38,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     model = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 1),
                           nn.Sigmoid())  # BUG: output bounded to (0, 1), targets in [0, 100]
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.MSELoss()
-    loader = C.make_loader(data.x, data.y, batch_size=32, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps, record_after_step=True)
-    print(f"final loss {loss:.1f}; validation {C.describe(model, data.x_val, data.y_val, task='regression')}")
-    return out
+    return C.record_fit(out, model, opt, nn.MSELoss(), data, steps, seed=seed, batch_size=32,
+                        record_after_step=True, task="regression", fmt=".1f")
 
 
 if __name__ == "__main__":

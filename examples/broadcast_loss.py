@@ -22,7 +22,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from examples import _common as C
-from recorders import TraceRecorder
 
 EXPECTED: str | None = "broadcast_loss"
 SYMPTOMS: tuple[str, ...] = ("loss_plateau", "output_collapse")
@@ -36,13 +35,11 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     data = C.dataset("diabetes", scale_y=True)  # data.y has shape (N,)
     model = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 1))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.MSELoss()
     loader = C.make_loader(data.x, data.y, batch_size=32, seed=seed)  # BUG: targets (B,), outputs (B, 1)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec, warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Using a target size")  # the warning users skim past
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps, val=(data.x_val, data.y_val))
-    y_val = data.y_val.unsqueeze(1)
-    print(f"final loss {loss:.4f}; validation {C.describe(model, data.x_val, y_val, task='regression')}")
+        loss = C.record_training(out, model, opt, nn.MSELoss(), loader, steps, val=data.val)
+    C.report(loss, model, data.x_val, data.y_val.unsqueeze(1), task="regression")
     return out
 
 

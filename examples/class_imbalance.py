@@ -21,7 +21,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from examples import _common as C
-from recorders import TraceRecorder
 
 EXPECTED: str | None = "class_imbalance"
 SYMPTOMS: tuple[str, ...] = ("constant_prediction",)
@@ -48,8 +47,7 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()  # BUG: no class weights for a 97/3 split
     loader = C.make_loader(data.x, data.y, batch_size=64, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps, val=(data.x_val, data.y_val))
+    loss = C.record_training(out, model, opt, loss_fn, loader, steps, val=data.val)
     with torch.no_grad():
         pred = model(data.x_val).argmax(dim=1)
     recall = float((pred[data.y_val == 1] == 1).float().mean())

@@ -52,8 +52,7 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
             loss.backward()
             rec.step(loss=loss, outputs=pred, targets=y, inputs=x)
             opt.step()
-    summary = C.describe(model, data.x_val, data.y_val, task="multiclass")
-    print(f"final loss {float(loss.detach()):.4f}; validation {summary}")
+    C.report(float(loss.detach()), model, *data.val, task="multiclass")
     return out
 
 

@@ -20,7 +20,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from examples import _common as C
-from recorders import TraceRecorder
 
 EXPECTED: str | None = "frozen_weights"
 SYMPTOMS: tuple[str, ...] = ("loss_plateau",)
@@ -49,12 +48,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
         p.requires_grad = False  # freeze the backbone...
     model.head.bias.requires_grad = True  # BUG: ...but unfreezes only the head's bias
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    loader = C.make_loader(data.x, data.y, batch_size=64, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps, val=(data.x_val, data.y_val))
-    print(f"final loss {loss:.4f}; validation {C.describe(model, data.x_val, data.y_val, task='multiclass')}")
-    return out
+    return C.record_fit(out, model, opt, nn.CrossEntropyLoss(), data, steps, seed=seed, batch_size=64,
+                        log_val=True, task="multiclass")
 
 
 if __name__ == "__main__":

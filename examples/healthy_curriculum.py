@@ -20,7 +20,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from examples import _common as C
 from examples import _long as L
-from recorders import TraceRecorder
 
 EXPECTED: str | None = None
 SYMPTOMS: tuple[str, ...] = ()
@@ -45,18 +44,12 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     data = C.dataset("digits")
     model = L.mlp([64, 64, 64, 10])
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
     easy = easy_half(data.x, data.y)
     first = C.make_loader(data.x[easy], data.y[easy], batch_size=32, seed=seed)
     full = C.make_loader(data.x, data.y, batch_size=32, seed=seed)
-
-    def loader(step: int):
-        return first if step < SWITCH else full
-
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = L.train(model, opt, loss_fn, loader, rec, steps, val=(data.x_val, data.y_val))
-    print(f"final loss {loss:.4f}; validation {C.describe(model, data.x_val, data.y_val, task='multiclass')}")
-    return out
+    return C.record_fit(out, model, opt, nn.CrossEntropyLoss(), data, steps, seed=seed,
+                        loader=L.switch(first, full, at=SWITCH), train=L.train, log_val=True,
+                        task="multiclass")
 
 
 if __name__ == "__main__":

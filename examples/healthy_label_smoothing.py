@@ -17,7 +17,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from examples import _common as C
-from recorders import TraceRecorder
 
 EXPECTED: str | None = None
 SYMPTOMS: tuple[str, ...] = ()
@@ -32,13 +31,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
-    loader = C.make_loader(data.x, data.y, batch_size=64, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps, record_after_step=True,
-                     val=(data.x_val, data.y_val))
-    print(f"final loss {loss:.4f} (floor ≈ 0.50); validation "
-          f"{C.describe(model, data.x_val, data.y_val, task='multiclass')}")
-    return out
+    return C.record_fit(out, model, opt, loss_fn, data, steps, seed=seed, batch_size=64, log_val=True,
+                        record_after_step=True, task="multiclass", note=" (floor ≈ 0.50)")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from examples import _common as C
 from examples import _long as L
-from recorders import TraceRecorder
 
 EXPECTED: str | None = None
 SYMPTOMS: tuple[str, ...] = ()
@@ -33,12 +32,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     data = C.dataset("breast_cancer")
     model = nn.Sequential(nn.Linear(30, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 2))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=5e-2)
-    loss_fn = nn.CrossEntropyLoss()
-    loader = C.make_loader(data.x, data.y, batch_size=32, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = L.train(model, opt, loss_fn, loader, rec, steps, val=(data.x_val, data.y_val))
-    print(f"final loss {loss:.4f}; validation {C.describe(model, data.x_val, data.y_val, task='multiclass')}")
-    return out
+    return C.record_fit(out, model, opt, nn.CrossEntropyLoss(), data, steps, seed=seed, batch_size=32,
+                        log_val=True, train=L.train, task="multiclass")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from examples import _common as C
 from examples import _long as L
-from recorders import TraceRecorder
 
 EXPECTED: str | None = None
 SYMPTOMS: tuple[str, ...] = ()
@@ -34,12 +33,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     model = nn.Sequential(nn.Linear(13, 32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 3))
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-2)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[700], gamma=0.1)
-    loss_fn = nn.CrossEntropyLoss()
-    loader = C.make_loader(data.x, data.y, batch_size=16, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = L.train(model, opt, loss_fn, loader, rec, steps, scheduler=sched, val=(data.x_val, data.y_val))
-    print(f"final loss {loss:.4f}; validation {C.describe(model, data.x_val, data.y_val, task='multiclass')}")
-    return out
+    return C.record_fit(out, model, opt, nn.CrossEntropyLoss(), data, steps, seed=seed, batch_size=16,
+                        log_val=True, scheduler=sched, train=L.train, task="multiclass")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from examples import _common as C
-from recorders import TraceRecorder
 
 EXPECTED: str | None = None
 SYMPTOMS: tuple[str, ...] = ()
@@ -31,15 +30,11 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     steps = steps or (220 if quick else 300)
     torch.manual_seed(seed)
     data = C.dataset("diabetes", scale_y=True)
-    y, y_val = data.y.unsqueeze(1), data.y_val.unsqueeze(1)  # (B, 1) like the model's output
+    data = C.Data(data.x, data.y.unsqueeze(1), data.x_val, data.y_val.unsqueeze(1))  # (B, 1) like the output
     model = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 1))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.MSELoss()
-    loader = C.make_loader(data.x, y, batch_size=32, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps, val=(data.x_val, y_val))
-    print(f"final loss {loss:.4f}; validation {C.describe(model, data.x_val, y_val, task='regression')}")
-    return out
+    return C.record_fit(out, model, opt, nn.MSELoss(), data, steps, seed=seed, batch_size=32, log_val=True,
+                        task="regression")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from examples import _common as C
-from recorders import TraceRecorder
 
 EXPECTED: str | None = None
 SYMPTOMS: tuple[str, ...] = ()
@@ -32,12 +31,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     model = nn.Sequential(nn.Linear(13, 64), nn.ReLU(), nn.Dropout(0.2),
                           nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 3))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    loss_fn = nn.CrossEntropyLoss()
-    loader = C.make_loader(data.x, data.y, batch_size=16, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps, val=(data.x_val, data.y_val))
-    print(f"final loss {loss:.4f}; validation {C.describe(model, data.x_val, data.y_val, task='multiclass')}")
-    return out
+    return C.record_fit(out, model, opt, nn.CrossEntropyLoss(), data, steps, seed=seed, batch_size=16,
+                        log_val=True, task="multiclass")
 
 
 if __name__ == "__main__":

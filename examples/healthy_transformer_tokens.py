@@ -19,7 +19,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from examples import _common as C
-from recorders import TraceRecorder
 
 EXPECTED: str | None = None
 SYMPTOMS: tuple[str, ...] = ()
@@ -64,12 +63,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     x_val, y_val = (torch.as_tensor(a) for a in majority_sequences(400, rng))
     model = MajorityTransformer()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
-    loss_fn = nn.CrossEntropyLoss()
-    loader = C.make_loader(x, y, batch_size=64, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps, val=(x_val, y_val))
-    print(f"final loss {loss:.4f}; validation {C.describe(model, x_val, y_val, task='multiclass')}")
-    return out
+    return C.record_fit(out, model, opt, nn.CrossEntropyLoss(), C.Data(x, y, x_val, y_val), steps, seed=seed,
+                        batch_size=64, log_val=True, task="multiclass")
 
 
 if __name__ == "__main__":

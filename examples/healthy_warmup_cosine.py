@@ -19,7 +19,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from examples import _common as C
-from recorders import TraceRecorder
 
 EXPECTED: str | None = None
 SYMPTOMS: tuple[str, ...] = ()
@@ -46,12 +45,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     model = nn.Sequential(nn.Linear(64, 96), nn.ReLU(), nn.Linear(96, 64), nn.ReLU(), nn.Linear(64, 10))
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(steps))
-    loss_fn = nn.CrossEntropyLoss()
-    loader = C.make_loader(data.x, data.y, batch_size=64, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps, scheduler=sched)
-    print(f"final loss {loss:.4f}; validation {C.describe(model, data.x_val, data.y_val, task='multiclass')}")
-    return out
+    return C.record_fit(out, model, opt, nn.CrossEntropyLoss(), data, steps, seed=seed, batch_size=64,
+                        scheduler=sched, task="multiclass")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from examples import _common as C
 from examples import _long as L
-from recorders import TraceRecorder
 
 EXPECTED: str | None = "data_outlier"
 SYMPTOMS: tuple[str, ...] = ("loss_spike",)
@@ -42,13 +41,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     data = C.dataset("diabetes", scale_y=True)
     model = nn.Sequential(L.mlp([10, 64, 64, 1]), nn.Flatten(0))  # (B,) predictions for (B,) targets
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    mse = nn.MSELoss()
-    loader = C.make_loader(data.x, data.y, batch_size=32, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=mse) as rec:
-        loss = L.train(model, opt, mse, loader, rec, steps, batch_hook=unscaled_shards)
-    print(f"final loss {loss:.4f}; validation "
-          f"{C.describe(model, data.x_val, data.y_val, task='regression')}")
-    return out
+    return C.record_fit(out, model, opt, nn.MSELoss(), data, steps, seed=seed, batch_size=32, train=L.train,
+                        batch_hook=unscaled_shards, task="regression")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from examples import _common as C
 from examples import _long as L
-from recorders import TraceRecorder
 
 EXPECTED: str | None = "lr_too_high"
 SYMPTOMS: tuple[str, ...] = ("loss_diverging", "nonfinite")
@@ -43,13 +42,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     data = C.dataset("digits")
     model = L.mlp([64, 64, 64, 10])
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    loss_fn = nn.CrossEntropyLoss()
-    loader = C.make_loader(data.x, data.y, batch_size=32, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = L.train(model, opt, loss_fn, loader, rec, steps, lr_hook=schedule)
-    print(f"last finite loss {loss:.4f}; validation "
-          f"{C.describe(model, data.x_val, data.y_val, task='multiclass')}")
-    return out
+    return C.record_fit(out, model, opt, nn.CrossEntropyLoss(), data, steps, seed=seed, batch_size=32,
+                        lr_hook=schedule, train=L.train, task="multiclass", label="last finite loss")
 
 
 if __name__ == "__main__":

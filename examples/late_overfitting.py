@@ -21,7 +21,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from examples import _common as C
 from examples import _long as L
-from recorders import TraceRecorder
 
 EXPECTED: str | None = "overfitting"
 SYMPTOMS: tuple[str, ...] = ()
@@ -45,12 +44,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     data = small_noisy_split(seed)
     model = L.mlp([64, 128, 128, 10])
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    loader = C.make_loader(data.x, data.y, batch_size=32, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = L.train(model, opt, loss_fn, loader, rec, steps, val=(data.x_val, data.y_val))
-    print(f"final loss {loss:.4f}; validation {C.describe(model, data.x_val, data.y_val, task='multiclass')}")
-    return out
+    return C.record_fit(out, model, opt, nn.CrossEntropyLoss(), data, steps, seed=seed, batch_size=32,
+                        log_val=True, train=L.train, task="multiclass")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from examples import _common as C
 from examples import _long as L
-from recorders import TraceRecorder
 
 EXPECTED: str | None = "unshuffled_data"
 SYMPTOMS: tuple[str, ...] = ("loss_spike",)
@@ -36,18 +35,12 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     data = C.dataset("digits")
     model = L.mlp([64, 64, 64, 10])
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
     shuffled = C.make_loader(data.x, data.y, batch_size=32, seed=seed)
     order = torch.argsort(data.y, stable=True)
     by_class = C.make_loader(data.x[order], data.y[order], batch_size=32, shuffle=False)  # BUG: no shuffle
-
-    def loader(step: int):
-        return shuffled if step < SWITCH else by_class
-
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = L.train(model, opt, loss_fn, loader, rec, steps, val=(data.x_val, data.y_val))
-    print(f"final loss {loss:.4f}; validation {C.describe(model, data.x_val, data.y_val, task='multiclass')}")
-    return out
+    return C.record_fit(out, model, opt, nn.CrossEntropyLoss(), data, steps, seed=seed,
+                        loader=L.switch(shuffled, by_class, at=SWITCH), train=L.train, log_val=True,
+                        task="multiclass")
 
 
 if __name__ == "__main__":

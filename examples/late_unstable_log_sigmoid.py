@@ -20,7 +20,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from examples import _common as C
 from examples import _long as L
-from recorders import TraceRecorder
 
 EXPECTED: str | None = "unstable_loss"
 SYMPTOMS: tuple[str, ...] = ("nonfinite", "loss_diverging")
@@ -41,12 +40,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     data = C.dataset("breast_cancer")
     model = L.mlp([30, 32, 32, 1])
     opt = torch.optim.Adam(model.parameters(), lr=7e-4)
-    loader = C.make_loader(data.x, data.y, batch_size=32, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=bce_by_hand) as rec:
-        loss = L.train(model, opt, bce_by_hand, loader, rec, steps)
-    summary = C.describe(model, data.x_val, data.y_val, task="binary")
-    print(f"last finite loss {loss:.4f}; validation {summary}")
-    return out
+    return C.record_fit(out, model, opt, bce_by_hand, data, steps, seed=seed, batch_size=32, train=L.train,
+                        task="binary", label="last finite loss")
 
 
 if __name__ == "__main__":

@@ -46,9 +46,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
             rec.step(loss=loss, outputs=out_, targets=y, inputs=x)
             opt.step()
             if epoch_end:
-                rec.log("val_loss", C.evaluate(model, loss_fn, data.x_val, data.y_val))
-    print(f"final loss {float(loss.detach()):.4f}; validation "
-          f"{C.describe(model, data.x_val, data.y_val, task='multiclass')}")
+                rec.log("val_loss", C.evaluate(model, loss_fn, *data.val))
+    C.report(float(loss.detach()), model, *data.val, task="multiclass")
     return out
 
 

@@ -23,7 +23,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from examples import _common as C
 from examples.seed000_large_init_onehot import SimpleModel
-from recorders import TraceRecorder
 
 EXPECTED: str | None = "dominant_bias"
 SYMPTOMS: tuple[str, ...] = ("constant_prediction", "softmax_saturation", "loss_plateau")
@@ -40,12 +39,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     nn.init.zeros_(model.linear.bias)
     model.linear.bias.data[3] = 50  # BUG: one class's bias dwarfs everything else
     opt = torch.optim.Adam(model.parameters(), lr=0.001)
-    loss_fn = nn.CrossEntropyLoss()
-    loader = C.make_loader(data.x, data.y, batch_size=32, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps, record_after_step=True)
-    print(f"final loss {loss:.4f}; validation {C.describe(model, data.x_val, data.y_val, task='multiclass')}")
-    return out
+    return C.record_fit(out, model, opt, nn.CrossEntropyLoss(), data, steps, seed=seed, batch_size=32,
+                        record_after_step=True, task="multiclass")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from examples import _common as C
-from recorders import TraceRecorder
 
 EXPECTED: str | None = "exploding_gradients"
 SYMPTOMS: tuple[str, ...] = ("loss_diverging", "nonfinite")
@@ -63,19 +62,9 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
     loss_fn = nn.MSELoss()
     loader = C.make_loader(x, y, batch_size=32, seed=seed)
-    loss = torch.tensor(0.0)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        for _, _, xb, yb in C.batches(loader, steps):
-            opt.zero_grad()
-            pred = model(xb)
-            loss = loss_fn(pred, yb)
-            loss.backward()
-            # BUG (by omission): no nn.utils.clip_grad_norm_(model.parameters(), 1.0) here
-            rec.step(loss=loss, outputs=pred, targets=yb, inputs=xb)
-            opt.step()
-            if not torch.isfinite(loss):
-                break
-    print(f"final loss {float(loss.detach()):.4g}; {C.describe(model, x[:200], y[:200], task='regression')}")
+    # BUG (by omission): no clip=1.0 here (C.fit would call clip_grad_norm_ after each backward)
+    loss = C.record_training(out, model, opt, loss_fn, loader, steps, stop_nonfinite=True)
+    C.report(loss, model, x[:200], y[:200], task="regression", validation=False, fmt=".4g")
     return out
 
 

@@ -25,7 +25,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from examples import _common as C
 from examples.seed001_unnormalized_inputs import keras_dense
-from recorders import TraceRecorder
 
 EXPECTED: str | None = "lr_too_high"
 SYMPTOMS: tuple[str, ...] = ("softmax_saturation", "loss_diverging")
@@ -39,13 +38,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     data = C.dataset("digits")
     model = nn.Sequential(keras_dense(64, 64), nn.ReLU(), keras_dense(64, 10))
     opt = torch.optim.Adam(model.parameters(), lr=1.0)  # BUG: extremely high learning rate
-    loss_fn = nn.CrossEntropyLoss()
-    loader = C.make_loader(data.x, data.y, batch_size=32, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps, record_after_step=True,
-                     val=(data.x_val, data.y_val))
-    print(f"final loss {loss:.4f}; validation {C.describe(model, data.x_val, data.y_val, task='multiclass')}")
-    return out
+    return C.record_fit(out, model, opt, nn.CrossEntropyLoss(), data, steps, seed=seed, batch_size=32,
+                        log_val=True, record_after_step=True, task="multiclass")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from examples import _common as C
 from examples.seed001_unnormalized_inputs import keras_dense
-from recorders import TraceRecorder
 
 EXPECTED: str | None = "over_regularization"
 SYMPTOMS: tuple[str, ...] = ("loss_plateau",)
@@ -51,11 +50,9 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
         return ce(logits, target) + sum(0.1 * w.pow(2).sum() for w in kernels)  # BUG: l2(0.1) per kernel
 
     loader = C.make_loader(data.x, data.y, batch_size=32, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=ce) as rec:
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps, val=(data.x_val, data.y_val))
+    loss = C.record_training(out, model, opt, loss_fn, loader, steps, recorded_loss_fn=ce, val=data.val)
     l2 = sum(0.1 * float(w.detach().pow(2).sum()) for w in kernels)
-    summary = C.describe(model, data.x_val, data.y_val, task="multiclass")
-    print(f"final loss {loss:.4f} (of which L2 {l2:.3f}); validation {summary}")
+    C.report(loss, model, *data.val, task="multiclass", note=f" (of which L2 {l2:.3f})")
     return out
 
 

@@ -27,7 +27,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from examples import _common as C
 from examples.seed001_unnormalized_inputs import keras_dense
-from recorders import TraceRecorder
 
 EXPECTED: str | None = "vanishing_gradients"
 SYMPTOMS: tuple[str, ...] = ("loss_plateau", "output_collapse", "constant_prediction")
@@ -45,12 +44,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
         layers += [keras_dense(n_in, n_out), nn.Sigmoid()]  # BUG: deep saturating stack
     model = nn.Sequential(*layers, keras_dense(widths[-1], 10))
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    loss_fn = nn.CrossEntropyLoss()
-    loader = C.make_loader(data.x, data.y, batch_size=32, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps, val=(data.x_val, data.y_val))
-    print(f"final loss {loss:.4f}; validation {C.describe(model, data.x_val, data.y_val, task='multiclass')}")
-    return out
+    return C.record_fit(out, model, opt, nn.CrossEntropyLoss(), data, steps, seed=seed, batch_size=32,
+                        log_val=True, task="multiclass")
 
 
 if __name__ == "__main__":

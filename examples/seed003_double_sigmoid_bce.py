@@ -22,7 +22,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from examples import _common as C
-from recorders import TraceRecorder
 
 EXPECTED: str | None = "double_softmax"
 SYMPTOMS: tuple[str, ...] = ("loss_plateau",)
@@ -34,17 +33,12 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     steps = steps or (160 if quick else 600)
     torch.manual_seed(seed)
     data = C.dataset("breast_cancer")
-    y, y_val = data.y.float().unsqueeze(1), data.y_val.float().unsqueeze(1)
+    data = C.Data(data.x, data.y.float().unsqueeze(1), data.x_val, data.y_val.float().unsqueeze(1))
     model = nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 1),
                           nn.Sigmoid())  # BUG: the loss applies the sigmoid again
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    loss_fn = nn.BCEWithLogitsLoss()
-    loader = C.make_loader(data.x, y, batch_size=32, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps, val=(data.x_val, y_val))
-    summary = C.describe(model, data.x_val, y_val, task="binary", probs=True)
-    print(f"final loss {loss:.4f}; validation {summary}")
-    return out
+    return C.record_fit(out, model, opt, nn.BCEWithLogitsLoss(), data, steps, seed=seed, batch_size=32,
+                        log_val=True, task="binary", probs=True)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from examples import _common as C
 from examples.seed004_label_leakage import noisy_rule_data
-from recorders import TraceRecorder
 
 EXPECTED: str | None = "lr_too_high"
 SYMPTOMS: tuple[str, ...] = ("loss_diverging", "loss_plateau")
@@ -51,11 +50,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     model = HighLearningNet()
     criterion = nn.BCEWithLogitsLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=1.0)  # BUG: very high learning rate
-    loader = C.make_loader(x, y, batch_size=32, seed=seed)
-    with TraceRecorder(out, model, optimizer=optimizer, loss_fn=criterion) as rec:
-        loss = C.fit(model, optimizer, criterion, loader, rec, steps, record_after_step=True)
-    print(f"final loss {loss:.4f}; {C.describe(model, x, y, task='binary')}")
-    return out
+    return C.record_fit(out, model, optimizer, criterion, (x, y), steps, seed=seed, batch_size=32,
+                        record_after_step=True, task="binary")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from examples import _common as C
 from examples.seed003_double_softmax_binary import linear_rule_data
-from recorders import TraceRecorder
 
 EXPECTED: str | None = "saturated_activations"
 SYMPTOMS: tuple[str, ...] = ("loss_plateau", "output_collapse")
@@ -58,11 +57,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
         nn.init.constant_(layer.bias, 3.0)  # BUG: every tanh unit starts pinned near +1
     criterion = nn.BCEWithLogitsLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    loader = C.make_loader(x, y, batch_size=50, seed=seed)
-    with TraceRecorder(out, model, optimizer=optimizer, loss_fn=criterion) as rec:
-        loss = C.fit(model, optimizer, criterion, loader, rec, steps)
-    print(f"final loss {loss:.4f}; {C.describe(model, x, y, task='binary')}")
-    return out
+    return C.record_fit(out, model, optimizer, criterion, (x, y), steps, seed=seed, batch_size=50,
+                        task="binary")
 
 
 if __name__ == "__main__":

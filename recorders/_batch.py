@@ -97,6 +97,7 @@ class BatchSummaries:
         self.plans: dict[str, _Plan] = {}
         self.refs = True  # off once a referenced tensor was changed in place before the writer read it
         self.changed = False  # set by the writer thread when it finds such a tensor
+        self._slots: list[tuple[int, str, _Plan]] = []
 
     def plan(self, layout: Layout, outputs: Any, targets: Any, inputs: Any) -> None:
         """Add the groups of the arguments given now to ``layout``."""
@@ -108,6 +109,7 @@ class BatchSummaries:
             self._plan_targets(layout, t, out_cols)
         if x is not None:
             self._plan_inputs(layout, x)
+        self._slots = self._make_slots()
 
     def _attrs(self, t: torch.Tensor, columns: int) -> dict[str, Any]:
         return {"shape": json.dumps(list(t.shape)), "dtype": str(t.dtype), "columns": columns}
@@ -222,17 +224,21 @@ class BatchSummaries:
         in place meanwhile, records NaN for it and every later batch is copied."""
         if self.changed:
             self.refs = False
+        refs = self.refs
         out = []
-        for g, arg in ((schema.OUTPUTS, outputs), (schema.TARGETS, targets), (schema.INPUTS, inputs)):
-            plan = self.plans.get(g)
-            if plan is None:
-                continue
-            small = type(arg) is torch.Tensor and arg.numel() <= REF_ELEMS
-            if self.refs and small and arg.device.type == "cpu":
+        args = (outputs, targets, inputs)
+        for k, g, plan in self._slots:
+            arg = args[k]
+            if refs and type(arg) is torch.Tensor and arg.is_cpu and arg.numel() <= REF_ELEMS:
                 out.append(("ref", arg, arg._version))
-                continue
-            out.append(self._copy(g, plan, arg))
+            else:
+                out.append(self._copy(g, plan, arg))
         return tuple(out)
+
+    def _make_slots(self) -> list[tuple[int, str, _Plan]]:
+        """(argument index, group, plan) of each planned group, in row order."""
+        order = ((0, schema.OUTPUTS), (1, schema.TARGETS), (2, schema.INPUTS))
+        return [(k, g, self.plans[g]) for k, g in order if g in self.plans]
 
     def _copy(self, g: str, plan: _Plan, arg: Any) -> Any:
         """One batch argument as the writer takes it (see :meth:`copies`)."""

@@ -108,6 +108,7 @@ class Engine:
         self.upd_target: int | None = None
         self.nonfinite_done = False
         self.hist_window = -1
+        self.hist_now = False  # the planned step takes histograms
         self.unit_window = -1
         self.unit_last = -1
         self.unit_alive: dict[int, torch.Tensor] = {}
@@ -138,25 +139,31 @@ class Engine:
             return bool(self.flags & _cadence.UPDATE)
         return i == self.calls - 1 and bool(self.last_flags & _cadence.UPDATE)
 
-    def _hist_due(self, i: int) -> bool:
+    def _hist_due(self, i: int, flags: int) -> bool:
+        """Histograms on the first recorded step of each ``hist_every`` window (measured in
+        full: the detectors also count on these evenly spaced measured rows)."""
         return self.recorded(i) and i // self.opts.hist_every > self.hist_window
 
     def _arm_capture(self, i: int) -> None:
         """Decide what step ``i`` measures and arm the hooks for it (the next forwards):
         the forward hooks and the grad probe are attached only for a measured step."""
-        self.host = not DEVICE_PATH_ON_CPU and (not self.params or self.params[0].device.type == "cpu")
-        self.flags = self.cadence.plan(i) if self.recorded(i) else 0
-        hist = self._hist_due(i)
+        p0 = self.params[0] if self.params else None
+        self.host = not DEVICE_PATH_ON_CPU and (p0 is None or p0.device.type == "cpu")
+        flags = self.cadence.plan(i) if i % self.opts.every == 0 else 0
+        hist = self.hist_now = self._hist_due(i, flags)
         if hist:
-            self.flags |= _cadence.PARAMS | _cadence.MODULES
-        on = bool(self.flags & _cadence.MODULES)
-        if self.acts is not None and (on or self.acts.capturing):
-            self.acts.host = self.host
-            self.acts.reset()
-            self.acts.want_hist = hist
-            self.acts.arm(on)
-        if self.probe is not None:
-            self.probe.arm(on)
+            flags |= _cadence.PARAMS | _cadence.MODULES
+        self.flags = flags
+        on = bool(flags & _cadence.MODULES)
+        acts = self.acts
+        if acts is not None and (on or acts.capturing):
+            acts.host = self.host
+            acts.reset()
+            acts.want_hist = hist
+            acts.arm(on)
+        probe = self.probe
+        if probe is not None and (on or probe.armed):
+            probe.arm(on)
 
     # ------------------------------------------------------------------ optimizer hooks
 
@@ -230,7 +237,7 @@ class Engine:
         if not flags and self.host and self.layout is not None and i % self.opts.every == 0:
             if self._cheap_row(i, loss, outputs, targets, inputs, t_in):
                 return
-        setup, typical = self.layout is None, not self._hist_due(i)
+        setup, typical = self.layout is None, not self.hist_now
         if self.recorded(i):
             if self.layout is None:
                 self._create_layout(outputs, targets, inputs)
@@ -249,23 +256,27 @@ class Engine:
             self.tracker.take_before()  # the weights before the next step's change
 
     def _cheap_row(self, i: int, loss: Any, outputs: Any, targets: Any, inputs: Any, t_in: float) -> bool:
-        """The fast path of an unmeasured CPU step: the loss, the batch copies, one append.
+        """The fast path of an unmeasured CPU step: the loss, the batch references, one append.
         False (nothing done) when the loss raises an alarm: the caller then measures."""
-        value = _plan.loss_value(loss)
-        if value > self.cadence.alarm_level or value != value or abs(value) == math.inf:
+        if type(loss) is torch.Tensor and loss.numel() == 1:
+            value = loss.item()
+        else:
+            value = _plan.loss_value(loss)
+        cad = self.cadence
+        if value > cad.alarm_level or value != value or abs(value) == math.inf:
             return False
-        self.cadence.note_loss(value)
-        t = time.perf_counter() - self.t0
-        row = [value, math.nan, None, None]
-        self.writer.add_row(row, i, t, self._lrs(), 0, self.batch.copies(outputs, targets, inputs))
+        cad.note_loss(value)
+        batch = self.batch.copies(outputs, targets, inputs)
+        self.writer.add_row([value, math.nan, None, None], i, t_in - self.t0, self._lrs(), 0, batch)
         self.last_flags = 0
-        if i // self.opts.hist_every != self.unit_window:
+        opts = self.opts
+        if i // opts.hist_every != self.unit_window:
             self._units(i, [])
-        if i % self.opts.snapshot_every == 0 and self.snap_budget.take(i):
+        if i % opts.snapshot_every == 0 and self.snap_budget.take(i):
             self._snapshot(i, 0)
-        self.cadence.leave(i, time.perf_counter() - t_in, 0)
+        cad.leave(i, time.perf_counter() - t_in, 0)
         self._arm_capture(i + 1)
-        if self.opt_hooks is None and self.flags & _cadence.UPDATE:
+        if self.flags & _cadence.UPDATE and self.opt_hooks is None:
             self.tracker.take_before()
         return True
 
@@ -293,7 +304,7 @@ class Engine:
         t = time.perf_counter() - self.t0
         if praw is not None:
             self._check_nonfinite(i, row, praw)
-            if self._hist_due(i):
+            if self.hist_now:
                 self._histograms(i, ws, gs, praw)
         self._units(i, alive)
         record = (row, i, t, lrs, flags, batch)

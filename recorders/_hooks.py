@@ -34,6 +34,8 @@ _CHANNEL_TYPES: tuple[type, ...] = (
     nn.modules.pooling._LPPoolNd,
 )
 _NONNEG_TYPES: tuple[type, ...] = (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Hardsigmoid, nn.Softplus)
+BUFFER_ELEMS = 1 << 16  # CPU outputs up to this size are copied to a shared buffer, reduced in groups
+BUFFER_TOTAL = 1 << 22  # elements of all the group buffers together (16 MiB of float32)
 
 
 def bounds_of(module: nn.Module) -> tuple[float, float] | None:
@@ -84,6 +86,10 @@ class ActivationCapture:
         self.host = False  # numpy statistics for CPU outputs (set by the engine)
         self._on_error = on_error
         self._channel_outputs: set[tuple[int, tuple[int, ...]]] = set()
+        self._seen: dict[int, tuple] = {}  # j -> (shape, dtype, unit dim) of its last bufferable call
+        self._dst: list[torch.Tensor | None] = [None] * len(self.modules)  # j's row of a group buffer
+        self._groups: list[tuple[torch.Tensor, list[int], int]] = []  # (buffer, modules, unit dim)
+        self._planned = False
         self.reset()
         self._handle: Any = None
 
@@ -109,6 +115,7 @@ class ActivationCapture:
         self.alive: list[torch.Tensor | None] = [None] * n
         self.hists: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * n
         self._mixed_units = [False] * n
+        self._filled = [False] * n
         self._channel_outputs.clear()
 
     def remove(self) -> None:
@@ -148,7 +155,14 @@ class ActivationCapture:
             ud = None  # this call's shape does not match the layout
             self._mixed_units[j] = True
         t = self._bounded(t)
-        if self.host and t.device.type == "cpu":
+        if self.host and t.is_cpu:
+            dst = self._dst[j]
+            if dst is not None and not self._filled[j] and dst.shape == t.shape and dst.dtype == t.dtype:
+                dst.copy_(t.detach())  # reduced with the other outputs of its shape in step_raw
+                self._filled[j] = True
+                return
+            if ud is not None and t.dim() >= 2 and t.numel() <= BUFFER_ELEMS and t.dtype in _host.FAST:
+                self._seen[j] = (tuple(t.shape), t.dtype, ud)
             with np.errstate(**_host.QUIET):
                 raw, alive = _host.act_call_raw(t, ud, self._bounds[j], self._nonneg[j])
         else:
@@ -187,6 +201,8 @@ class ActivationCapture:
     def step_raw(self) -> tuple[Any, list[Any]]:
         """Raw rows of this step, ``(M, len(MODULE_RAW))`` float64 (numpy in host mode), NaN
         where a module did not run, and each module's unit-alive mask; None if none ran."""
+        if self.host:
+            self._reduce_groups()
         rows: list[Any] = []
         alive_out: list[Any] = []
         for j, raws in enumerate(self.raws):
@@ -199,6 +215,8 @@ class ActivationCapture:
                     rows.append(_host.combine_calls([_np(r) for r in raws], _np_or_none(alive)))
             else:
                 rows.append(_stats.combine_calls(raws, alive))
+        if self.host and not self._planned and self._seen:
+            self._plan_groups()
         if all(r is None for r in rows):
             return None, alive_out
         nan_row = np.full(len(_stats.MODULE_RAW), np.nan)
@@ -207,6 +225,45 @@ class ActivationCapture:
         dev = next(r.device for r in rows if r is not None)
         nan_t = torch.full((len(_stats.MODULE_RAW),), math.nan, dtype=torch.float64, device=dev)
         return torch.stack([nan_t if r is None else r.to(dev) for r in rows]), alive_out
+
+    def _plan_groups(self) -> None:
+        """After the first step with host captures: one buffer per output shape seen once per
+        step, so that later steps copy each output there and reduce a shape's at once."""
+        self._planned = True
+        by: dict[tuple, list[int]] = {}
+        for j, key in self._seen.items():
+            if len(self.raws[j]) == 1 and not self._mixed_units[j]:
+                by.setdefault(key, []).append(j)
+        total = 0
+        for (shape, dtype, ud), js in by.items():
+            if len(js) < 2:
+                continue  # alone: reduced as it comes, no copy
+            total += len(js) * math.prod(shape)
+            if total > BUFFER_TOTAL:
+                break
+            buf = torch.empty((len(js), *shape), dtype=dtype)
+            for r, j in enumerate(js):
+                self._dst[j] = buf[r]
+            self._groups.append((buf, js, ud))
+
+    def _reduce_groups(self) -> None:
+        """The buffered outputs of this step, reduced group by group into ``raws``/``alive``."""
+        for buf, js, ud in self._groups:
+            rows = [r for r, j in enumerate(js) if self._filled[j]]
+            if not rows:
+                continue
+            block = buf if len(rows) == len(js) else buf[rows]
+            mods = [js[r] for r in rows]
+            with np.errstate(**_host.QUIET):
+                raw, alive = _host.act_group_raw(
+                    block, ud, [self._bounds[j] for j in mods], [self._nonneg[j] for j in mods]
+                )
+            for r, j in enumerate(mods):
+                self.raws[j].insert(0, raw[r])
+                prev = self.alive[j]
+                self.alive[j] = alive[r] if prev is None or type(prev) is not np.ndarray else prev | alive[r]
+                if self.want_hist and self.hists[j] is None:
+                    self.hists[j] = _stats.histogram(block[r])
 
 
 def _np(x: Any) -> np.ndarray:

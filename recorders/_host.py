@@ -77,41 +77,66 @@ def count_nonfinite(a: np.ndarray) -> int:
 # ----------------------------------------------------------------------------- parameters
 
 
+FLAT = 1 << 16  # tensors up to this many elements are reduced together, as one flat array
+
+
+def _stats_of(ts: list[torch.Tensor], grads: bool) -> tuple[list[float], ...]:
+    """Per tensor: L2 norm, sum (weights) or zero count (grads), min, max, non-finite count.
+
+    The small tensors are concatenated and reduced segment-wise (``ufunc.reduceat``): a
+    model of many small layers costs one copy and a few numpy calls, not a few per tensor."""
+    p = len(ts)
+    norm, second, mn, mx, nf = [0.0] * p, [0.0] * p, [0.0] * p, [0.0] * p, [0] * p
+    small = []
+    for i, t in enumerate(ts):
+        if 0 < t.numel() <= FLAT:
+            small.append(i)
+            continue
+        a = t.numpy()
+        norm[i] = n = float(torch.linalg.vector_norm(t)) if t.numel() else 0.0
+        second[i] = count_zeros(a) if grads else _sum(t, a)
+        mn[i], mx[i] = _minmax(t, a)
+        nf[i] = 0 if math.isfinite(n) else count_nonfinite(a)
+    if not small:
+        return norm, second, mn, mx, nf
+    parts = [ts[i].reshape(-1) for i in small]
+    a = torch.cat(parts).numpy() if len(parts) > 1 else parts[0].numpy()
+    offs = np.zeros(len(parts), dtype=np.int64)
+    np.cumsum([q.numel() for q in parts[:-1]], out=offs[1:])
+    norms = np.sqrt(np.add.reduceat(np.square(a, dtype=np.float64), offs)).tolist()
+    if grads:
+        seconds = np.add.reduceat(a == 0, offs, dtype=np.int64).tolist()
+    else:
+        seconds = np.add.reduceat(a, offs, dtype=np.float64).tolist()
+    lows, highs = np.minimum.reduceat(a, offs).tolist(), np.maximum.reduceat(a, offs).tolist()
+    for k, i in enumerate(small):
+        norm[i], second[i], mn[i], mx[i] = norms[k], seconds[k], lows[k], highs[k]
+        if not math.isfinite(norms[k]):
+            nf[i] = count_nonfinite(parts[k].numpy())
+    return norm, second, mn, mx, nf
+
+
 def param_raw(ws: list[torch.Tensor], gs: list[torch.Tensor | None]) -> np.ndarray:
     """Host version of :func:`recorders._stats.param_raw`: float64 ``(len(PARAM_RAW) * P,)``.
 
-    The norms are fused over all tensors (``torch._foreach_norm``); sums, extrema and zero
-    counts are one numpy call per tensor (on CPU ``_foreach_norm``'s inf and 0 orders are
-    ~10x slower than numpy's min/max and ``count_nonzero``). Non-finite entries are counted
-    only where a norm says there are some. Call inside ``np.errstate(**QUIET)``.
+    Reduced with numpy (a few calls for all the small tensors together, see :func:`_stats_of`);
+    non-finite entries are counted only where a norm says there are some. Call inside
+    ``np.errstate(**QUIET)``.
     """
     p = len(ws)
     if p == 0:
         return np.zeros(0)
     nan = math.nan
-    wf = [_stats._fast(w) for w in ws]
-    w_norm = torch.stack(torch._foreach_norm(wf)).tolist()
-    w_sum, w_min, w_max, w_nf = [], [], [], []
-    for w, n in zip(wf, w_norm):
-        a = w.numpy()
-        w_sum.append(_sum(w, a))
-        mn, mx = _minmax(w, a)
-        w_min.append(mn)
-        w_max.append(mx)
-        w_nf.append(0 if math.isfinite(n) else count_nonfinite(a))
+    w_norm, w_sum, w_min, w_max, w_nf = _stats_of([_stats._fast(w) for w in ws], grads=False)
     g_norm, g_min, g_max = [nan] * p, [nan] * p, [nan] * p
     g_zeros, g_nf, g_present = [0] * p, [0] * p, [0] * p
     present = [i for i, g in enumerate(gs) if g is not None]
     if present:
         gf = [_stats._grad_values(gs[i]) for i in present]  # type: ignore[arg-type]
-        norms = torch.stack(torch._foreach_norm(gf)).tolist()
-        for i, g, n in zip(present, gf, norms):
-            a = g.numpy()
-            g_norm[i] = n
-            g_min[i], g_max[i] = _minmax(g, a)
-            g_zeros[i] = count_zeros(a) + (ws[i].numel() - g.numel())
-            g_nf[i] = 0 if math.isfinite(n) else count_nonfinite(a)
-            g_present[i] = 1
+        norms, zeros, mins, maxs, nfs = _stats_of(gf, grads=True)
+        for k, i in enumerate(present):
+            g_norm[i], g_min[i], g_max[i], g_nf[i], g_present[i] = norms[k], mins[k], maxs[k], nfs[k], 1
+            g_zeros[i] = zeros[k] + (ws[i].numel() - gf[k].numel())
     out = np.array([w_norm, w_sum, w_min, w_max, g_norm, g_min, g_max, w_nf, g_zeros, g_nf, g_present,
                     [nan] * p], dtype=np.float64)
     for lo, hi in ((2, 3), (5, 6)):  # stored as -max|x|, max|x| (the device path's convention)
@@ -303,3 +328,47 @@ def inputs(x: torch.Tensor, rows: int, f: int, width: int, index: np.ndarray) ->
     nonfinite = 0 if math.isfinite(s) and math.isfinite(q) else count_nonfinite(x2)
     tail = np.array([mean, std, max(abs(mn), abs(mx)), nonfinite], np.float64)
     return [sample, fmean, fstd, tail]
+
+
+# ----------------------------------------------------------------------------- activation groups
+
+
+def act_group_raw(
+    block: torch.Tensor, unit_dim: int, bounds: list, nonneg: list[bool]
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`act_call_raw` of ``k`` outputs of one shape at once: ``block`` ``(k, *shape)``
+    (float32/64, at least 2-D outputs) gives raw rows ``(k, len(MODULE_RAW))`` and unit-alive
+    masks ``(k, units)``, in a few numpy calls for all ``k`` (inside ``np.errstate(**QUIET)``)."""
+    k = block.shape[0]
+    a = block.numpy()
+    flat = a.reshape(k, -1)
+    n = flat.shape[1]
+    s = flat.sum(axis=1, dtype=np.float64)
+    q = torch.linalg.vector_norm(block.reshape(k, -1), dim=1).numpy().astype(np.float64) ** 2
+    zeros = np.count_nonzero(flat == 0, axis=1)
+    if unit_dim == 1 and a.ndim >= 4:  # (k, B, C, ...): channels
+        v = a.reshape(k, a.shape[1], a.shape[2], -1)
+        umax, umin = v.max(axis=(1, 3)), v.min(axis=(1, 3))
+    else:
+        v = a.reshape(k, -1, a.shape[-1])
+        umax, umin = v.max(axis=1), v.min(axis=1)
+    alive = (umax != 0) | (umin != 0)
+    units = alive.shape[1]
+    raw = np.empty((k, len(_stats.MODULE_RAW)))
+    raw[:, 0] = n
+    raw[:, 1] = s
+    raw[:, 2] = q
+    raw[:, 3] = np.where(nonneg, 0.0, umin.min(axis=1))
+    raw[:, 4] = umax.max(axis=1)
+    raw[:, 5] = zeros
+    raw[:, 6] = math.nan
+    finite = np.isfinite(s) & np.isfinite(q)
+    raw[:, 7] = 0
+    raw[:, 8] = units
+    raw[:, 9] = units - np.count_nonzero(alive, axis=1)
+    for r in range(k):
+        if bounds[r] is not None:
+            raw[r, 6] = _count_saturated(flat[r], bounds[r], raw[r, 3], raw[r, 4], bool(finite[r]))
+        if not finite[r]:
+            raw[r, 7] = count_nonfinite(flat[r])
+    return raw, alive

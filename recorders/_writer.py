@@ -17,6 +17,7 @@ flushes nor its exit-time cleanup can fail, flood stderr or scribble over what w
 
 from __future__ import annotations
 
+import collections
 import datetime
 import os
 import queue
@@ -32,8 +33,8 @@ import torch
 from recorders import _paths, _stats, _summary, schema
 from recorders._layout import Growable, Layout
 
-MAX_PENDING_ROWS = 4096
-WAKE_ROWS = 512
+MAX_PENDING_ROWS = 16384
+WAKE_ROWS = 4096  # pending rows that make the thread write before its next flush
 PUT_TIMEOUT = 60.0
 
 
@@ -108,6 +109,17 @@ def _runs(keys: list) -> list[tuple[int, int]]:
     return out
 
 
+_STR = h5py.string_dtype()
+
+
+def _text_attr(obj: Any, key: str, value: str) -> None:
+    """A variable-length UTF-8 string attribute (as ``obj.attrs[key] = value`` writes it),
+    through the low-level API: snapshot datasets carry two each."""
+    tid = h5py.h5t.py_create(_STR, logical=True)
+    attr = h5py.h5a.create(obj, key.encode(), tid, h5py.h5s.create(h5py.h5s.SCALAR))
+    attr.write(np.array(value, dtype=_STR))
+
+
 # Files abandoned in a forked child: kept referenced so that h5py never closes them there.
 _ABANDONED: list = []
 
@@ -151,10 +163,13 @@ class TraceWriter:
         self._handles: dict[str, h5py.Dataset] = {}
         self._dtypes: dict[str, np.dtype] = {}
         self._dirty = False
+        self._staged: dict[str, list[np.ndarray]] = {}
+        self._tails: dict[str, tuple[int, ...]] = {}
+        self._groups: dict[str, h5py.Group] = {}  # appends waiting for the next commit
         self._last_flush = time.monotonic()
         self._queue: queue.Queue = queue.Queue(maxsize=64)
         self._cond = threading.Condition()
-        self._pending: list[tuple] = []
+        self._pending: collections.deque[tuple] = collections.deque()  # appended without a lock
         self._summary: _summary.Summary | None = None
         self._scalars: list[tuple[int, int, float]] = []
         self._names: list[tuple[int, str]] = []
@@ -189,14 +204,15 @@ class TraceWriter:
         """Queue one finished row: a float64 vector laid out as the Layout says (numpy or a
         tensor on any device), the groups it measured, and for CPU batches the copies the
         batch summaries are computed from (the row then stops before the batch fields)."""
-        self.check()
-        with self._cond:
-            self._pending.append((row, step, t, lrs, flags, batch))
-            n = len(self._pending)
-            if n >= MAX_PENDING_ROWS:
+        if self.error is not None:
+            self.check()
+        pending = self._pending
+        pending.append((row, step, t, lrs, flags, batch))  # deque.append: atomic
+        n = len(pending)
+        if n >= MAX_PENDING_ROWS:
+            with self._cond:
                 if not self._cond.wait_for(
-                    lambda: len(self._pending) < MAX_PENDING_ROWS or self.error is not None,
-                    timeout=PUT_TIMEOUT,
+                    lambda: len(pending) < MAX_PENDING_ROWS or self.error is not None, timeout=PUT_TIMEOUT
                 ):
                     raise WriterError("trace writer is not keeping up")
         if n % WAKE_ROWS == 0:
@@ -244,8 +260,9 @@ class TraceWriter:
 
     def _run(self) -> None:
         while True:
+            wait = self._last_flush + self.flush_secs - time.monotonic()
             try:
-                kind, payload = self._queue.get(timeout=max(self.flush_secs / 2, 0.01))
+                kind, payload = self._queue.get(timeout=min(max(wait, 0.005), self.flush_secs))
             except queue.Empty:
                 kind, payload = "tick", None
             if self.error is not None:
@@ -261,6 +278,9 @@ class TraceWriter:
                 return
 
     def _handle(self, kind: str, payload: Any) -> None:
+        """One event. Rows, snapshots, histograms and liveness windows are staged and go to
+        the file together once per ``flush_secs`` (one append per dataset, then one flush):
+        HDF5 holds the GIL, so the training thread pays for every call made here."""
         if kind == "layout":
             self._create(payload)
         elif kind == "snapshot":
@@ -269,18 +289,18 @@ class TraceWriter:
             self._write_hist(*payload)
         elif kind == "units":
             self._write_units(*payload)
-        due = time.monotonic() - self._last_flush >= self.flush_secs / 2
-        if self._layout is not None and (due or kind in ("tick", "wake", "flush", "close", "layout")):
-            self._drain()  # rows go in blocks: a snapshot or histogram event does not drain them
-        due = time.monotonic() - self._last_flush >= self.flush_secs / 2
+        due = time.monotonic() - self._last_flush >= self.flush_secs
+        if self._layout is not None and (due or kind in ("wake", "flush", "close", "layout")):
+            self._drain()
         if kind == "close":
             self._finish(payload)
-        elif self._dirty and (due or kind == "flush"):
+        elif self._dirty and (due or kind in ("flush", "layout")):
             self._flush()
 
     def _drain(self) -> None:
         with self._cond:
-            rows, self._pending = self._pending, []
+            pending = self._pending
+            rows = [pending.popleft() for _ in range(len(pending))]
             scalars, self._scalars = self._scalars, []
             names, self._names = self._names, []
             self._cond.notify_all()
@@ -290,6 +310,7 @@ class TraceWriter:
             self._write_rows(rows)
         if names or scalars:
             self._write_scalars(names, scalars)
+        self._commit()
 
     def _flush(self) -> None:
         assert self._file is not None
@@ -327,10 +348,12 @@ class TraceWriter:
             self._drain()
             if self._summary is not None:
                 self._summary.close()
+            self._commit()
         self._flush()
         self._file.close()  # on failure, _fail closes it again with its descriptor on /dev/null
         self._file = None
         self._handles.clear()
+        self._groups.clear()
         if clean and self._status_at is not None and self._lock_fd is not None:
             self.status["closed_cleanly"] = 1  # only once HDF5 has closed the file without error
             self._put_status()
@@ -377,6 +400,7 @@ class TraceWriter:
         f, self._file = self._file, None
         if f is None:
             self._handles.clear()
+            self._groups.clear()
             return
         mine = threading.current_thread() is self._thread
         if not mine and not self.io_lock.acquire(timeout=PUT_TIMEOUT):
@@ -388,6 +412,7 @@ class TraceWriter:
             pass
         finally:
             self._handles.clear()
+            self._groups.clear()
             if not mine:
                 self.io_lock.release()
 
@@ -420,21 +445,41 @@ class TraceWriter:
         self._flush()
 
     def _create_growable(self, g: Growable) -> None:
+        """Create ``g`` through h5py's low-level API (a fifth of the high-level call's cost:
+        a trace creates a hundred or more of these at its first step)."""
         assert self._file is not None
         # HDF5 chunks must be positive: an empty trailing dim (no parameters, no columns)
         # gets a chunk of 1 and an unlimited maximum.
         chunks = tuple(max(1, c) for c in g.chunks())
-        maxshape = (None, *(d if d else None for d in g.tail))
-        ds = self._file.create_dataset(
-            g.path, shape=(0, *g.tail), maxshape=maxshape, chunks=chunks, dtype=g.dtype,
-            compression="lzf" if g.compress else None,
-        )
-        ds.dims[0].label = "step"
+        unlimited = h5py.h5s.UNLIMITED
+        space = h5py.h5s.create_simple((0, *g.tail), (unlimited, *(d if d else unlimited for d in g.tail)))
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_chunk(chunks)
+        dcpl.set_obj_track_times(False)
+        if g.compress:
+            dcpl.set_filter(h5py.h5z.FILTER_LZF, h5py.h5z.FLAG_OPTIONAL)
+        dtype = np.dtype(g.dtype)
+        parent, _, name = g.path.rpartition("/")
+        group = self._group(parent)
+        dsid = h5py.h5d.create(group.id, name.encode(), h5py.h5t.py_create(dtype), space, dcpl=dcpl)
+        h5py.h5ds.set_label(dsid, 0, b"step")
+        ds = h5py.Dataset(dsid)
         self._handles[g.path] = ds
         for key, value in g.attrs.items():
-            ds.attrs[key] = value
+            if isinstance(value, str):
+                _text_attr(dsid, key, value)
+            else:
+                ds.attrs[key] = value
         self._counts[g.path] = 0
-        self._dtypes[g.path] = ds.dtype
+        self._tails[g.path] = tuple(g.tail)
+        self._dtypes[g.path] = dtype
+
+    def _group(self, path: str) -> h5py.Group:
+        assert self._file is not None
+        group = self._groups.get(path)
+        if group is None:
+            group = self._groups[path] = self._file.require_group(path) if path else self._file
+        return group
 
     def _dataset(self, path: str) -> h5py.Dataset:
         """An open handle, kept: a handle closed per append flushes (and fails) inside h5py's
@@ -446,16 +491,32 @@ class TraceWriter:
         return ds
 
     def _append(self, path: str, arr: np.ndarray) -> None:
-        ds = self._dataset(path)
-        dtype = self._dtypes.get(path)
-        if dtype is None:
-            dtype = self._dtypes[path] = ds.dtype
-        n0 = self._counts[path]
-        n1 = n0 + arr.shape[0]
-        ds.resize(n1, axis=0)
-        ds[n0:n1] = _cast(arr, dtype)
-        self._counts[path] = n1
-        self._dirty = True
+        """Stage ``arr`` (rows along axis 0) for ``path``; :meth:`_commit` writes it."""
+        if path not in self._counts:
+            raise KeyError(f"no dataset {path} in the trace layout")
+        self._staged.setdefault(path, []).append(arr)
+
+    def _commit(self) -> None:
+        """Write every staged append: one resize and one write per dataset."""
+        staged, self._staged = self._staged, {}
+        for path, arrs in staged.items():
+            ds = self._dataset(path)
+            dtype = self._dtypes.get(path)
+            if dtype is None:
+                dtype = self._dtypes[path] = ds.dtype
+            tail = self._tails[path]
+            arrs = [a.reshape(a.shape[0], *tail) for a in arrs]
+            arr = np.ascontiguousarray(_cast(arrs[0] if len(arrs) == 1 else np.concatenate(arrs), dtype))
+            n0 = self._counts[path]
+            n1 = n0 + arr.shape[0]
+            dsid = ds.id
+            dsid.set_extent((n1, *tail))
+            if arr.size:
+                space = dsid.get_space()
+                space.select_hyperslab((n0, *([0] * (arr.ndim - 1))), arr.shape)
+                dsid.write(h5py.h5s.create_simple(arr.shape), space, arr)
+            self._counts[path] = n1
+            self._dirty = True
 
     def _append_group(self, group: str, arrays: dict[str, np.ndarray]) -> None:
         for name, arr in arrays.items():
@@ -555,7 +616,7 @@ class TraceWriter:
         for j in lay.unit_modules:
             path = f"{schema.UNIT_ALIVE}/{schema.module_key(j)}"
             assert self._file is not None
-            width = self._dataset(path).shape[1]
+            width = self._tails[path][0]
             m = masks.get(j)
             arr = np.zeros(width, dtype=np.uint8) if m is None else _to_numpy(m).astype(np.uint8)
             if arr.shape != (width,):

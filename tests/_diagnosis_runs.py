@@ -47,7 +47,11 @@ def deep_mlp(d: int = 16, width: int = 32, depth: int = 20, k: int = 4, act=nn.R
 
 
 def _train(path: str, model: nn.Module, opt, x, y, steps: int, *, corrupt=None, lr_at=None,
-           stop_nonfinite: bool = True, loss_fn=None) -> None:
+           stop_nonfinite: bool = True, loss_fn=None, loss_input=None, scheduler=None) -> None:
+    """Record ``steps`` steps of the CONTRACT §2 loop (CrossEntropyLoss unless ``loss_fn``) on
+    ``_batches(x, y)``. Hooks: ``corrupt(step, xb)`` edits a batch, ``lr_at(step)`` sets the lr,
+    ``loss_input(out)`` is what the loss is computed on (default the outputs themselves),
+    ``scheduler`` is stepped after every optimiser step; ``stop_nonfinite``: stop at a NaN/Inf loss."""
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     with TraceRecorder(path, model, optimizer=opt, loss_fn=loss_fn) as rec:
         for step, xb, yb in _batches(x, y, steps):
@@ -58,10 +62,12 @@ def _train(path: str, model: nn.Module, opt, x, y, steps: int, *, corrupt=None, 
                     group["lr"] = lr_at(step)
             opt.zero_grad()
             out = model(xb)
-            loss = loss_fn(out, yb)
+            loss = loss_fn(out if loss_input is None else loss_input(out), yb)
             loss.backward()
             rec.step(loss=loss, outputs=out, targets=yb, inputs=xb)
             opt.step()
+            if scheduler is not None:
+                scheduler.step()
             if stop_nonfinite and not torch.isfinite(loss):
                 break
 
@@ -171,15 +177,8 @@ def softmax_in_loop(path: str, steps: int = 200) -> tuple[str, tuple[int, int]]:
     x, y = _blobs()
     model = deep_mlp(depth=3, width=32)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    with TraceRecorder(path, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        for _, xb, yb in _batches(x, y, steps):
-            opt.zero_grad()
-            out = model(xb)
-            loss = loss_fn(torch.softmax(out, dim=1), yb)  # BUG: CrossEntropyLoss applies its own
-            loss.backward()
-            rec.step(loss=loss, outputs=out, targets=yb, inputs=xb)
-            opt.step()
+    _train(path, model, opt, x, y, steps, stop_nonfinite=False,
+           loss_input=lambda out: torch.softmax(out, dim=1))  # BUG: CrossEntropyLoss applies its own
     return path, (0, steps)
 
 
@@ -191,16 +190,8 @@ def scheduler_per_batch(path: str, steps: int = 600) -> tuple[str, tuple[int, in
     model = deep_mlp(depth=3, width=32)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=20, gamma=0.1)
-    loss_fn = nn.CrossEntropyLoss()
-    with TraceRecorder(path, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        for _, xb, yb in _batches(x, y, steps):
-            opt.zero_grad()
-            out = model(xb)
-            loss = loss_fn(out, yb)
-            loss.backward()
-            rec.step(loss=loss, outputs=out, targets=yb, inputs=xb)
-            opt.step()
-            sched.step()  # BUG: meant once per epoch
+    # BUG: _train steps the scheduler after every batch; it was meant once per epoch
+    _train(path, model, opt, x, y, steps, stop_nonfinite=False, scheduler=sched)
     return path, (20, 80)
 
 
@@ -217,14 +208,5 @@ def healthy_schedule(path: str, kind: str, steps: int = 600) -> tuple[str, tuple
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=steps)
     else:
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[int(0.6 * steps)], gamma=0.1)
-    loss_fn = nn.CrossEntropyLoss()
-    with TraceRecorder(path, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        for _, xb, yb in _batches(x, y, steps):
-            opt.zero_grad()
-            out = model(xb)
-            loss = loss_fn(out, yb)
-            loss.backward()
-            rec.step(loss=loss, outputs=out, targets=yb, inputs=xb)
-            opt.step()
-            sched.step()
+    _train(path, model, opt, x, y, steps, stop_nonfinite=False, scheduler=sched)
     return path, (0, 0)

@@ -123,6 +123,20 @@ def train(
     return losses
 
 
+def record_full_batch(path: Any, model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable,
+                      x: torch.Tensor, y: torch.Tensor, steps: int, **options: Any) -> None:
+    """``steps`` full-batch steps of the contract loop on ``(x, y)``, recorded to ``path`` with the
+    recorder ``options``."""
+    with TraceRecorder(path, model, optimizer=opt, loss_fn=loss_fn, **options) as rec:
+        for _ in range(steps):
+            opt.zero_grad()
+            out = model(x)
+            loss = loss_fn(out, y)
+            loss.backward()
+            rec.step(loss, outputs=out, targets=y, inputs=x)
+            opt.step()
+
+
 def _opt_step(model: nn.Module, opt: torch.optim.Optimizer | None, lr: float) -> None:
     if opt is not None:
         opt.step()

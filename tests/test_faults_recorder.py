@@ -3,6 +3,7 @@ existing file, odd models and call patterns. Training always goes on; the trace 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -55,6 +56,23 @@ def _run(path: Path, steps: int = 600, at: int = -1, action: str = "true", swmr:
     env = {**os.environ, "TRAINWRECK_STRICT": "0"}
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
                           env=env)
+
+
+@contextlib.contextmanager
+def _trainwreck_warnings():
+    """Collects every ``TrainwreckWarning`` raised in the block (all of them, repeats too) into
+    the yielded list, once the block ends."""
+    found: list[warnings.WarningMessage] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield found
+    found.extend(w for w in caught if issubclass(w.category, TrainwreckWarning))
+
+
+def _linear_sgd() -> tuple[nn.Module, torch.optim.Optimizer, torch.Tensor]:
+    """A one-layer model, its SGD optimiser and a batch for it."""
+    model = nn.Sequential(nn.Linear(4, 4))
+    return model, torch.optim.SGD(model.parameters(), lr=0.1), torch.randn(8, 4)
 
 
 def _warnings(stderr: str) -> list[str]:
@@ -195,10 +213,8 @@ def _record(path: Path, steps: int = 3) -> TraceRecorder:
 def test_an_existing_trace_is_moved_aside_not_overwritten(tmp_path):
     path = tmp_path / "run.h5"
     _record(path, 3).close()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with _trainwreck_warnings() as found:
         _record(path, 5).close()
-    found = [w for w in caught if issubclass(w.category, TrainwreckWarning)]
     assert len(found) == 1 and "run.prev1.h5" in str(found[0].message)
     with open_trace(tmp_path / "run.prev1.h5") as old, open_trace(path) as new:
         assert old.n_steps == 3 and new.n_steps == 5
@@ -213,11 +229,9 @@ def test_a_second_process_on_the_same_path_records_elsewhere(tmp_path):
         while time.monotonic() < deadline and not path.exists():
             time.sleep(0.1)
         time.sleep(1.0)  # the first step (SWMR writing started: the shared lock is the one held)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with _trainwreck_warnings() as found:
             rec = _record(path, 4)
             rec.close()
-        found = [w for w in caught if issubclass(w.category, TrainwreckWarning)]
         assert len(found) == 1 and "in use by another process" in str(found[0].message)
         assert rec.path != str(path) and f"pid{os.getpid()}" in rec.path
         with open_trace(rec.path) as mine:
@@ -246,11 +260,8 @@ def test_model_without_parameters_records(tmp_path):
 
 
 def test_param_group_added_mid_run_warns_once_and_keeps_recording(tmp_path):
-    model = nn.Sequential(nn.Linear(4, 4))
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    x = torch.randn(8, 4)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    model, opt, x = _linear_sgd()
+    with _trainwreck_warnings() as found:
         with TraceRecorder(tmp_path / "r.h5", model, opt) as rec:
             for i in range(30):
                 if i == 15:
@@ -265,18 +276,14 @@ def test_param_group_added_mid_run_warns_once_and_keeps_recording(tmp_path):
                 rec.step(loss)
                 opt.step()
             assert rec.recording
-    found = [w for w in caught if issubclass(w.category, TrainwreckWarning)]
     assert len(found) == 1 and "param groups" in str(found[0].message)
     with open_trace(tmp_path / "r.h5") as t:
         assert t.n_steps == 30 and t.lr().shape == (30, 1)
 
 
 def test_rec_step_twice_per_optimizer_step_is_noticed(tmp_path):
-    model = nn.Sequential(nn.Linear(4, 4))
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    x = torch.randn(8, 4)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    model, opt, x = _linear_sgd()
+    with _trainwreck_warnings() as found:
         with TraceRecorder(tmp_path / "r.h5", model, opt) as rec:
             for _ in range(10):
                 opt.zero_grad()
@@ -285,6 +292,5 @@ def test_rec_step_twice_per_optimizer_step_is_noticed(tmp_path):
                 rec.step(loss)
                 rec.step(loss)
                 opt.step()
-    found = [w for w in caught if issubclass(w.category, TrainwreckWarning)]
     assert len(found) == 1 and "2 times between two optimizer.step()" in str(found[0].message)
     assert found[0].filename == __file__

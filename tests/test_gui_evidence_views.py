@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QPointF, Qt
 
 from analysis import hist_time as ht
 from analysis import outputs_data as od
@@ -82,7 +83,7 @@ def test_scatter_frame_ignores_a_blow_up():
 # ----------------------------------------------------------------------------- views
 def _record_double_softmax(path):
     torch = pytest.importorskip("torch")
-    from recorders import TraceRecorder
+    from tests._recorder_helpers import record_full_batch
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(6, 12), torch.nn.ReLU(), torch.nn.Linear(12, 3),
@@ -90,14 +91,7 @@ def _record_double_softmax(path):
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     loss_fn = torch.nn.CrossEntropyLoss()
     x, y = torch.randn(48, 6), torch.randint(0, 3, (48,))
-    with TraceRecorder(path, model, optimizer=opt, loss_fn=loss_fn, hist_every=5) as rec:
-        for _ in range(20):
-            opt.zero_grad()
-            out = model(x)
-            loss = loss_fn(out, y)
-            loss.backward()
-            rec.step(loss, outputs=out, targets=y, inputs=x)
-            opt.step()
+    record_full_batch(path, model, opt, loss_fn, x, y, 20, hist_every=5)
     return path
 
 
@@ -160,6 +154,12 @@ def test_histogram_view_shows_every_step_and_a_zero_gradient(qtbot, state):
     assert x[0] < 0 < x[-1] and abs(x[0] + x[-1]) < 1e-9  # centred on 0, not at -0.5
     assert view._cursors["act"].value() == 25  # the one cursor, between histogram steps
     assert list(view.logged_steps()) == list(trace.hist_steps())
+    vb = view.times["act"].getViewBox()  # a left click on a time plot moves the step there
+    pos = view.glw.mapFromScene(vb.mapViewToScene(QPointF(40, sum(vb.viewRange()[1]) / 2)))
+    qtbot.mouseClick(view.glw.viewport(), Qt.MouseButton.RightButton, pos=pos)
+    assert state.step == 25
+    qtbot.mouseClick(view.glw.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    assert abs(state.step - 40) <= 1
 
 
 def test_layer_view_limits_locked_while_scrubbing(qtbot, state):

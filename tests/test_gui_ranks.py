@@ -14,7 +14,7 @@ from tests._gui_helpers import make_window, shutdown, wait_idle
 
 def _record_two_ranks(folder: str) -> str:
     torch = pytest.importorskip("torch")
-    from recorders import TraceRecorder
+    from tests._recorder_helpers import record_full_batch
 
     for rank, lr in ((0, 0.05), (1, 0.3)):  # rank 1 drifts: its own, larger learning rate
         torch.manual_seed(0)
@@ -24,14 +24,7 @@ def _record_two_ranks(folder: str) -> str:
         g = torch.Generator().manual_seed(rank)
         x, y = torch.randn(32, 6, generator=g), torch.randint(0, 3, (32,), generator=g)
         path = os.path.join(folder, f"tmp{rank}.h5")
-        with TraceRecorder(path, model, optimizer=opt, loss_fn=loss_fn) as rec:
-            for _ in range(25):
-                opt.zero_grad()
-                out = model(x)
-                loss = loss_fn(out, y)
-                loss.backward()
-                rec.step(loss, outputs=out, targets=y, inputs=x)
-                opt.step()
+        record_full_batch(path, model, opt, loss_fn, x, y, 25)
         os.rename(path, os.path.join(folder, f"run.rank{rank}.h5"))
     return os.path.join(folder, "run.rank0.h5")
 

@@ -420,7 +420,7 @@ def test_outputs_view_regression_collapse(qtbot, state):
 # ----------------------------------------------------------------------------- a real recorded run
 def test_views_on_a_recorded_mlp(qtbot, state, tmp_path):
     torch = pytest.importorskip("torch")
-    from recorders import TraceRecorder
+    from tests._recorder_helpers import record_full_batch
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
@@ -428,14 +428,7 @@ def test_views_on_a_recorded_mlp(qtbot, state, tmp_path):
     loss_fn = torch.nn.CrossEntropyLoss()
     x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
     path = tmp_path / "mlp.h5"
-    with TraceRecorder(path, model, optimizer=opt, loss_fn=loss_fn, snapshot_every=10, hist_every=10) as rec:
-        for _ in range(30):
-            opt.zero_grad()
-            out = model(x)
-            loss = loss_fn(out, y)
-            loss.backward()
-            rec.step(loss, outputs=out, targets=y, inputs=x)
-            opt.step()
+    record_full_batch(path, model, opt, loss_fn, x, y, 30, snapshot_every=10, hist_every=10)
     trace = open_trace(path)
     heat, layer, outputs = (show(qtbot, cls(state)) for cls in (HeatmapView, LayerView, OutputsView))
     state.add_run(Run(trace, name="mlp"))

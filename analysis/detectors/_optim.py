@@ -71,6 +71,12 @@ def clamp01(x: float) -> float:
     return float(min(max(x, 0.0), 1.0))
 
 
+def rival_causes(why: list[str]) -> str:
+    """The evidence clause naming what else may explain a finding ("; but …, which may be the
+    real cause"), or "" when nothing does."""
+    return "; but " + " and ".join(why) + ", which may be the real cause" if why else ""
+
+
 class OptimContext:
     """Facts about one trace. Every property is computed on first use and kept."""
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.detectors._optim import clamp01, context, fmt
+from analysis.detectors._optim import clamp01, context, fmt, rival_causes
 from analysis.detectors._registry import detector
 from analysis.findings import Finding
 from analysis.metrics import first_true, nanmedian, quiet
@@ -108,8 +108,7 @@ def detect(trace: Trace) -> Finding | None:
     if others:
         evidence += "; also dead: " + ", ".join(others)
     evidence += f"; {ctx.loss_text()}"
-    if why:
-        evidence += "; but " + " and ".join(why) + ", which may be the real cause"
+    evidence += rival_causes(why)
     if not died_later and ctx.input_scale >= 10:
         fix = (f"standardise the inputs ((x − mean) / std per feature; the largest has size "
                f"{fmt(ctx.input_scale)}): unscaled inputs push the pre-activations of {ctx.mlabel(j)} far "

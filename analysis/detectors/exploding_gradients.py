@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.detectors._optim import clamp01, context, fmt
+from analysis.detectors._optim import clamp01, context, fmt, rival_causes
 from analysis.detectors._registry import detector
 from analysis.findings import Finding
 from analysis.metrics import (
@@ -195,8 +195,7 @@ def detect(trace: Trace) -> Finding | None:  # noqa: C901 - three signals, one v
     else:
         worst = None
     evidence = "; ".join(signals) + f"; {ctx.loss_text()}"
-    if why:
-        evidence += "; but " + " and ".join(why) + ", which may be the real cause"
+    evidence += rival_causes(why)
     clip_text = f"clip the global gradient norm at ~{fmt(clip)} (99th percentile before the blow-up) " \
         if np.isfinite(clip) and clip > 0 else "clip the gradient norm (clip_grad_norm_) "
     fix = (clip_text + "with torch.nn.utils.clip_grad_norm_; scale the initialisation to fan-in "

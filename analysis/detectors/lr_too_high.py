@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from analysis import metrics as M
-from analysis.detectors._optim import HEALTHY_UPDATE, clamp01, context, fmt, nice_lr
+from analysis.detectors._optim import HEALTHY_UPDATE, clamp01, context, fmt, nice_lr, rival_causes
 from analysis.detectors._registry import detector
 from analysis.findings import Finding
 from analysis.metrics import nanmedian, nanpercentile, quiet
@@ -166,8 +166,7 @@ def detect(trace: Trace) -> Finding | None:
                 f"{ctx.label(worst)} at {fmt(per_layer[worst])}; {ctx.loss_text()}")
     if ctx.opt_class:
         evidence += f"; {ctx.opt_class} at lr {fmt(lr0)}"
-    if why:
-        evidence += "; but " + " and ".join(why) + ", which may be the real cause"
+    evidence += rival_causes(why)
     if np.isfinite(lr0) and lr0 > 0:
         fix = (f"lower the learning rate from {fmt(lr0)} to ~{nice_lr(lo)}-{nice_lr(hi)} (update ratio "
                "~1e-3-1e-2), or add a warm-up; clip gradients (clip_grad_norm_) to stop single large steps")

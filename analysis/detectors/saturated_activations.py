@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.detectors._optim import clamp01, context, fmt
+from analysis.detectors._optim import clamp01, context, fmt, rival_causes
 from analysis.detectors._registry import detector
 from analysis.findings import Finding
 from analysis.metrics import nanmedian, quiet
@@ -86,8 +86,7 @@ def detect(trace: Trace) -> Finding | None:
     if others:
         evidence += "; also saturated: " + ", ".join(others)
     evidence += f"; {ctx.loss_text()}"
-    if why:
-        evidence += "; but " + " and ".join(why) + ", which may be the real cause"
+    evidence += rival_causes(why)
     return Finding(
         code="saturated_activations", kind="cause", severity=severity, confidence=clamp01(conf),
         steps=ctx.span(onset, ctx.n - 1), layer=names[j], marks={"layers": [names[k] for k in order[:4]]},

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.detectors._optim import clamp01, context, fmt
+from analysis.detectors._optim import clamp01, context, fmt, rival_causes
 from analysis.detectors._registry import detector
 from analysis.findings import Finding
 from analysis.metrics import depth_profile, nanmedian, quiet
@@ -88,8 +88,7 @@ def detect(trace: Trace) -> Finding | None:
     if np.isfinite(u_first):
         evidence += f"; {ctx.label(first)} moves {fmt(u_first)} of itself per step"
     evidence += f"; {ctx.loss_text()}"
-    if why:
-        evidence += "; but " + " and ".join(why) + ", which may be the real cause"
+    evidence += rival_causes(why)
     acts = sorted({t for t in ctx.t.module_types if t in ("Sigmoid", "Tanh", "Softsign", "Hardtanh")})
     swap = f"replace {'/'.join(acts)} in hidden layers by ReLU/GELU, " if acts else ""
     fix = (f"{swap}use Kaiming (ReLU) or Xavier (tanh) init, add BatchNorm/LayerNorm or residual "

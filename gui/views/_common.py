@@ -6,7 +6,7 @@ runs slow reads the same way (one background lane per view, newest request wins)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -235,3 +235,27 @@ class WorkerLane(QObject):
         """Block until idle and deliver results (for tests and benchmarks)."""
         self.pool.waitForDone(timeout_ms)
         QCoreApplication.processEvents()
+
+
+class LaneView:
+    """Mixin of a view that loads and draws on a ``WorkerLane`` in ``self._lane``."""
+
+    _lane: WorkerLane
+
+    @property
+    def busy(self) -> bool:
+        return self._lane.busy
+
+    def wait(self) -> None:
+        """Finish the background loads and draws, those a delivered result starts too (tests, benchmarks)."""
+        while self._lane.busy:
+            self._lane.wait()
+
+
+def clicked_step(pos: Any, plots: Iterable[pg.PlotItem]) -> int | None:
+    """The step under scene position ``pos`` in the first of ``plots`` that holds it, or None."""
+    for plot in plots:
+        vb = plot.getViewBox()
+        if vb.sceneBoundingRect().contains(pos):
+            return int(round(vb.mapSceneToView(pos).x()))
+    return None

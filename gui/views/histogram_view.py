@@ -19,7 +19,7 @@ from analysis import hist_time as ht
 from analysis import views_data as vd
 from analysis.trace import Trace
 from gui.state import RunState
-from gui.views._common import CURSOR_PEN, NO_DATA_COLOR, WorkerLane, colormap, fmt
+from gui.views._common import CURSOR_PEN, NO_DATA_COLOR, LaneView, WorkerLane, clicked_step, colormap, fmt
 from gui.views._link import PlotLink
 from gui.views.layer_view import HIST_KINDS, resolve_layer
 
@@ -40,7 +40,7 @@ def _load(trace: Trace, p: int | None, m: int | None) -> dict[str, Any]:
     return out
 
 
-class HistogramView(QWidget):
+class HistogramView(LaneView, QWidget):
     """Weight / gradient / activation histograms of one layer: at the cursor, and over time."""
 
     def __init__(self, state: RunState, parent: QWidget | None = None) -> None:
@@ -108,14 +108,6 @@ class HistogramView(QWidget):
         lay.addWidget(self.glw, 1)
 
     # ------------------------------------------------------------------ tests, stepping, reports
-    @property
-    def busy(self) -> bool:
-        return self._lane.busy
-
-    def wait(self) -> None:
-        while self._lane.busy:
-            self._lane.wait()
-
     def logged_steps(self) -> np.ndarray:
         """The steps this view has data for (→ in this view goes to the next histogram)."""
         return self._steps
@@ -244,8 +236,6 @@ class HistogramView(QWidget):
     def _on_click(self, ev: Any) -> None:
         if ev.button() != Qt.MouseButton.LeftButton:
             return
-        for plot in self.times.values():
-            vb = plot.getViewBox()
-            if vb.sceneBoundingRect().contains(ev.scenePos()):
-                self.state.set_step(int(round(vb.mapSceneToView(ev.scenePos()).x())))
-                return
+        step = clicked_step(ev.scenePos(), self.times.values())
+        if step is not None:
+            self.state.set_step(step)

@@ -20,7 +20,7 @@ from analysis import outputs_data as od
 from analysis import views_data as vd
 from analysis.trace import Trace
 from gui.state import RunState
-from gui.views._common import WorkerLane, colormap, int_ticks, nonfinite_overlay
+from gui.views._common import LaneView, WorkerLane, colormap, int_ticks, nonfinite_overlay
 
 NO_OUTPUTS = ("This trace has no outputs recorded, so there is nothing to show here.\n"
               "Pass outputs=… (and targets=…) to rec.step() to record them.")
@@ -34,7 +34,7 @@ def _load(trace: Trace) -> dict[tuple[str, str], np.ndarray]:
     return {(g, f): trace.batch(g, f) for g, f in _FIELDS if trace.has(f"{g}/{f}")}
 
 
-class OutputsView(QWidget):
+class OutputsView(LaneView, QWidget):
     """Outputs and targets of the sampled rows at the cursor step, with a collapse readout."""
 
     def __init__(self, state: RunState, parent: QWidget | None = None) -> None:
@@ -126,15 +126,6 @@ class OutputsView(QWidget):
         plot.setLabel("bottom", xlabel)
         plot.setLabel("left", "row")
         return plot
-
-    @property
-    def busy(self) -> bool:
-        return self._lane.busy
-
-    def wait(self) -> None:
-        """Finish the background load and draw (tests, benchmarks)."""
-        while self._lane.busy:
-            self._lane.wait()
 
     # ------------------------------------------------------------------ state → view
     def _on_scale(self, i: int) -> None:

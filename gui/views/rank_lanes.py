@@ -21,7 +21,7 @@ from analysis import views_data as vd
 from analysis.trace import Trace
 from gui import theme
 from gui.state import RunState
-from gui.views._common import CURSOR_PEN, WorkerLane, colormap, fmt, nonfinite_overlay
+from gui.views._common import CURSOR_PEN, LaneView, WorkerLane, clicked_step, colormap, fmt, nonfinite_overlay
 from gui.views._lane import AXIS_WIDTH
 
 LANE_HEIGHT = 44
@@ -48,7 +48,7 @@ def _load(trace: Trace) -> dict[str, Any]:
     return out
 
 
-class RankLanes(QWidget):
+class RankLanes(LaneView, QWidget):
     """Rank selector + ``loss`` and ``grad norm`` rank × step images (visible for ≥ 2 ranks)."""
 
     rankRequested = Signal(int)
@@ -124,14 +124,6 @@ class RankLanes(QWidget):
         self.glw.scene().sigMouseClicked.connect(self._on_click)
 
     # ------------------------------------------------------------------ tests
-    @property
-    def busy(self) -> bool:
-        return self._lane.busy
-
-    def wait(self) -> None:
-        while self._lane.busy:
-            self._lane.wait()
-
     def link_x(self, plot: pg.PlotItem | None) -> None:
         """Share the timeline's step axis (its first lane)."""
         for p in self.plots.values():
@@ -227,8 +219,6 @@ class RankLanes(QWidget):
     def _on_click(self, ev: Any) -> None:
         if ev.button() != Qt.MouseButton.LeftButton:
             return
-        for plot in self.plots.values():
-            vb = plot.getViewBox()
-            if vb.sceneBoundingRect().contains(ev.scenePos()):
-                self.state.set_step(int(round(vb.mapSceneToView(ev.scenePos()).x())))
-                return
+        step = clicked_step(ev.scenePos(), self.plots.values())
+        if step is not None:
+            self.state.set_step(step)

@@ -25,6 +25,7 @@ from analysis.findings import Finding
 from gui import theme
 from gui.series import RunSeries, Series, SeriesRef, read_series, series_of
 from gui.state import RunState
+from gui.views._common import clicked_step
 from gui.views._lane import AXIS_WIDTH, Lane, nonfinite_runs
 from gui.views._overview import Overview
 from gui.views._timeline_compare import CompareLanes
@@ -433,11 +434,9 @@ class TimelineView(CompareLanes, QWidget):
         if self.overview.contains(pos):
             self.overview.click(pos)
             return
-        for lane in self.lanes.values():
-            vb = lane.plot.getViewBox()
-            if vb.sceneBoundingRect().contains(pos):
-                self.state.set_step(int(round(vb.mapSceneToView(pos).x())))
-                return
+        step = clicked_step(pos, (lane.plot for lane in self.lanes.values()))
+        if step is not None:
+            self.state.set_step(step)
 
     def _on_lanes_xrange(self, _vb: object, rng: tuple[float, float]) -> None:
         self.overview.set_window(rng)

@@ -4,8 +4,10 @@ Shipped with the demo; ``examples._common`` is this module.
 
 Each scenario module keeps its *bug* in plain sight in its own ``run``; what lives here
 is the boring part every script would otherwise repeat: loading a small offline dataset
-(scikit-learn bundles), a seeded ``DataLoader``, the CONTRACT §2 loop, a one-line summary
-of what the trained model does, and the ``--out/--steps/--seed/--quick`` command line.
+(scikit-learn bundles), a seeded ``DataLoader``, the CONTRACT §2 loop, recording it
+(``record_training``; ``record_fit``: loader, recording and summary line in one call), a
+one-line summary of what the trained model does (``describe``, ``report``), and the
+``--out/--steps/--seed/--quick`` command line.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+from recorders import TraceRecorder
 
 DATASETS = ("digits", "breast_cancer", "wine", "iris", "diabetes", "blobs")
 
@@ -39,6 +43,11 @@ class Data:
     @property
     def n_classes(self) -> int:
         return int(torch.cat([self.y, self.y_val]).max().item()) + 1
+
+    @property
+    def val(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The validation rows ``(x_val, y_val)``."""
+        return self.x_val, self.y_val
 
 
 def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
@@ -129,12 +138,14 @@ def evaluate(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Tens
 
 def fit(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable, loader: DataLoader, rec,
         steps: int, *, record_after_step: bool = False, clip: float | None = None,
-        scheduler=None, val: tuple[torch.Tensor, torch.Tensor] | None = None) -> float:
+        scheduler=None, val: tuple[torch.Tensor, torch.Tensor] | None = None,
+        stop_nonfinite: bool = False) -> float:
     """The CONTRACT §2 loop for ``steps`` optimisation steps; returns the last training loss.
 
     ``rec.step`` is called after ``backward`` and, by default, before ``opt.step()``
     (``record_after_step=True`` moves it after). With ``val``, ``val_loss`` is logged
-    at the end of every epoch.
+    at the end of every epoch. ``stop_nonfinite``: training stops after the step of the
+    first non-finite loss, as many scripts do.
     """
     model.train()
     loss = torch.tensor(float("nan"))
@@ -154,7 +165,58 @@ def fit(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable, loader:
             scheduler.step()
         if epoch_end and val is not None:
             rec.log("val_loss", evaluate(model, loss_fn, *val))
+        if stop_nonfinite and not torch.isfinite(loss):
+            break
     return float(loss.detach())
+
+
+def record_training(out: str, model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable, loader,
+                    steps: int, *, train: Callable[..., float] = fit,
+                    recorded_loss_fn: Callable | None = None, **options) -> float:
+    """Train with ``train(model, opt, loss_fn, loader, rec, steps, **options)`` (default :func:`fit`)
+    under a ``TraceRecorder`` writing ``out``; returns the loop's last loss.
+
+    The recorder is given ``recorded_loss_fn`` as the loss (default ``loss_fn``: a script that
+    trains on a wrapped loss still hands the recorder the plain criterion).
+    """
+    with TraceRecorder(out, model, optimizer=opt, loss_fn=recorded_loss_fn or loss_fn) as rec:
+        return train(model, opt, loss_fn, loader, rec, steps, **options)
+
+
+def report(loss: float, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, task: str,
+           probs: bool = False, validation: bool = True, label: str = "final loss", fmt: str = ".4f",
+           note: str = "") -> None:
+    """Print a run's last line: ``label`` and the loss (as ``fmt``, then ``note``), and what the
+    trained model does on ``(x, y)`` (:func:`describe`; ``validation`` rows, or the training rows)."""
+    where = "validation " if validation else ""
+    print(f"{label} {loss:{fmt}}{note}; {where}{describe(model, x, y, task=task, probs=probs)}")
+
+
+def record_fit(out: str, model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable,
+               data: Data | tuple[torch.Tensor, torch.Tensor], steps: int, *, seed: int, task: str,
+               batch_size: int | None = None, loader=None, log_val: bool = False, probs: bool = False,
+               label: str = "final loss", fmt: str = ".4f", note: str = "",
+               train: Callable[..., float] = fit, **options) -> str:
+    """A scenario's whole recorded run: seeded batches of ``data``, ``steps`` steps of ``train``
+    recorded to ``out``, then :func:`report`'s line; returns ``out``.
+
+    ``data`` is a :class:`Data` (trained on its training rows, described on its validation
+    rows, whose loss ``log_val`` logs every epoch) or ``(x, y)`` (described on the rows it
+    trained on). ``loader`` replaces the ``batch_size`` batches (a loader that changes
+    mid-run, for ``_long.train``); ``options`` go to ``train``.
+    """
+    x, y = (data.x, data.y) if isinstance(data, Data) else data
+    shown = data.val if isinstance(data, Data) else (x, y)
+    if loader is None:
+        if batch_size is None:
+            raise ValueError("record_fit needs a batch_size or a loader")
+        loader = make_loader(x, y, batch_size=batch_size, seed=seed)
+    if log_val:
+        options["val"] = shown
+    loss = record_training(out, model, opt, loss_fn, loader, steps, train=train, **options)
+    report(loss, model, *shown, task=task, probs=probs, validation=isinstance(data, Data), label=label,
+           fmt=fmt, note=note)
+    return out
 
 
 @torch.no_grad()

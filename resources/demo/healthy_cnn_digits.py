@@ -16,7 +16,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from recorders import TraceRecorder
 from resources.demo import _common as C
 
 EXPECTED: str | None = None
@@ -29,19 +28,15 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     steps = steps or (180 if quick else 1200)
     torch.manual_seed(seed)
     data = C.dataset("digits")
-    x, x_val = data.x.view(-1, 1, 8, 8), data.x_val.view(-1, 1, 8, 8)
+    images = C.Data(data.x.view(-1, 1, 8, 8), data.y, data.x_val.view(-1, 1, 8, 8), data.y_val)
     model = nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10),
     )
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    loader = C.make_loader(x, data.y, batch_size=64, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps, val=(x_val, data.y_val))
-    print(f"final loss {loss:.4f}; validation {C.describe(model, x_val, data.y_val, task='multiclass')}")
-    return out
+    return C.record_fit(out, model, opt, nn.CrossEntropyLoss(), images, steps, seed=seed, batch_size=64,
+                        log_val=True, task="multiclass")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from recorders import TraceRecorder
 from resources.demo import _common as C
 
 EXPECTED: str | None = "lr_too_high"
@@ -37,18 +36,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     opt = torch.optim.SGD(model.parameters(), lr=1.0)  # BUG: ~10-100x too high
     loss_fn = nn.MSELoss()
     loader = C.make_loader(data.x, y, batch_size=32, seed=seed)
-    loss = torch.tensor(0.0)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        for _, _, xb, yb in C.batches(loader, steps):
-            opt.zero_grad()
-            pred = model(xb)
-            loss = loss_fn(pred, yb)
-            loss.backward()
-            rec.step(loss=loss, outputs=pred, targets=yb, inputs=xb)
-            opt.step()
-            if not torch.isfinite(loss):
-                break
-    print(f"final loss {float(loss.detach()):.4g}")
+    loss = C.record_training(out, model, opt, loss_fn, loader, steps, stop_nonfinite=True)
+    print(f"final loss {loss:.4g}")
     return out
 
 

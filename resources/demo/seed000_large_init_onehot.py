@@ -25,7 +25,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from recorders import TraceRecorder
 from resources.demo import _common as C
 
 EXPECTED: str | None = "large_init"
@@ -53,12 +52,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     nn.init.uniform_(model.linear.weight, a=-10, b=10)  # BUG: ~20x the fan-in scale
     nn.init.uniform_(model.linear.bias, a=-10, b=10)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    loss_fn = nn.CrossEntropyLoss()
-    loader = C.make_loader(data.x, data.y, batch_size=32, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps)
-    print(f"final loss {loss:.4f}; validation {C.describe(model, data.x_val, data.y_val, task='multiclass')}")
-    return out
+    return C.record_fit(out, model, opt, nn.CrossEntropyLoss(), data, steps, seed=seed, batch_size=32,
+                        task="multiclass")
 
 
 if __name__ == "__main__":

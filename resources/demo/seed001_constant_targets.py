@@ -21,7 +21,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from recorders import TraceRecorder
 from resources.demo import _common as C
 from resources.demo.seed001_unnormalized_inputs import article_data, keras_dense
 
@@ -46,12 +45,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     torch.manual_seed(seed)
     model = nn.Sequential(keras_dense(2, 32), nn.ReLU(), keras_dense(32, 1))
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    loss_fn = nn.MSELoss()
-    loader = C.make_loader(x, y, batch_size=32, seed=seed)
-    with TraceRecorder(out, model, optimizer=opt, loss_fn=loss_fn) as rec:
-        loss = C.fit(model, opt, loss_fn, loader, rec, steps)
-    print(f"final loss {loss:.2e}; {C.describe(model, x, y, task='regression')}")
-    return out
+    return C.record_fit(out, model, opt, nn.MSELoss(), (x, y), steps, seed=seed, batch_size=32,
+                        task="regression", fmt=".2e")
 
 
 if __name__ == "__main__":

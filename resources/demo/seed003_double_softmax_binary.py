@@ -23,7 +23,6 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from recorders import TraceRecorder
 from resources.demo import _common as C
 
 EXPECTED: str | None = "double_softmax"
@@ -61,11 +60,8 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
     model = IncorrectBinaryClassifier(10)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     criterion = nn.CrossEntropyLoss()
-    loader = C.make_loader(x, y, batch_size=10, seed=seed)
-    with TraceRecorder(out, model, optimizer=optimizer, loss_fn=criterion) as rec:
-        loss = C.fit(model, optimizer, criterion, loader, rec, steps)
-    print(f"final loss {loss:.4f}; {C.describe(model, x, y, task='multiclass', probs=True)}")
-    return out
+    return C.record_fit(out, model, optimizer, criterion, (x, y), steps, seed=seed, batch_size=10,
+                        task="multiclass", probs=True)
 
 
 if __name__ == "__main__":

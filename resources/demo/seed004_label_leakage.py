@@ -75,7 +75,7 @@ def run(out: str, steps: int | None = None, seed: int = 0, quick: bool = False) 
             loss.backward()
             rec.step(loss=loss, outputs=outputs, targets=y, inputs=x)
             optimizer.step()
-    print(f"final loss {float(loss.detach()):.2e}; {C.describe(model, x, y, task='binary')}")
+    C.report(float(loss.detach()), model, x, y, task="binary", validation=False, fmt=".2e")
     return out
 
 
