@@ -225,7 +225,7 @@ class Engine:
 
     def step(self, loss: Any, outputs: Any, targets: Any, inputs: Any) -> None:
         while self.notices:
-            warnings.warn(f"Trainwreck: {self.notices.pop(0)}", TrainwreckWarning, stacklevel=4)
+            warnings.warn(f"Trainwreck: {self.notices.pop(0)}", TrainwreckWarning, stacklevel=3)
         t_in = time.perf_counter()
         self.cadence.enter(t_in)
         i = self.calls
@@ -275,9 +275,15 @@ class Engine:
         if i % opts.snapshot_every == 0 and self.snap_budget.take(i):
             self._snapshot(i, 0)
         cad.leave(i, time.perf_counter() - t_in, 0)
-        self._arm_capture(i + 1)
-        if self.flags & _cadence.UPDATE and self.opt_hooks is None:
-            self.tracker.take_before()
+        nxt = i + 1  # plan the next step; arm hooks only when it measures something
+        flags = cad.plan(nxt) if nxt % opts.every == 0 else 0
+        if flags or (nxt // opts.hist_every > self.hist_window and nxt % opts.every == 0):
+            self._arm_capture(nxt)
+            if self.flags & _cadence.UPDATE and self.opt_hooks is None:
+                self.tracker.take_before()
+        else:
+            self.flags = 0
+            self.hist_now = False
         return True
 
     def _record(self, i: int, loss: Any, outputs: Any, targets: Any, inputs: Any, flags: int) -> int:
@@ -356,7 +362,7 @@ class Engine:
             "compiled model (or compile in place, model.compile()) to skip the module hook "
             "altogether.",
             TrainwreckWarning,
-            stacklevel=5,
+            stacklevel=6,
         )
 
     def _total_grad_norm(self, praw: np.ndarray) -> float | None:

@@ -128,12 +128,22 @@ class TraceRecorder:
 
     # ------------------------------------------------------------------ public API
 
-    @_guarded
     def step(self, loss: Any, outputs: Any = None, targets: Any = None, inputs: Any = None) -> None:
         """Record one optimisation step (after ``backward``, before or after ``optimizer.step``)."""
-        self._engine.step(loss, outputs, targets, inputs)
-        if self._amp is not None:
-            self._amp.after_step(self._engine)
+        # The guard of _guarded, inlined: this runs at every step.
+        if not self._alive or os.getpid() != self._pid:
+            return
+        try:
+            if self._pending is not None:
+                self._raise_pending()
+            engine = self._engine
+            engine.step(loss, outputs, targets, inputs)
+            if self._amp is not None:
+                self._amp.after_step(engine)
+        except Exception as exc:
+            if _strict():
+                raise
+            self._fail(exc)
 
     @_guarded
     def log(self, name: str, value: Any) -> None:
