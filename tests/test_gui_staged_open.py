@@ -1,5 +1,5 @@
-"""A big trace opens in stages: the 1-D curves first, the findings next, the grad-norm lane and the
-NaN/Inf event ticks after them; a report arriving on the same rows reloads no view's data; the
+"""A big trace opens in stages: the 1-D curves first, the findings next, the heatmap, the grad-norm
+lane and the NaN/Inf event ticks after them; a report arriving on the same rows reloads no view's data; the
 linked window's step ↔ row mapping is exact and cheap; rank lanes of a long run are drawn at screen
 resolution. (Budget: ~25 s.)"""
 
@@ -36,8 +36,11 @@ def test_big_trace_shows_its_curves_before_the_findings_and_the_grad_norm_lane_a
         assert run.series.partial and run.report is None
         assert "loss" in w.timeline.lanes and "grad norm" not in w.timeline.lanes  # usable at once
         assert w.findings.status.text().startswith("Analysing")
+        heat = w.views["heatmap_view"]
+        assert heat._pyr is None and "once the findings are in" in heat.readout.text()  # no read yet
         gate.set()
         wait_idle(qtbot, w)
+        assert heat._pyr is not None and heat._pyr.n_rows == run.trace.n_steps  # drawn after them
         assert order[0] == "analysis" and set(order[1:]) == {"grad norm", "events"}
         assert not run.series.partial and "grad norm" in w.timeline.lanes
         expected = np.sqrt((run.trace.param_stat("g_norm").astype(float) ** 2).sum(1))
