@@ -164,7 +164,8 @@ def bench_huge(path: str, folder: str, moves: int = 60) -> dict[str, list[float]
     win.resize(1600, 1000)
     win.show()
     app.processEvents()
-    out: dict[str, list[float]] = {k: [] for k in ("shown", "heatmap", "open", "sync", "scrub", "zoom")}
+    out: dict[str, list[float]] = {k: [] for k in ("shown", "heatmap", "open", "sync", "scrub", "zoom",
+                                                   "scrub_cpu", "zoom_cpu")}
     heat = win.views["heatmap_view"]
     marks = {  # each milestone timed when it is first reached, polled together
         "shown": lambda: win.state.run is not None and bool(win.timeline.lanes),
@@ -197,19 +198,21 @@ def bench_huge(path: str, folder: str, moves: int = 60) -> dict[str, list[float]
     state.set_step(int(steps[len(steps) // 2]))
     _settle_window(app, win)
     for _ in range(moves):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         state.move(1)
         app.processEvents()
         out["sync"].append((time.perf_counter() - t) * 1e3)
         _settle_window(app, win)
         out["scrub"].append((time.perf_counter() - t) * 1e3)
+        out["scrub_cpu"].append((time.thread_time() - c) * 1e3)
     tl, n = win.timeline, len(steps)
     centre = float(steps[n // 2])
     for w in np.r_[np.geomspace(n, 500, moves // 2), np.geomspace(500, n, moves // 2)]:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         tl.lanes["loss"].plot.setXRange(centre - w / 2, centre + w / 2, padding=0)  # drives the heatmap
         app.processEvents()  # every linked view repaints here
         out["zoom"].append((time.perf_counter() - t) * 1e3)
+        out["zoom_cpu"].append((time.thread_time() - c) * 1e3)
     win.close()
     app.processEvents()
     return out
@@ -429,7 +432,10 @@ def _main_huge(folder: str, n: int, keep: bool) -> int:
             ("    … → findings listed (analysis returned)", f"{res['open'][0] * 1e3:7.0f} ms", "≤ 2000 ms"),
             ("4b. cursor one step, every view visible (2 ranks): events", _stats(res["sync"]), "≤ 16 ms"),
             ("    … until every view settled (worker reads included)", _stats(res["scrub"]), "≤ 16 ms"),
-            ("4c. linked zoom frame (timeline zoom → heatmap → painted)", _stats(res["zoom"]), "≤ 16 ms")]
+            ("    … its UI-thread CPU time (what the load of other processes does not add)",
+             _stats(res["scrub_cpu"]), ""),
+            ("4c. linked zoom frame (timeline zoom → heatmap → painted)", _stats(res["zoom"]), "≤ 16 ms"),
+            ("    … its UI-thread CPU time", _stats(res["zoom_cpu"]), "")]
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure':<{width}}  {'result':<58}  target")
     for name, result, target in rows:

@@ -300,6 +300,7 @@ class MainWindow(WindowIO, WindowViews, QMainWindow):
         index = next((i for i, r in enumerate(self.state.runs) if r is run), None)
         if index is None:
             return
+        run.analysed = True
         if report is None:
             note = extras.get("error", "analysis failed")
             if note not in run.notes:

@@ -27,6 +27,12 @@ class Run:
     name: str = ""
     notes: list[str] = field(default_factory=list)
     sidecar: Sidecar = field(default_factory=Sidecar)  # bookmarks, notes, suppressed, colour limits
+    analysed: bool = False  # its analysis returned (with a report or a failure note)
+
+    def awaits_findings(self) -> bool:
+        """A long run opened in stages whose analysis is still out: heavy view reads wait for it
+        (on 2 cores, the findings first)."""
+        return bool(getattr(getattr(self, "series", None), "partial", False)) and not self.analysed
 
     @property
     def steps(self) -> np.ndarray:

@@ -70,6 +70,7 @@ class HeatmapView(QWidget):
         self.linked = True  # the step window follows ``state.view_range`` (and drives it)
         self._applying = False  # setting the view from the state: do not echo it back
         self._sort_step: int | None = None  # rows sorted by value at this step, or None
+        self._deferred = False  # the pyramid waits for the run's findings (a long run's first read)
         self._build_ui()
         state.runsChanged.connect(self._on_runs)
         state.runUpdated.connect(self._on_run_updated)
@@ -205,6 +206,9 @@ class HeatmapView(QWidget):
         """New rows (live) or a new report: extend the pyramids; a view showing the end follows it."""
         if index != self.state.current or self.state.run is None:
             return
+        if self._deferred and not self.state.run.awaits_findings():
+            self._load_metric()
+            return
         n = self.state.run.trace.n_steps
         old_n = self._pyr.n_rows if self._pyr is not None else n
         (x0, x1), _ = self.vb.viewRange()
@@ -254,6 +258,11 @@ class HeatmapView(QWidget):
         self.metricChanged.emit(self.metric_key)
         if key in self._pyramids:
             self._set_pyramid(self._pyramids[key])
+            return
+        self._deferred = run.awaits_findings()
+        if self._deferred:  # reading every layer × step of a long run would hold up its analysis
+            self.readout.setText(f"{m.label} for {len(self._names)} layers × {trace.n_steps} steps: read "
+                                 "once the findings are in…")
             return
         self.readout.setText(f"reading {m.label} for {len(self._names)} layers × {trace.n_steps} steps…")
         n = trace.n_steps
