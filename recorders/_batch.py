@@ -24,6 +24,7 @@ NAN = math.nan
 COPY_ELEMS = 1 << 18  # at most this many elements of each batch argument are copied per step
 WIDE = 256  # inputs wider than this: only the kept features are copied
 _INT_TYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+REF_BYTES = 32 << 20  # at most this much of referenced batches waits for the writer at a time
 REF_ELEMS = 1 << 17  # smaller CPU tensors are not copied at rec.step: the writer reads them (torch
 # releases the GIL in its reductions, so the writer summarises them beside the training thread)
 
@@ -98,6 +99,11 @@ class BatchSummaries:
         self.plans: dict[str, _Plan] = {}
         self.refs = True  # off once a referenced tensor was changed in place before the writer read it
         self.changed = False  # set by the writer thread when it finds such a tensor
+        # Bytes of batch tensors handed to the writer by reference, and of those it has read: each
+        # counter is written by one thread only. What is in between stays alive until the writer
+        # reads it (up to ``flush_secs``), so it is bounded: past REF_BYTES, batches are copied.
+        self._ref_sent = 0
+        self._ref_done = 0
         self._slots: list[tuple[int, str, _Plan]] = []
 
     def plan(self, layout: Layout, outputs: Any, targets: Any, inputs: Any) -> None:
@@ -230,7 +236,9 @@ class BatchSummaries:
         args = (outputs, targets, inputs)
         for k, g, plan in self._slots:
             arg = args[k]
-            if refs and type(arg) is torch.Tensor and arg.is_cpu and arg.numel() <= REF_ELEMS:
+            if refs and type(arg) is torch.Tensor and arg.is_cpu and arg.numel() <= REF_ELEMS and \
+                    self._ref_sent - self._ref_done + _nbytes(arg) <= REF_BYTES:
+                self._ref_sent += _nbytes(arg)
                 out.append(("ref", arg, arg._version))
             else:
                 out.append(self._copy(g, plan, arg))
@@ -291,6 +299,7 @@ class BatchSummaries:
     def block(self, items: list[tuple]) -> np.ndarray:
         """The batch part of ``n`` rows, ``(n, width)`` float64, from :meth:`copies` (writer thread)."""
         cols = []
+        held = sum(_nbytes(c[1]) for it in items for c in it if type(c) is tuple and c and c[0] == "ref")
         planned = [g for g in (schema.OUTPUTS, schema.TARGETS, schema.INPUTS) if g in self.plans]
         for pos, g in enumerate(planned):
             plan = self.plans[g]
@@ -304,6 +313,7 @@ class BatchSummaries:
                 cols.append(np.vstack([self._one(g, plan, c) for c in col]))
                 continue
             cols.append(_batch_np.block(col, plan.size, self._block_fn(g, plan)))
+        self._ref_done += held  # read: the training thread may hand over as much again
         return np.hstack(cols) if cols else np.zeros((len(items), 0))
 
     def _bulk(self, g: str, plan: _Plan, col: list) -> np.ndarray | None:
@@ -409,3 +419,7 @@ class BatchSummaries:
         mn, mx = torch.aminmax(x2)
         maxabs = torch.maximum(mn.abs(), mx.abs())
         return [sample, fmean, fstd, _scalars(mean, std, maxabs, count_nonfinite(x2))]
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()

@@ -82,3 +82,40 @@ def test_parameter_statistics_reduced_together_equal_the_per_tensor_ones(kind):
     with np.errstate(all="ignore"):
         host = _host.param_raw(ws, gs)
     np.testing.assert_allclose(host, _stats.param_raw(ws, gs).numpy(), rtol=1e-5, equal_nan=True)
+
+
+def _record_batches(path: str) -> list[int]:
+    """A run whose batches go to the writer by reference; the bytes held back after every step."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    gen = torch.Generator().manual_seed(1)
+    held = []
+    with TraceRecorder(path, model, optimizer=opt, loss_fn=nn.CrossEntropyLoss()) as rec:
+        for _ in range(150):
+            x, y = torch.randn(32, 8, generator=gen), torch.randint(0, 3, (32,), generator=gen)
+            opt.zero_grad()
+            out = model(x)
+            loss = nn.functional.cross_entropy(out, y)
+            loss.backward()
+            rec.step(loss=loss, outputs=out, targets=y, inputs=x)
+            opt.step()
+            b = rec._engine.batch
+            held.append(b._ref_sent - b._ref_done)
+    return held
+
+
+def test_batches_held_for_the_writer_are_bounded_and_recorded_alike(tmp_path, monkeypatch):
+    from recorders import _batch
+
+    free_held = _record_batches(str(tmp_path / "free.h5"))
+    free = read(str(tmp_path / "free.h5"))
+    cap = 3 * 32 * 8 * 4  # less than one step's outputs, targets and inputs (1,664 bytes)
+    assert max(free_held) > cap  # uncapped, several steps' batches wait for the writer
+    monkeypatch.setattr(_batch, "REF_BYTES", cap)
+    held = _record_batches(str(tmp_path / "capped.h5"))
+    capped = read(str(tmp_path / "capped.h5"))
+    assert max(held) <= cap
+    for key in [k for k in free if k.startswith(("inputs/", "outputs/", "targets/"))]:
+        np.testing.assert_array_equal(free[key], capped[key], err_msg=key)
+    assert any(k.startswith("inputs/") for k in free)
