@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QThreadPool
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QKeySequence, QPixmapCache
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -43,6 +43,7 @@ from gui.views.timeline_view import TimelineView
 
 TABBED_WITH = {"histogram_view": "layer"}  # module → the view whose dock it shares as a tab
 TRACE_FILTER = "Trainwreck traces (*.h5 *.hdf5);;All files (*)"
+PIXMAP_CACHE_KB = 256 * 1024  # room for every open view's axis caches (about 2 MB an axis at 1600 px)
 ErrorDialog = Callable[[str, str], object]
 
 
@@ -95,6 +96,9 @@ class MainWindow(WindowIO, WindowViews, QMainWindow):
         self.state.annotationsChanged.connect(self.save_sidecar)
         self._last_rows: dict[int, int] = {}
         PaintSettler(self)  # linked plots repaint once a frame, not twice
+        # Each plot axis caches a pixmap as large as its plot (its grid lines cover it): Qt's default
+        # 10 MB pixmap cache held fewer than the open views' axes, so every zoom frame re-rendered them.
+        QPixmapCache.setCacheLimit(max(QPixmapCache.cacheLimit(), PIXMAP_CACHE_KB))
         self.resize(1600, 1000)
 
     # ------------------------------------------------------------------ layout

@@ -221,3 +221,11 @@ def test_a_linked_zoom_frame_paints_each_view_once_and_ends_on_the_new_range(win
             vb = lane.plot.getViewBox()
             assert vb.viewRange()[0] == pytest.approx([x0, x1], abs=0.01)
             assert not vb._matrixNeedsUpdate  # what was painted is the new range
+
+
+def test_the_window_leaves_room_for_every_axis_cache(win):
+    from PySide6.QtGui import QPixmapCache
+
+    from gui.main_window import PIXMAP_CACHE_KB
+
+    assert QPixmapCache.cacheLimit() >= PIXMAP_CACHE_KB  # Qt's 10 MB re-rendered every axis a zoom frame

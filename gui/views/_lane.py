@@ -34,6 +34,7 @@ class _Readout(QGraphicsTextItem):
 
 
 LOD_FACTOR = 4  # rows per cell from one pyramid level to the next
+SPARSE_PX = 3  # pixels per raw row from which a curve is drawn antialiased (denser: aliased, looks the same)
 
 
 class LodCurve(pg.PlotDataItem):
@@ -48,13 +49,14 @@ class LodCurve(pg.PlotDataItem):
         super().__init__(*args, **kwargs)
         self._levels: list[tuple[np.ndarray, np.ndarray]] = []
         self._levels_of: object = None
-        self._level = 0  # the level drawn: above 0 the min/max pairs fill pixel columns, drawn aliased
+        self._level = 0  # the level drawn: above 0 the min/max pairs fill pixel columns
+        self._dense = False  # about a point per pixel column or more: drawn aliased
 
     def updateItems(self, styleUpdate: bool = True) -> None:  # noqa: N802, N803 - pyqtgraph override
         super().updateItems(styleUpdate=styleUpdate)
-        # Antialiasing a pixel-dense min/max curve costs most of a zoom frame and changes nothing
-        # visible; the raw level (a few points per pixel or fewer) keeps it.
-        self.curve.opts["antialias"] = bool(self.opts["antialias"]) and getattr(self, "_level", 0) == 0
+        # Antialiasing a pixel-dense curve (min/max pairs, or raw rows under SPARSE_PX apart) costs
+        # most of a zoom frame and changes nothing visible; a sparse raw window keeps it.
+        self.curve.opts["antialias"] = bool(self.opts["antialias"]) and not getattr(self, "_dense", False)
 
     def _pyramid(self, x: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         if self._levels_of is not self._dataset:
@@ -95,6 +97,7 @@ class LodCurve(pg.PlotDataItem):
         while k < len(levels) and (i1 - i0) / b > px:
             b, k = b * LOD_FACTOR, k + 1
         self._level = k
+        self._dense = k > 0 or (i1 - i0) * SPARSE_PX > px
         if k == 0:
             wx, wy = x[max(i0 - 1, 0): i1 + 1], y[max(i0 - 1, 0): i1 + 1]
         else:
@@ -194,6 +197,7 @@ class Lane:
             plot.getAxis(ax).setTextPen(theme.TEXT_DIM)
             plot.getAxis(ax).setPen(theme.BORDER)
             plot.getAxis(ax).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # grid too
+            plot.getAxis(ax).enableAutoSIPrefix(False)  # no label: no setHtml a range change
         plot.getViewBox().setDefaultPadding(0.04)
         plot.setAutoVisible(y=True)
         self.cursor = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(theme.CURSOR, width=1),
