@@ -222,3 +222,31 @@ def test_series_value_at_uses_last_logged_step():
     s = Series("x", np.array([0, 10, 20]), np.array([1.0, 2.0, 4.0]), "x")
     assert s.value_at(15) == (2.0, 1.0)
     assert s.value_at(-1) is None
+
+
+def test_a_curve_is_antialiased_only_where_its_rows_are_pixels_apart(qtbot, tmp_path):
+    from analysis.trace import open_trace
+    from gui.state import Run, RunState
+    from gui.views._lane import SPARSE_PX
+    from gui.views.timeline_view import TimelineView
+
+    state = RunState()
+    view = TimelineView(state)
+    qtbot.addWidget(view)
+    view.resize(1000, 500)
+    view.show()
+    qtbot.waitExposed(view)
+    trace = open_trace(write_trace(str(tmp_path / "big.h5"), n=40000))
+    try:
+        state.add_run(Run(trace, name="big"))
+        lane = view.lanes["loss"]
+        raw = lane.raw[0]
+        raw.opts["antialias"] = True  # as the app's theme asks
+        px = lane.plot.getViewBox().width()
+        for rows, smooth in ((px / (2 * SPARSE_PX), True), (px / SPARSE_PX * 2, False), (20000, False)):
+            lane.plot.setXRange(10000, 10000 + rows, padding=0)
+            qtbot.wait(30)
+            assert raw.curve.opts["antialias"] is smooth, rows
+            assert raw.curve.getData()[0][0] <= 10000 + 1  # the window drawn is the new one
+    finally:
+        state.close_run(0)
