@@ -35,7 +35,6 @@ from gui.live import LiveFollower
 from gui.loader import AnalyzeFn, Loader
 from gui.state import Run, RunState
 from gui.views._empty import EmptyGuard
-from gui.views._paint import PaintSettler
 from gui.views.findings_panel import FindingsPanel
 from gui.views.metric_tree import MetricTree
 from gui.views.rank_lanes import RankLanes
@@ -95,7 +94,6 @@ class MainWindow(WindowIO, WindowViews, QMainWindow):
         self.state.runUpdated.connect(self._on_run_grew)
         self.state.annotationsChanged.connect(self.save_sidecar)
         self._last_rows: dict[int, int] = {}
-        PaintSettler(self)  # linked plots repaint once a frame, not twice
         # Each plot axis caches a pixmap as large as its plot (its grid lines cover it): Qt's default
         # 10 MB pixmap cache held fewer than the open views' axes, so every zoom frame re-rendered them.
         QPixmapCache.setCacheLimit(max(QPixmapCache.cacheLimit(), PIXMAP_CACHE_KB))
@@ -132,7 +130,6 @@ class MainWindow(WindowIO, WindowViews, QMainWindow):
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)
         self.addDockWidget(area, dock)
-        PaintSettler(dock)  # a floating dock is a window of its own
         return dock
 
     def _build_docks(self) -> None:

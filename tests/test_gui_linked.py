@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 import pytest
 from _gui_helpers import make_window, shutdown, wait_idle, write_trace
-from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
@@ -190,37 +188,6 @@ def test_live_growth_keeps_heatmap_status_bar_and_follow_current(qtbot, tmp_path
     finally:
         writer.kill()
         shutdown(w)
-
-
-class _PaintCounter(QObject):
-    def __init__(self) -> None:
-        super().__init__()
-        self.counts: Counter[QObject] = Counter()
-
-    def eventFilter(self, obj, event):  # noqa: N802 (Qt's name)
-        if event.type() == QEvent.Type.Paint:
-            self.counts[obj] += 1
-        return False
-
-
-def test_a_linked_zoom_frame_paints_each_view_once_and_ends_on_the_new_range(win):
-    views = {"timeline": win.timeline.glw, "heatmap": win.views["heatmap_view"].glw}
-    counter = _PaintCounter()
-    for view in views.values():
-        view.viewport().installEventFilter(counter)
-    for x0, x1 in ((100, 300), (150, 250), (180, 220), (120, 380)):
-        counter.counts.clear()
-        win.timeline.lanes["loss"].plot.setXRange(x0, x1, padding=0)
-        QApplication.processEvents()
-        painted = {name: counter.counts[view.viewport()] for name, view in views.items()}
-        assert painted == {"timeline": 1, "heatmap": 1}  # pyqtgraph alone paints each twice
-        assert heatmap_steps(win) == pytest.approx((x0, x1), abs=0.01)
-        hist = win.views["histogram_view"].link.plot
-        assert hist.getViewBox().viewRange()[0] == pytest.approx([x0, x1], abs=0.01)
-        for lane in win.timeline.lanes.values():
-            vb = lane.plot.getViewBox()
-            assert vb.viewRange()[0] == pytest.approx([x0, x1], abs=0.01)
-            assert not vb._matrixNeedsUpdate  # what was painted is the new range
 
 
 def test_the_window_leaves_room_for_every_axis_cache(win):
