@@ -236,12 +236,14 @@ class BatchSummaries:
         args = (outputs, targets, inputs)
         for k, g, plan in self._slots:
             arg = args[k]
-            if refs and type(arg) is torch.Tensor and arg.is_cpu and arg.numel() <= REF_ELEMS and \
-                    self._ref_sent - self._ref_done + _nbytes(arg) <= REF_BYTES:
-                self._ref_sent += _nbytes(arg)
-                out.append(("ref", arg, arg._version))
-            else:
-                out.append(self._copy(g, plan, arg))
+            if refs and type(arg) is torch.Tensor and arg.is_cpu:
+                n = arg.numel()
+                nbytes = n * arg.element_size()
+                if n <= REF_ELEMS and self._ref_sent - self._ref_done + nbytes <= REF_BYTES:
+                    self._ref_sent += nbytes
+                    out.append(("ref", arg, arg._version))
+                    continue
+            out.append(self._copy(g, plan, arg))
         return tuple(out)
 
     def _make_slots(self) -> list[tuple[int, str, _Plan]]:
