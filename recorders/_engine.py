@@ -271,6 +271,8 @@ class Engine:
         i = self.calls
         self.calls = i + 1
         self.last_step = i
+        if self.held is not None:
+            self._release_held()
         cad.note_loss(value)
         batch = self.batch.copies(outputs, targets, inputs)
         self.writer.add_row([value, math.nan, None, None], i, t_in - self.t0, self._lrs(), 0, batch)
@@ -300,8 +302,7 @@ class Engine:
     def _set_fast(self, nxt: int) -> None:
         """Whether step ``nxt`` can take :meth:`fast_step` (an unmeasured recorded CPU row)."""
         self.fast = (
-            not self.flags and self.host and self.layout is not None and self.held is None
-            and nxt % self.opts.every == 0
+            not self.flags and self.host and self.layout is not None and nxt % self.opts.every == 0
         )
 
     def _record(self, i: int, loss: Any, outputs: Any, targets: Any, inputs: Any, flags: int) -> int:
