@@ -182,13 +182,16 @@ class Engine:
             self.notices.append(text)
 
     def _pre_opt(self) -> None:
-        self._count_calls()
+        if self.calls - self.calls_at_opt != 1 or self.repeats:
+            self._count_calls()
+        else:  # the usual case of _count_calls: one rec.step since the last optimizer.step
+            self.calls_at_opt = self.calls
         self.in_opt_step = True  # until the post hook: a rec.step now runs inside optimizer.step(closure)
         if self.pattern is None:
             self.pattern = "after" if self.calls == 0 else "before"
         target = self.calls - 1 if self.pattern == "before" else self.calls
         self.upd_target = None
-        if target >= 0 and self.measured(target):
+        if (self.flags | self.last_flags) & _cadence.UPDATE and target >= 0 and self.measured(target):
             t = time.perf_counter()
             self.tracker.take_before()
             self.upd_target = target
@@ -256,8 +259,9 @@ class Engine:
 
     def fast_step(self, loss: Any, outputs: Any, targets: Any, inputs: Any) -> None:
         """``rec.step`` of a planned unmeasured CPU row (``self.fast``): the loss, the batch
-        references, one append. An alarming loss (or a notice to give) goes through :meth:`step`,
-        which then measures."""
+        references, one append, one cadence call. An alarming loss (or a notice to give) goes
+        through :meth:`step`, which then measures. Few calls: each costs ~1 us here, between
+        the training's own code."""
         t_in = time.perf_counter()
         if type(loss) is torch.Tensor and loss.numel() == 1:
             value = loss.item()
@@ -267,13 +271,11 @@ class Engine:
         if value > cad.alarm_level or not -math.inf < value < math.inf or self.notices:
             self.step(loss, outputs, targets, inputs)
             return
-        cad.enter(t_in)
         i = self.calls
         self.calls = i + 1
         self.last_step = i
         if self.held is not None:
             self._release_held()
-        cad.note_loss(value)
         batch = self.batch.copies(outputs, targets, inputs)
         self.writer.add_row([value, math.nan, None, None], i, t_in - self.t0, self._lrs(), 0, batch)
         self.last_flags = 0
@@ -282,14 +284,18 @@ class Engine:
             self._units(i, [])
         if i % opts.snapshot_every == 0 and self.snap_budget.take(i):
             self._snapshot(i, 0)
-        cad.leave(i, time.perf_counter() - t_in, 0)
-        self._plan_next(i + 1)
+        flags = cad.fast_row(i, t_in, time.perf_counter(), value)
+        nxt = i + 1
+        if opts.every == 1 and not flags and nxt // opts.hist_every <= self.hist_window:
+            return  # the next step is another fast one: self.flags and self.fast stay as they are
+        self._plan_next(nxt, flags)
 
-    def _plan_next(self, nxt: int) -> None:
-        """After an unmeasured row: plan the next step, arming hooks only when it measures."""
+    def _plan_next(self, nxt: int, flags: int) -> None:
+        """After an unmeasured row: plan the next step (``flags``: what the cadence plans for
+        it, if recorded), arming hooks only when it measures."""
         opts = self.opts
         recorded = nxt % opts.every == 0
-        flags = self.cadence.plan(nxt) if recorded else 0
+        flags = flags if recorded else 0
         if flags or (recorded and nxt // opts.hist_every > self.hist_window):
             self._arm_capture(nxt)
             if self.flags & _cadence.UPDATE and self.opt_hooks is None:
