@@ -236,12 +236,14 @@ class BatchSummaries:
         args = (outputs, targets, inputs)
         for k, g, plan in self._slots:
             arg = args[k]
-            if refs and type(arg) is torch.Tensor and arg.is_cpu and arg.numel() <= REF_ELEMS and \
-                    self._ref_sent - self._ref_done + _nbytes(arg) <= REF_BYTES:
-                self._ref_sent += _nbytes(arg)
-                out.append(("ref", arg, arg._version))
-            else:
-                out.append(self._copy(g, plan, arg))
+            if refs and type(arg) is torch.Tensor and arg.is_cpu:
+                n = arg.numel()
+                nbytes = n * arg.element_size()
+                if n <= REF_ELEMS and self._ref_sent - self._ref_done + nbytes <= REF_BYTES:
+                    self._ref_sent += nbytes
+                    out.append(("ref", arg, arg._version))
+                    continue
+            out.append(self._copy(g, plan, arg))
         return tuple(out)
 
     def _make_slots(self) -> list[tuple[int, str, _Plan]]:
@@ -299,15 +301,20 @@ class BatchSummaries:
     def block(self, items: list[tuple]) -> np.ndarray:
         """The batch part of ``n`` rows, ``(n, width)`` float64, from :meth:`copies` (writer thread)."""
         cols = []
-        held = sum(_nbytes(c[1]) for it in items for c in it if type(c) is tuple and c and c[0] == "ref")
+        held = 0
         planned = [g for g in (schema.OUTPUTS, schema.TARGETS, schema.INPUTS) if g in self.plans]
         for pos, g in enumerate(planned):
             plan = self.plans[g]
-            fast = self._bulk(g, plan, [it[pos] for it in items])
+            col = [it[pos] for it in items]
+            refs = [c[1] for c in col if type(c) is tuple and c and c[0] == "ref"]
+            uniform = len({(t.shape, t.dtype) for t in refs}) == 1  # one shape and dtype
+            if refs:
+                held += len(refs) * _nbytes(refs[0]) if uniform else sum(map(_nbytes, refs))
+            fast = self._bulk(g, plan, col, refs) if uniform and len(refs) == len(col) else None
             if fast is not None:
                 cols.append(fast)
                 continue
-            col = [self._resolve(g, it[pos]) for it in items]
+            col = [self._resolve(g, c) for c in col]
             parts = [c if isinstance(c, tuple) and c[0] == "parts" else None for c in col]
             if any(p is not None for p in parts):  # rare: mixed devices; one row at a time
                 cols.append(np.vstack([self._one(g, plan, c) for c in col]))
@@ -316,23 +323,17 @@ class BatchSummaries:
         self._ref_done += held  # read: the training thread may hand over as much again
         return np.hstack(cols) if cols else np.zeros((len(items), 0))
 
-    def _bulk(self, g: str, plan: _Plan, col: list) -> np.ndarray | None:
-        """The usual case in one go: every item a reference to an unchanged CPU tensor of one
-        shape and dtype; stacked by one torch call and summarised as a block. Else None."""
-        first = col[0] if col else None
-        if not (isinstance(first, tuple) and first[0] == "ref"):
-            return None
-        t0 = first[1]
-        shape, dtype = t0.shape, t0.dtype
+    def _bulk(self, g: str, plan: _Plan, col: list, refs: list) -> np.ndarray | None:
+        """The usual case in one go: every item of ``col`` a reference to an unchanged CPU tensor
+        (``refs``) of one shape and dtype (the caller checked); stacked by one torch call and
+        summarised as a block. Else None."""
+        t0 = refs[0]
+        dtype = t0.dtype
         if t0.is_complex() or t0.numel() == 0 or not (t0.is_floating_point() or dtype in _INT_TYPES):
             return None
-        same = (type(c) is tuple and c[0] == "ref" and c[1].shape == shape and c[1].dtype == dtype
-                for c in col)
-        if not all(same):
-            return None
         with torch.no_grad():
-            stacked = torch.stack([c[1] for c in col])
-        if any(c[1]._version != c[2] for c in col):
+            stacked = torch.stack(refs)
+        if [t._version for t in refs] != [c[2] for c in col]:
             return None  # one was changed in place: the per-item path finds which
         a = _host.as_numpy(stacked)
         n = a.shape[0]

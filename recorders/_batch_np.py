@@ -46,6 +46,17 @@ def _nonfinite(a: np.ndarray) -> np.ndarray:
     return (per - np.isfinite(a).reshape(a.shape[0], -1).sum(axis=1)).astype(np.float64)
 
 
+def _max_last(a: np.ndarray) -> np.ndarray:
+    """``a.max(axis=-1)``; a narrow last axis elementwise over its columns (numpy reduces a
+    short contiguous axis one element at a time)."""
+    if a.shape[-1] > 8 or a.shape[-1] == 0:
+        return a.max(axis=-1)
+    out = a[..., 0].copy()
+    for j in range(1, a.shape[-1]):
+        np.maximum(out, a[..., j], out=out)
+    return out
+
+
 def outputs(o: np.ndarray, rows: int, c: int) -> np.ndarray:
     """``(n, r, C)`` outputs -> ``(n, size)`` in the layout's field order."""
     n, r, cols = o.shape
@@ -56,9 +67,10 @@ def outputs(o: np.ndarray, rows: int, c: int) -> np.ndarray:
     else:
         hist = np.zeros((n, c))
     rs_mean, rs_std = _mean_std(o.sum(axis=2), 1)
-    mn, mx = o.min(axis=(1, 2)), o.max(axis=(1, 2))
+    row_max = _max_last(o)
+    mn, mx = o.min(axis=(1, 2)), row_max.max(axis=1)
     in01 = ((o >= 0) & (o <= 1)).sum(axis=(1, 2)) / max(r * cols, 1)
-    shifted = np.exp(o - o.max(axis=2, keepdims=True))
+    shifted = np.exp(o - row_max[:, :, None])
     maxprob = (1.0 / shifted.sum(axis=2)).mean(axis=1)
     tail = np.stack([rs_mean, rs_std, mn, mx, in01, maxprob, _nonfinite(o)], axis=1)
     sample = _pad(o[:, :rows, :c], (rows, c)).reshape(n, -1)

@@ -135,6 +135,32 @@ class Cadence:
                 self.credit = min(self.credit, 2.0 * self.measure_cost)
         self._last_in = now
 
+    def fast_row(self, i: int, t_in: float, t_out: float, value: float) -> int:
+        """An unmeasured typical step ``i`` in one call, the same as ``enter(t_in)``,
+        ``note_loss(value)``, ``leave(i, t_out - t_in, 0)`` and then ``plan(i + 1)`` (its
+        return value): the recorder's fast path calls this once per step."""
+        last_in, cost = self._last_in, t_out - t_in
+        budget, measure = self.budget, self.measure_cost
+        if last_in is not None:  # enter
+            train = max(t_in - last_in - self._last_cost, 0.0)
+            earned = budget * train
+            self.credit += earned
+            self.flight_credit = min(self.flight_credit + earned, self.flight_steps * (measure or 0.0))
+            if self._last_charged:
+                self.credit -= self._last_cost
+            if measure is not None:
+                self.credit = min(self.credit, 2.0 * measure)
+        self._last_in = t_in
+        self.losses.append(value)  # note_loss
+        self._seen += 1
+        if self._seen % 8 == 0:
+            self._refresh_alarm()
+        self._last_cost = cost  # leave
+        self._last_charged = not (self.full or i < self.dense_start)
+        old = self.cheap_cost
+        self.cheap_cost = cost if old is None else (1 - EMA) * old + EMA * cost
+        return self.plan(i + 1)
+
     def leave(self, i: int, cost: float, flags: int, typical: bool = True, setup: bool = False) -> None:
         """At the end of step ``i``'s call: what it cost (hooks included) and what it measured.
         A step that is not ``typical`` (it took histograms) is charged but does not teach the

@@ -125,6 +125,7 @@ class Engine:
         self.repeats = 0  # consecutive optimizer steps that saw more than one rec.step
         self.notices: list[str] = []  # warnings to give at the next rec.step (once each)
         self.noticed: set[str] = set()
+        self.fast = False  # the next rec.step takes fast_step (see _set_fast)
         self._arm_capture(0)
 
     # ------------------------------------------------------------------ schedule
@@ -181,13 +182,16 @@ class Engine:
             self.notices.append(text)
 
     def _pre_opt(self) -> None:
-        self._count_calls()
+        if self.calls - self.calls_at_opt != 1 or self.repeats:
+            self._count_calls()
+        else:  # the usual case of _count_calls: one rec.step since the last optimizer.step
+            self.calls_at_opt = self.calls
         self.in_opt_step = True  # until the post hook: a rec.step now runs inside optimizer.step(closure)
         if self.pattern is None:
             self.pattern = "after" if self.calls == 0 else "before"
         target = self.calls - 1 if self.pattern == "before" else self.calls
         self.upd_target = None
-        if target >= 0 and self.measured(target):
+        if (self.flags | self.last_flags) & _cadence.UPDATE and target >= 0 and self.measured(target):
             t = time.perf_counter()
             self.tracker.take_before()
             self.upd_target = target
@@ -234,9 +238,6 @@ class Engine:
         if self.held is not None:
             self._release_held()
         flags = self.flags
-        if not flags and self.host and self.layout is not None and i % self.opts.every == 0:
-            if self._cheap_row(i, loss, outputs, targets, inputs, t_in):
-                return
         setup, typical = self.layout is None, not self.hist_now
         if self.recorded(i):
             if self.layout is None:
@@ -254,18 +255,27 @@ class Engine:
         self._arm_capture(i + 1)
         if self.opt_hooks is None and self.flags & _cadence.UPDATE:
             self.tracker.take_before()  # the weights before the next step's change
+        self._set_fast(i + 1)
 
-    def _cheap_row(self, i: int, loss: Any, outputs: Any, targets: Any, inputs: Any, t_in: float) -> bool:
-        """The fast path of an unmeasured CPU step: the loss, the batch references, one append.
-        False (nothing done) when the loss raises an alarm: the caller then measures."""
+    def fast_step(self, loss: Any, outputs: Any, targets: Any, inputs: Any) -> None:
+        """``rec.step`` of a planned unmeasured CPU row (``self.fast``): the loss, the batch
+        references, one append, one cadence call. An alarming loss (or a notice to give) goes
+        through :meth:`step`, which then measures. Few calls: each costs ~1 us here, between
+        the training's own code."""
+        t_in = time.perf_counter()
         if type(loss) is torch.Tensor and loss.numel() == 1:
             value = loss.item()
         else:
             value = _plan.loss_value(loss)
         cad = self.cadence
-        if value > cad.alarm_level or value != value or abs(value) == math.inf:
-            return False
-        cad.note_loss(value)
+        if value > cad.alarm_level or not -math.inf < value < math.inf or self.notices:
+            self.step(loss, outputs, targets, inputs)
+            return
+        i = self.calls
+        self.calls = i + 1
+        self.last_step = i
+        if self.held is not None:
+            self._release_held()
         batch = self.batch.copies(outputs, targets, inputs)
         self.writer.add_row([value, math.nan, None, None], i, t_in - self.t0, self._lrs(), 0, batch)
         self.last_flags = 0
@@ -274,17 +284,32 @@ class Engine:
             self._units(i, [])
         if i % opts.snapshot_every == 0 and self.snap_budget.take(i):
             self._snapshot(i, 0)
-        cad.leave(i, time.perf_counter() - t_in, 0)
-        nxt = i + 1  # plan the next step; arm hooks only when it measures something
-        flags = cad.plan(nxt) if nxt % opts.every == 0 else 0
-        if flags or (nxt // opts.hist_every > self.hist_window and nxt % opts.every == 0):
+        flags = cad.fast_row(i, t_in, time.perf_counter(), value)
+        nxt = i + 1
+        if opts.every == 1 and not flags and nxt // opts.hist_every <= self.hist_window:
+            return  # the next step is another fast one: self.flags and self.fast stay as they are
+        self._plan_next(nxt, flags)
+
+    def _plan_next(self, nxt: int, flags: int) -> None:
+        """After an unmeasured row: plan the next step (``flags``: what the cadence plans for
+        it, if recorded), arming hooks only when it measures."""
+        opts = self.opts
+        recorded = nxt % opts.every == 0
+        flags = flags if recorded else 0
+        if flags or (recorded and nxt // opts.hist_every > self.hist_window):
             self._arm_capture(nxt)
             if self.flags & _cadence.UPDATE and self.opt_hooks is None:
                 self.tracker.take_before()
         else:
             self.flags = 0
             self.hist_now = False
-        return True
+        self._set_fast(nxt)
+
+    def _set_fast(self, nxt: int) -> None:
+        """Whether step ``nxt`` can take :meth:`fast_step` (an unmeasured recorded CPU row)."""
+        self.fast = (
+            not self.flags and self.host and self.layout is not None and nxt % self.opts.every == 0
+        )
 
     def _record(self, i: int, loss: Any, outputs: Any, targets: Any, inputs: Any, flags: int) -> int:
         if flags & _cadence.PARAMS:
@@ -453,6 +478,14 @@ class Engine:
     def _lrs(self) -> list[float]:
         if self.optimizer is None:
             return [math.nan]
+        out = [g.get("lr", math.nan) for g in self.optimizer.param_groups]
+        lay = self.layout
+        if lay is not None and len(out) == lay.n_groups:
+            for lr in out:
+                if type(lr) is not float:
+                    break
+            else:
+                return out  # the usual case: float learning rates, the groups as at the start
         out = []
         for g in self.optimizer.param_groups:
             lr = g.get("lr", math.nan)

@@ -137,7 +137,10 @@ class TraceRecorder:
             if self._pending is not None:
                 self._raise_pending()
             engine = self._engine
-            engine.step(loss, outputs, targets, inputs)
+            if engine.fast:
+                engine.fast_step(loss, outputs, targets, inputs)
+            else:
+                engine.step(loss, outputs, targets, inputs)
             if self._amp is not None:
                 self._amp.after_step(engine)
         except Exception as exc:

@@ -68,6 +68,31 @@ def test_cadence_gives_a_slow_model_every_step_and_a_fast_one_its_budget():
     assert 0.2 <= _simulate(0.010, 0.001, 1e-5) <= 0.4  # in between: 0.3 ms a step
 
 
+def test_fast_row_is_enter_note_leave_plan_in_one_call():
+    """The recorder's fast path (one call a step) keeps the same books as the four calls."""
+    a, b = Cadence(0.03, 5, 16, 2), Cadence(0.03, 5, 16, 2)
+    rng = np.random.default_rng(0)
+    t = 0.0
+    for i in range(300):
+        t += float(rng.uniform(1e-4, 1e-3))
+        measured = i < 5 or i % 37 == 0
+        t_out = t + float(rng.uniform(1e-6, 5e-5)) * (50 if measured else 1)
+        value = float(rng.normal(1.0, 0.01)) * (3 if i == 150 else 1)  # one alarm-level loss
+        plans = []
+        for c in (a, b):
+            if measured or c is a:
+                c.enter(t)
+                c.note_loss(value)
+                c.leave(i, t_out - t, 3 if measured else 0)
+                plans.append(c.plan(i + 1))
+            else:
+                plans.append(c.fast_row(i, t, t_out, value))
+        assert plans[0] == plans[1]
+        assert repr(sorted(vars(a).items())) == repr(sorted(vars(b).items()))
+        t = t_out
+    assert a.measure_cost is not None and a.cheap_cost is not None and math.isfinite(a.alarm_level)
+
+
 def _run(tmp_path, steps: int, climb: int, nan_at: int, **options) -> tuple[list[float], dict]:
     """Train the test MLP; from step ``climb`` the loss doubles every step, at ``nan_at`` it is NaN."""
     torch.manual_seed(0)
