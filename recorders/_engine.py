@@ -140,7 +140,7 @@ class Engine:
             return bool(self.flags & _cadence.UPDATE)
         return i == self.calls - 1 and bool(self.last_flags & _cadence.UPDATE)
 
-    def _hist_due(self, i: int, flags: int) -> bool:
+    def _hist_due(self, i: int) -> bool:
         """Histograms on the first recorded step of each ``hist_every`` window (measured in
         full: the detectors also count on these evenly spaced measured rows)."""
         return self.recorded(i) and i // self.opts.hist_every > self.hist_window
@@ -151,7 +151,7 @@ class Engine:
         p0 = self.params[0] if self.params else None
         self.host = not DEVICE_PATH_ON_CPU and (p0 is None or p0.device.type == "cpu")
         flags = self.cadence.plan(i) if i % self.opts.every == 0 else 0
-        hist = self.hist_now = self._hist_due(i, flags)
+        hist = self.hist_now = self._hist_due(i)
         if hist:
             flags |= _cadence.PARAMS | _cadence.MODULES
         self.flags = flags
