@@ -41,7 +41,8 @@ def _trainwreck_warnings(caught):
 # ---------------------------------------------------------------------- only observe
 
 
-def _seeded_run(tmp_path, record: bool) -> tuple[list[float], torch.Tensor]:
+def _seeded_run(tmp_path, record: bool, epochs: int = 3,
+                defaults: bool = False) -> tuple[list[float], torch.Tensor]:
     torch.manual_seed(0)
     np.random.seed(0)
     random.seed(0)
@@ -52,10 +53,10 @@ def _seeded_run(tmp_path, record: bool) -> tuple[list[float], torch.Tensor]:
     crit = nn.CrossEntropyLoss()
     rec = None
     if record:
-        opts = dict(update_every=1, hist_every=7, snapshot_every=5)
+        opts = {} if defaults else dict(update_every=1, hist_every=7, snapshot_every=5)
         rec = TraceRecorder(tmp_path / "r.h5", model, opt, crit, **opts)
     losses = []
-    for _ in range(3):
+    for _ in range(epochs):
         for x, y in loader:
             opt.zero_grad()
             out = model(x)
@@ -83,6 +84,18 @@ def test_recording_does_not_change_training(tmp_path):
     assert plain == recorded  # bit-identical
     assert torch.equal(state_a[0], state_b[0]) and state_a[1:] == state_b[1:]
     assert read(tmp_path / "r.h5")["steps/loss"].tolist() == plain
+
+
+def test_recording_at_defaults_past_the_dense_start_does_not_change_training(tmp_path):
+    """Past ``dense_start`` most steps take the unmeasured fast path (``Engine.fast_step``)."""
+    plain, state_a = _seeded_run(tmp_path, record=False, epochs=40)
+    recorded, state_b = _seeded_run(tmp_path, record=True, epochs=40, defaults=True)
+    assert len(plain) == 520
+    assert plain == recorded  # bit-identical
+    assert torch.equal(state_a[0], state_b[0]) and state_a[1:] == state_b[1:]
+    trace = read(tmp_path / "r.h5")
+    assert trace["steps/loss"].tolist() == plain
+    assert 0 < trace["steps/measured"][100:].astype(bool).mean() < 0.5  # mostly unmeasured rows
 
 
 # ---------------------------------------------------------------------- never fatal
